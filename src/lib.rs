@@ -1,0 +1,18 @@
+//! usher keeps order in live video conferences.
+//!
+//! It subscribes to each conference's event stream, keeps an exact picture of
+//! the room, runs the operator's Rhai rules on every change and sends the
+//! control commands those rules ask for. Data flows one way:
+//!
+//! ```text
+//! platform adapter ──Event──▶ room state ──Change──▶ rules ──Intent──▶ dispatcher ──Command──▶ platform
+//! ```
+//!
+//! - [`model`]: participants, events, commands and room state; depends on nothing.
+//! - [`platform`]: adapters for conference platforms (the seed-001 API in `vmr`).
+//! - [`sim`]: a faithful simulator of that platform, for tests and demos.
+
+pub mod model;
+pub mod platform;
+pub mod sim;
+pub mod yaml;

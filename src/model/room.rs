@@ -1,0 +1,670 @@
+//! The exact picture of one room, kept up to date event by event.
+//!
+//! [`RoomState::apply`] takes one [`Event`] and returns the [`Change`]s it
+//! caused. Three rules keep the picture honest across reconnects:
+//!
+//! - On every subscribe the server lists the room inside a
+//!   `participant_sync_begin` … `participant_sync_end` bracket. The listing is
+//!   collected and, at the end of the bracket, diffed against what we knew:
+//!   only new uuids are joins, only vanished ones are leaves, the rest are
+//!   updates (and only if something changed). A reconnect never causes a storm
+//!   of joins.
+//! - `participant_update` of an unknown uuid is a join (some editions never
+//!   send `participant_create`); `participant_create` of a known uuid is an
+//!   update.
+//! - Our own participants (the API sessions usher holds) are never part of the
+//!   roster, and chat they send is not reported.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use super::event::{ChatMessage, Event, Layout, Presentation, ServiceFlags, StageEntry};
+use super::participant::Participant;
+
+/// Conference-wide flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoomFlags {
+    /// New guests wait in the waiting room until admitted.
+    pub locked: bool,
+    /// Guests are muted, including guests who join later.
+    pub guests_muted: bool,
+    /// The conference has started.
+    pub started: bool,
+}
+
+/// What one event changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A participant appeared (in any service type, the waiting room included).
+    Joined(Arc<Participant>),
+    /// A participant left.
+    Left(Arc<Participant>),
+    /// A participant changed.
+    Updated {
+        /// As it was.
+        before: Arc<Participant>,
+        /// As it is now.
+        after: Arc<Participant>,
+    },
+    /// A presentation started (or another participant took it over).
+    PresentationStarted {
+        /// What the server said.
+        presentation: Presentation,
+        /// The presenter, when they are in the roster.
+        presenter: Option<Arc<Participant>>,
+    },
+    /// The presentation stopped.
+    PresentationStopped {
+        /// Who was presenting, when known.
+        presenter: Option<Arc<Participant>>,
+    },
+    /// Conference flags changed.
+    RoomUpdated {
+        /// As they were.
+        before: RoomFlags,
+        /// As they are now.
+        after: RoomFlags,
+    },
+    /// The layout changed.
+    LayoutChanged {
+        /// As it was, if known.
+        before: Option<Layout>,
+        /// As it is now.
+        after: Layout,
+    },
+    /// The active speaker changed.
+    SpeakerChanged {
+        /// The previous speaker, if any and still present.
+        before: Option<Arc<Participant>>,
+        /// The new speaker, if anyone is speaking.
+        after: Option<Arc<Participant>>,
+    },
+    /// Someone sent a chat message.
+    Message(ChatMessage),
+    /// A sync bracket completed: the roster is now exactly the server's.
+    Synced,
+    /// The platform disconnected our own participant.
+    Disconnected {
+        /// The reason the platform gave.
+        reason: String,
+    },
+}
+
+/// The state of one room.
+#[derive(Debug, Clone, Default)]
+pub struct RoomState {
+    /// Participants in the order we learned of them (key: arrival sequence).
+    roster: BTreeMap<u64, Arc<Participant>>,
+    /// uuid → arrival sequence.
+    index: HashMap<String, u64>,
+    next_seq: u64,
+    flags: RoomFlags,
+    layout: Option<Layout>,
+    stage: Vec<StageEntry>,
+    presentation: Option<Presentation>,
+    presenter_uuid: Option<String>,
+    own_uuids: Vec<String>,
+    /// The listing collected inside an open sync bracket.
+    pending_sync: Option<Vec<Arc<Participant>>>,
+    synced: bool,
+}
+
+/// How many of our own session uuids we remember (sessions are renewed).
+const OWN_UUIDS_KEPT: usize = 16;
+
+impl RoomState {
+    /// An empty room.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records the uuid of a session usher holds in this room. Its
+    /// participant is never counted, and is removed if already listed.
+    pub fn add_own_uuid(&mut self, uuid: &str) {
+        if self.is_own(uuid) {
+            return;
+        }
+        if self.own_uuids.len() == OWN_UUIDS_KEPT {
+            self.own_uuids.remove(0);
+        }
+        self.own_uuids.push(uuid.to_owned());
+        self.remove(uuid);
+    }
+
+    /// True for a uuid of one of our own sessions.
+    pub fn is_own(&self, uuid: &str) -> bool {
+        self.own_uuids.iter().any(|own| own == uuid)
+    }
+
+    /// Applies one event and returns what it changed, in order.
+    pub fn apply(&mut self, event: Event) -> Vec<Change> {
+        let mut changes = Vec::new();
+        match event {
+            Event::ParticipantSyncBegin => self.pending_sync = Some(Vec::new()),
+            Event::ParticipantSyncEnd => self.finish_sync(&mut changes),
+            Event::ParticipantCreate(participant) | Event::ParticipantUpdate(participant) => {
+                if self.is_own(&participant.uuid) {
+                    return changes;
+                }
+                let participant = Arc::new(participant);
+                match &mut self.pending_sync {
+                    Some(listing) => {
+                        listing.retain(|listed| listed.uuid != participant.uuid);
+                        listing.push(participant);
+                    }
+                    None => self.upsert(participant, &mut changes),
+                }
+            }
+            Event::ParticipantDelete { uuid } => {
+                if let Some(listing) = &mut self.pending_sync {
+                    listing.retain(|listed| listed.uuid != uuid);
+                }
+                if let Some(gone) = self.remove(&uuid) {
+                    changes.push(Change::Left(gone));
+                }
+            }
+            Event::PresentationStart(presentation) => {
+                let presenter = self.find_presenter(&presentation);
+                self.presenter_uuid = presenter.as_ref().map(|p| p.uuid.clone());
+                self.presentation = Some(presentation.clone());
+                changes.push(Change::PresentationStarted {
+                    presentation,
+                    presenter,
+                });
+            }
+            Event::PresentationStop => {
+                if self.presentation.take().is_some() {
+                    let presenter = self.presenter_uuid.take();
+                    changes.push(Change::PresentationStopped {
+                        presenter: presenter.and_then(|uuid| self.participant(&uuid).cloned()),
+                    });
+                }
+            }
+            Event::ServiceUpdate(update) => self.update_flags(&update, &mut changes),
+            Event::Layout(layout) => {
+                if self.layout.as_ref() != Some(&layout) {
+                    let before = self.layout.replace(layout.clone());
+                    changes.push(Change::LayoutChanged {
+                        before,
+                        after: layout,
+                    });
+                }
+            }
+            Event::Stage(stage) => {
+                let before = self.speaker().cloned();
+                self.stage = stage;
+                let after = self.speaker().cloned();
+                if before.as_ref().map(|p| &p.uuid) != after.as_ref().map(|p| &p.uuid) {
+                    changes.push(Change::SpeakerChanged { before, after });
+                }
+            }
+            Event::Message(message) => {
+                if !self.is_own(&message.uuid) {
+                    changes.push(Change::Message(message));
+                }
+            }
+            Event::Disconnect(disconnect) => changes.push(Change::Disconnected {
+                reason: disconnect.reason,
+            }),
+            Event::PresentationFrame
+            | Event::CallDisconnected(_)
+            | Event::RefreshToken
+            | Event::Bye
+            | Event::Unknown { .. } => {}
+        }
+        changes
+    }
+
+    fn upsert(&mut self, participant: Arc<Participant>, changes: &mut Vec<Change>) {
+        match self.index.get(&participant.uuid) {
+            Some(seq) => {
+                let slot = self
+                    .roster
+                    .get_mut(seq)
+                    .expect("index and roster agree");
+                if **slot != *participant {
+                    let before = std::mem::replace(slot, participant.clone());
+                    changes.push(Change::Updated {
+                        before,
+                        after: participant,
+                    });
+                }
+            }
+            None => {
+                self.insert(participant.clone());
+                changes.push(Change::Joined(participant));
+            }
+        }
+    }
+
+    fn insert(&mut self, participant: Arc<Participant>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.index.insert(participant.uuid.clone(), seq);
+        self.roster.insert(seq, participant);
+    }
+
+    fn remove(&mut self, uuid: &str) -> Option<Arc<Participant>> {
+        let seq = self.index.remove(uuid)?;
+        self.roster.remove(&seq)
+    }
+
+    fn finish_sync(&mut self, changes: &mut Vec<Change>) {
+        let Some(listing) = self.pending_sync.take() else {
+            return;
+        };
+        let listed: HashSet<&str> = listing.iter().map(|p| p.uuid.as_str()).collect();
+        let vanished: Vec<String> = self
+            .index
+            .keys()
+            .filter(|uuid| !listed.contains(uuid.as_str()))
+            .cloned()
+            .collect();
+        let mut left: Vec<(u64, Arc<Participant>)> = vanished
+            .iter()
+            .filter_map(|uuid| {
+                let seq = self.index[uuid];
+                self.remove(uuid).map(|p| (seq, p))
+            })
+            .collect();
+        left.sort_by_key(|(seq, _)| *seq);
+        changes.extend(left.into_iter().map(|(_, p)| Change::Left(p)));
+        for participant in listing {
+            self.upsert(participant, changes);
+        }
+        self.synced = true;
+        changes.push(Change::Synced);
+    }
+
+    fn update_flags(&mut self, update: &ServiceFlags, changes: &mut Vec<Change>) {
+        let before = self.flags;
+        let after = RoomFlags {
+            locked: update.locked.unwrap_or(before.locked),
+            guests_muted: update.guests_muted.unwrap_or(before.guests_muted),
+            started: update.started.unwrap_or(before.started),
+        };
+        if after != before {
+            self.flags = after;
+            changes.push(Change::RoomUpdated { before, after });
+        }
+    }
+
+    fn find_presenter(&self, presentation: &Presentation) -> Option<Arc<Participant>> {
+        if let Some(uuid) = &presentation.presenter_uuid {
+            return self.participant(uuid).cloned();
+        }
+        let by_uri = (!presentation.presenter_uri.is_empty())
+            .then(|| {
+                self.participants()
+                    .find(|p| p.uri == presentation.presenter_uri)
+            })
+            .flatten();
+        by_uri
+            .or_else(|| {
+                self.participants()
+                    .find(|p| p.display_name == presentation.presenter_name)
+            })
+            .cloned()
+    }
+
+    /// Every participant (waiting ones included), in the order they arrived.
+    pub fn participants(&self) -> impl Iterator<Item = &Arc<Participant>> {
+        self.roster.values()
+    }
+
+    /// The participant with this uuid.
+    pub fn participant(&self, uuid: &str) -> Option<&Arc<Participant>> {
+        self.index.get(uuid).and_then(|seq| self.roster.get(seq))
+    }
+
+    /// The first participant, in arrival order, whose display name is `name`
+    /// (ignoring case).
+    pub fn find(&self, name: &str) -> Option<&Arc<Participant>> {
+        self.participants()
+            .find(|p| p.display_name.eq_ignore_ascii_case(name))
+    }
+
+    /// How many participants are in the room proper (not waiting, connecting
+    /// or entering a PIN).
+    pub fn count(&self) -> usize {
+        self.participants().filter(|p| p.in_room()).count()
+    }
+
+    /// How many participants are listed at all.
+    pub fn len(&self) -> usize {
+        self.roster.len()
+    }
+
+    /// True when no one is listed.
+    pub fn is_empty(&self) -> bool {
+        self.roster.is_empty()
+    }
+
+    /// Conference flags.
+    pub fn flags(&self) -> RoomFlags {
+        self.flags
+    }
+
+    /// The current layout, once the server has sent one.
+    pub fn layout(&self) -> Option<&Layout> {
+        self.layout.as_ref()
+    }
+
+    /// The stage: recent speakers and their voice activity.
+    pub fn stage(&self) -> &[StageEntry] {
+        &self.stage
+    }
+
+    /// The current presentation, if any.
+    pub fn presentation(&self) -> Option<&Presentation> {
+        self.presentation.as_ref()
+    }
+
+    /// The current presenter, when they are in the roster.
+    pub fn presenter(&self) -> Option<&Arc<Participant>> {
+        self.presenter_uuid
+            .as_deref()
+            .and_then(|uuid| self.participant(uuid))
+    }
+
+    /// The active speaker: the first place on the stage with voice activity.
+    pub fn speaker(&self) -> Option<&Arc<Participant>> {
+        self.stage
+            .iter()
+            .filter(|entry| entry.vad > 0)
+            .min_by_key(|entry| entry.stage_index)
+            .and_then(|entry| self.participant(&entry.participant_uuid))
+    }
+
+    /// True when this participant shows voice activity on the stage now.
+    pub fn is_speaking(&self, uuid: &str) -> bool {
+        self.stage
+            .iter()
+            .any(|entry| entry.participant_uuid == uuid && entry.vad > 0)
+    }
+
+    /// True once a sync bracket has completed: the roster is the server's.
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// True inside an open sync bracket.
+    pub fn is_syncing(&self) -> bool {
+        self.pending_sync.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::participant::{Role, ServiceType};
+
+    fn person(uuid: &str, name: &str, role: Role) -> Participant {
+        Participant {
+            uuid: uuid.into(),
+            display_name: name.into(),
+            role,
+            ..Participant::default()
+        }
+    }
+
+    fn guest(uuid: &str, name: &str) -> Participant {
+        person(uuid, name, Role::Guest)
+    }
+
+    fn names(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|change| match change {
+                Change::Joined(p) => format!("joined {}", p.display_name),
+                Change::Left(p) => format!("left {}", p.display_name),
+                Change::Updated { after, .. } => format!("updated {}", after.display_name),
+                Change::Synced => "synced".into(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    fn sync(state: &mut RoomState, listing: &[Participant]) -> Vec<Change> {
+        let mut changes = state.apply(Event::ParticipantSyncBegin);
+        for p in listing {
+            changes.extend(state.apply(Event::ParticipantCreate(p.clone())));
+        }
+        changes.extend(state.apply(Event::ParticipantSyncEnd));
+        changes
+    }
+
+    #[test]
+    fn first_sync_joins_everyone_listed() {
+        let mut state = RoomState::new();
+        let changes = sync(&mut state, &[guest("a", "Ann"), guest("b", "Ben")]);
+        assert_eq!(names(&changes), ["joined Ann", "joined Ben", "synced"]);
+        assert_eq!(state.count(), 2);
+        assert!(state.is_synced());
+    }
+
+    #[test]
+    fn resync_reports_only_differences() {
+        let mut state = RoomState::new();
+        sync(&mut state, &[guest("a", "Ann"), guest("b", "Ben")]);
+        let muted_ben = Participant {
+            muted: true,
+            ..guest("b", "Ben")
+        };
+        let changes = sync(&mut state, &[muted_ben, guest("c", "Cat")]);
+        assert_eq!(
+            names(&changes),
+            ["left Ann", "updated Ben", "joined Cat", "synced"]
+        );
+        let ben = state_of(&state, "b");
+        let unchanged = sync(&mut state, &[guest("c", "Cat"), ben]);
+        assert_eq!(names(&unchanged), ["synced"]);
+    }
+
+    fn state_of(state: &RoomState, uuid: &str) -> Participant {
+        (**state.participant(uuid).unwrap()).clone()
+    }
+
+    #[test]
+    fn nothing_is_reported_inside_the_bracket() {
+        let mut state = RoomState::new();
+        assert!(state.apply(Event::ParticipantSyncBegin).is_empty());
+        assert!(
+            state
+                .apply(Event::ParticipantCreate(guest("a", "Ann")))
+                .is_empty()
+        );
+        assert!(state.is_syncing());
+        assert_eq!(state.len(), 0, "the roster changes only when the bracket ends");
+    }
+
+    #[test]
+    fn a_bracket_cut_short_is_restarted_by_the_next_one() {
+        let mut state = RoomState::new();
+        sync(&mut state, &[guest("a", "Ann")]);
+        state.apply(Event::ParticipantSyncBegin);
+        state.apply(Event::ParticipantCreate(guest("z", "Zed")));
+        let changes = sync(&mut state, &[guest("a", "Ann")]);
+        assert_eq!(names(&changes), ["synced"]);
+    }
+
+    #[test]
+    fn update_of_an_unknown_uuid_is_a_join_and_create_of_a_known_one_an_update() {
+        let mut state = RoomState::new();
+        let joined = state.apply(Event::ParticipantUpdate(guest("a", "Ann")));
+        assert_eq!(names(&joined), ["joined Ann"]);
+        let renamed = state.apply(Event::ParticipantCreate(guest("a", "Anne")));
+        assert_eq!(names(&renamed), ["updated Anne"]);
+        let same = state.apply(Event::ParticipantUpdate(guest("a", "Anne")));
+        assert!(same.is_empty(), "an update that changes nothing is not a change");
+    }
+
+    #[test]
+    fn updates_carry_before_and_after() {
+        let mut state = RoomState::new();
+        state.apply(Event::ParticipantCreate(guest("a", "Ann")));
+        let changes = state.apply(Event::ParticipantUpdate(Participant {
+            muted: true,
+            ..guest("a", "Ann")
+        }));
+        match &changes[..] {
+            [Change::Updated { before, after }] => {
+                assert!(!before.muted);
+                assert!(after.muted);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn own_participant_is_never_in_the_roster() {
+        let mut state = RoomState::new();
+        state.add_own_uuid("me");
+        let me = person("me", "usher", Role::Chair);
+        assert!(state.apply(Event::ParticipantCreate(me.clone())).is_empty());
+        let changes = sync(&mut state, &[me, guest("a", "Ann")]);
+        assert_eq!(names(&changes), ["joined Ann", "synced"]);
+        assert_eq!(state.len(), 1);
+        let own_chat = state.apply(Event::Message(ChatMessage {
+            uuid: "me".into(),
+            payload: "Room is full".into(),
+            ..ChatMessage::default()
+        }));
+        assert!(own_chat.is_empty());
+    }
+
+    #[test]
+    fn learning_our_uuid_late_removes_us_silently() {
+        let mut state = RoomState::new();
+        state.apply(Event::ParticipantCreate(person("me", "usher", Role::Chair)));
+        state.add_own_uuid("me");
+        assert!(state.is_empty());
+    }
+
+    #[test]
+    fn delete_of_an_unknown_uuid_changes_nothing() {
+        let mut state = RoomState::new();
+        assert!(
+            state
+                .apply(Event::ParticipantDelete { uuid: "x".into() })
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn count_excludes_waiting_and_connecting() {
+        let mut state = RoomState::new();
+        state.apply(Event::ParticipantCreate(guest("a", "Ann")));
+        state.apply(Event::ParticipantCreate(Participant {
+            service_type: ServiceType::WaitingRoom,
+            ..guest("b", "Ben")
+        }));
+        state.apply(Event::ParticipantCreate(Participant {
+            service_type: ServiceType::Connecting,
+            ..guest("c", "Cat")
+        }));
+        assert_eq!(state.count(), 1);
+        assert_eq!(state.len(), 3);
+    }
+
+    #[test]
+    fn flags_change_only_when_they_differ() {
+        let mut state = RoomState::new();
+        let lock = ServiceFlags {
+            locked: Some(true),
+            ..ServiceFlags::default()
+        };
+        let changes = state.apply(Event::ServiceUpdate(lock.clone()));
+        assert!(matches!(
+            &changes[..],
+            [Change::RoomUpdated { before, after }] if !before.locked && after.locked
+        ));
+        assert!(state.apply(Event::ServiceUpdate(lock)).is_empty());
+        assert!(state.flags().locked);
+        let partial = ServiceFlags {
+            guests_muted: Some(true),
+            ..ServiceFlags::default()
+        };
+        state.apply(Event::ServiceUpdate(partial));
+        assert!(state.flags().locked, "absent flags keep their value");
+        assert!(state.flags().guests_muted);
+    }
+
+    #[test]
+    fn presentation_finds_the_presenter_by_uuid_uri_or_name() {
+        let mut state = RoomState::new();
+        state.apply(Event::ParticipantCreate(Participant {
+            uri: "ada@example.com".into(),
+            ..guest("a", "Ada")
+        }));
+        for presentation in [
+            Presentation {
+                presenter_uuid: Some("a".into()),
+                ..Presentation::default()
+            },
+            Presentation {
+                presenter_uri: "ada@example.com".into(),
+                ..Presentation::default()
+            },
+            Presentation {
+                presenter_name: "Ada".into(),
+                ..Presentation::default()
+            },
+        ] {
+            let changes = state.apply(Event::PresentationStart(presentation));
+            assert!(matches!(
+                &changes[..],
+                [Change::PresentationStarted { presenter: Some(p), .. }] if p.uuid == "a"
+            ));
+            assert_eq!(state.presenter().unwrap().uuid, "a");
+            let stop = state.apply(Event::PresentationStop);
+            assert!(matches!(
+                &stop[..],
+                [Change::PresentationStopped { presenter: Some(p) }] if p.uuid == "a"
+            ));
+        }
+        assert!(
+            state.apply(Event::PresentationStop).is_empty(),
+            "a second stop is not a change"
+        );
+    }
+
+    #[test]
+    fn the_speaker_is_the_first_voice_on_stage() {
+        let mut state = RoomState::new();
+        state.apply(Event::ParticipantCreate(guest("a", "Ann")));
+        state.apply(Event::ParticipantCreate(guest("b", "Ben")));
+        let entry = |uuid: &str, index, vad| StageEntry {
+            participant_uuid: uuid.into(),
+            stage_index: index,
+            vad,
+        };
+        let changes = state.apply(Event::Stage(vec![entry("a", 1, 0), entry("b", 0, 100)]));
+        assert!(matches!(
+            &changes[..],
+            [Change::SpeakerChanged { before: None, after: Some(p) }] if p.uuid == "b"
+        ));
+        assert!(state.is_speaking("b") && !state.is_speaking("a"));
+        let same = state.apply(Event::Stage(vec![entry("b", 0, 100)]));
+        assert!(same.is_empty());
+        let silence = state.apply(Event::Stage(vec![entry("b", 0, 0)]));
+        assert!(matches!(
+            &silence[..],
+            [Change::SpeakerChanged { before: Some(_), after: None }]
+        ));
+    }
+
+    #[test]
+    fn participants_keep_arrival_order() {
+        let mut state = RoomState::new();
+        for (uuid, name) in [("z", "Zed"), ("a", "Ann"), ("m", "Max")] {
+            state.apply(Event::ParticipantCreate(guest(uuid, name)));
+        }
+        let order: Vec<&str> = state
+            .participants()
+            .map(|p| p.display_name.as_str())
+            .collect();
+        assert_eq!(order, ["Zed", "Ann", "Max"]);
+        assert_eq!(state.find("max").unwrap().uuid, "m");
+    }
+}
