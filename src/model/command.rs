@@ -42,7 +42,7 @@ pub struct Target {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConferenceCommand {
     /// Dial an endpoint into the conference.
-    Dial(Dial),
+    Dial(Box<Dial>),
     /// Lock: new guests wait in the waiting room.
     Lock,
     /// Unlock.

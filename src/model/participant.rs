@@ -28,7 +28,9 @@ impl Default for Role {
 }
 
 open_enum! {
-    /// Where a participant's call stands.
+    /// Where a participant's call stands. A participant with no service type
+    /// is taken to be in the conference.
+    #[derive(Default)]
     pub enum ServiceType {
         /// Being dialled out to; not in the room yet.
         Connecting = "connecting",
@@ -37,6 +39,7 @@ open_enum! {
         /// Entering a PIN.
         Ivr = "ivr",
         /// In the conference.
+        #[default]
         Conference = "conference",
         /// In a lecture (a conference where guests only listen).
         Lecture = "lecture",
@@ -45,42 +48,27 @@ open_enum! {
     }
 }
 
-impl Default for ServiceType {
-    /// A participant with no service type is taken to be in the conference.
-    fn default() -> Self {
-        ServiceType::Conference
-    }
-}
-
 open_enum! {
     /// Who placed the call.
+    #[derive(Default)]
     pub enum CallDirection {
         /// The participant called in.
+        #[default]
         In = "in",
         /// The conference dialled the participant.
         Out = "out",
     }
 }
 
-impl Default for CallDirection {
-    fn default() -> Self {
-        CallDirection::In
-    }
-}
-
 open_enum! {
     /// Whether a participant may receive the presentation stream.
+    #[derive(Default)]
     pub enum RxPresentationPolicy {
         /// May receive it (the default).
+        #[default]
         Allow = "ALLOW",
         /// May not.
         Deny = "DENY",
-    }
-}
-
-impl Default for RxPresentationPolicy {
-    fn default() -> Self {
-        RxPresentationPolicy::Allow
     }
 }
 

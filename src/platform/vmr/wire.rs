@@ -317,7 +317,7 @@ pub fn parse_conference_command(
     body: &Value,
 ) -> Result<ConferenceCommand, ParseRequestError> {
     let command = match name {
-        "dial" => ConferenceCommand::Dial(parse_body::<Dial>(name, body)?),
+        "dial" => ConferenceCommand::Dial(Box::new(parse_body::<Dial>(name, body)?)),
         "lock" => ConferenceCommand::Lock,
         "unlock" => ConferenceCommand::Unlock,
         "start_service" => ConferenceCommand::StartService,
@@ -411,7 +411,7 @@ mod tests {
 
     fn every_command() -> Vec<Command> {
         let conference = [
-            ConferenceCommand::Dial(Dial::new("bob@example.com", "sip")),
+            ConferenceCommand::Dial(Box::new(Dial::new("bob@example.com", "sip"))),
             ConferenceCommand::Lock,
             ConferenceCommand::Unlock,
             ConferenceCommand::StartService,

@@ -1,0 +1,157 @@
+//! The event feed of one room: a supervised, self-healing event stream.
+//!
+//! [`run_feed`] keeps a room's event stream connected for as long as it is
+//! asked to and forwards what arrives as [`FeedItem`]s:
+//!
+//! - On 403 it renews the session (a new token) and reconnects at once.
+//! - On 5xx, transport errors and closed streams it reconnects after an
+//!   exponential backoff with jitter and a cap, reset by every successful open.
+//! - Every (re)connect is announced with [`FeedItem::Connected`]; the server
+//!   then sends its sync bracket, from which the room state resynchronizes.
+//! - A frame whose data cannot be read is logged with its event name and
+//!   skipped; the stream goes on. `refresh_token` triggers a token refresh.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::events::{StreamEnd, StreamItem};
+use super::session::Session;
+use crate::model::Event;
+
+/// What the feed reports.
+// Nearly every item is an `Event`; boxing it would add an allocation per event.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedItem {
+    /// The stream is connected; a sync bracket follows. `own_uuid` is usher's
+    /// own participant in the current session.
+    Connected {
+        /// usher's participant uuid.
+        own_uuid: String,
+    },
+    /// An event.
+    Event(Event),
+    /// The stream is down and will be retried.
+    Disconnected {
+        /// Why it went down.
+        reason: String,
+        /// When the next attempt is made.
+        retry_in: Duration,
+    },
+}
+
+/// How the feed paces its reconnects.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedOptions {
+    /// The first delay after a failure.
+    pub min_backoff: Duration,
+    /// The longest delay between attempts.
+    pub max_backoff: Duration,
+}
+
+impl Default for FeedOptions {
+    fn default() -> Self {
+        FeedOptions {
+            min_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Keeps the room's event stream connected until `cancel` fires or `sink` is
+/// closed, forwarding everything to `sink`.
+pub async fn run_feed(
+    session: Arc<Session>,
+    sink: mpsc::Sender<FeedItem>,
+    cancel: CancellationToken,
+    options: FeedOptions,
+) {
+    let room = session.client().alias().to_owned();
+    let backoff_builder = ExponentialBuilder::new()
+        .with_min_delay(options.min_backoff)
+        .with_max_delay(options.max_backoff)
+        .with_jitter()
+        .without_max_times();
+    let mut backoff = backoff_builder.build();
+    let mut unknown_events = HashSet::new();
+    loop {
+        let (token, generation) = session.current_token();
+        let mut stream = session.client().events(&token);
+        drop(token);
+        let end = loop {
+            let item = tokio::select! {
+                _ = cancel.cancelled() => return,
+                item = stream.next() => item,
+            };
+            let forward = match item {
+                Ok(StreamItem::Opened) => {
+                    backoff = backoff_builder.build();
+                    tracing::info!(room = %room, "event stream connected");
+                    FeedItem::Connected {
+                        own_uuid: session.participant_uuid(),
+                    }
+                }
+                Ok(StreamItem::Frame { name, data }) => match Event::parse(&name, &data) {
+                    Ok(event) => {
+                        note_event(&room, &session, &event, &mut unknown_events);
+                        FeedItem::Event(event)
+                    }
+                    Err(err) => {
+                        tracing::warn!(room = %room, event = %name, error = %err.reason, "skipping a malformed event");
+                        continue;
+                    }
+                },
+                Err(end) => break end,
+            };
+            if sink.send(forward).await.is_err() {
+                return;
+            }
+        };
+        let retry_in = match end {
+            StreamEnd::Forbidden => {
+                tracing::info!(room = %room, "event stream refused the token; starting a new session");
+                match session.renew(generation).await {
+                    Ok(()) => Duration::ZERO,
+                    Err(err) => {
+                        let delay = backoff.next().unwrap_or(options.max_backoff);
+                        tracing::warn!(room = %room, error = %err, retry_in = ?delay, "could not start a new session");
+                        delay
+                    }
+                }
+            }
+            _ => backoff.next().unwrap_or(options.max_backoff),
+        };
+        tracing::info!(room = %room, reason = %end, retry_in = ?retry_in, "event stream down");
+        let down = FeedItem::Disconnected {
+            reason: end.to_string(),
+            retry_in,
+        };
+        if sink.send(down).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(retry_in) => {}
+        }
+    }
+}
+
+/// Side effects of particular events on the feed itself.
+fn note_event(room: &str, session: &Session, event: &Event, unknown: &mut HashSet<String>) {
+    match event {
+        Event::RefreshToken => session.request_refresh(),
+        Event::Unknown { name, .. } => {
+            if unknown.insert(name.clone()) {
+                tracing::info!(room = %room, event = %name, "ignoring an event this version does not know");
+            } else {
+                tracing::debug!(room = %room, event = %name, "ignoring an unknown event");
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,278 @@
+//! A session in one room: the token and everything that keeps it valid.
+//!
+//! Tokens live for `expires` seconds (120 on the seed platform). A [`Session`]
+//! refreshes its token at a random point between a third and 45% of that
+//! lifetime (the jitter keeps thousands of rooms from refreshing at the same
+//! instant), at once when the server sends `refresh_token`, and starts a new
+//! session when the platform answers 403. Commands sent through the session
+//! are retried once, with the new token, after such a renewal.
+//!
+//! The token itself never leaves this module except to go on the wire.
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::client::RoomClient;
+use super::error::ClientError;
+use super::wire::{NewSessionRequest, SessionGrant};
+use crate::model::{Command, Secret};
+
+/// Who usher is in a room.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The room's host PIN, if it has one.
+    pub pin: Option<Secret>,
+    /// The name usher's participant gets.
+    pub display_name: String,
+    /// Keep usher's participant out of the roster (`hideme`).
+    pub hidden: bool,
+}
+
+/// A token and when to refresh it.
+#[derive(Debug, Clone)]
+struct Token {
+    value: Secret,
+    /// Bumped by every refresh and renewal, so a caller whose call was
+    /// refused can tell whether someone already fixed the session.
+    generation: u64,
+    participant_uuid: String,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+/// Counters describing a session's life, for metrics and benchmarks.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Successful `refresh_session` calls.
+    pub refreshes: u64,
+    /// Refreshes attempted only after the token had already expired.
+    pub late_refreshes: u64,
+    /// New sessions started to replace a refused one.
+    pub renewals: u64,
+}
+
+/// A live session in one room.
+pub struct Session {
+    client: RoomClient,
+    credentials: Credentials,
+    token: Mutex<Token>,
+    renewal: tokio::sync::Mutex<()>,
+    refresh_requested: tokio::sync::Notify,
+    refreshes: AtomicU64,
+    late_refreshes: AtomicU64,
+    renewals: AtomicU64,
+}
+
+/// Never refresh more often than this, whatever `expires` says.
+const MIN_REFRESH_DELAY: Duration = Duration::from_millis(250);
+
+impl Session {
+    /// Starts a session (`new_session`).
+    pub async fn open(
+        client: RoomClient,
+        credentials: Credentials,
+    ) -> Result<Arc<Session>, ClientError> {
+        let grant = new_session(&client, &credentials).await?;
+        tracing::debug!(room = %client.alias(), participant = %grant.participant_uuid, expires = grant.expires, "session started");
+        Ok(Arc::new(Session {
+            token: Mutex::new(token_from(grant.token, grant.expires, 0, grant.participant_uuid)),
+            client,
+            credentials,
+            renewal: tokio::sync::Mutex::new(()),
+            refresh_requested: tokio::sync::Notify::new(),
+            refreshes: AtomicU64::new(0),
+            late_refreshes: AtomicU64::new(0),
+            renewals: AtomicU64::new(0),
+        }))
+    }
+
+    /// The room's client.
+    pub fn client(&self) -> &RoomClient {
+        &self.client
+    }
+
+    /// The uuid of usher's own participant in the current session.
+    pub fn participant_uuid(&self) -> String {
+        self.lock().participant_uuid.clone()
+    }
+
+    /// The current token and its generation.
+    pub(crate) fn current_token(&self) -> (Secret, u64) {
+        let token = self.lock();
+        (token.value.clone(), token.generation)
+    }
+
+    /// Counters for metrics.
+    pub fn stats(&self) -> SessionStats {
+        SessionStats {
+            refreshes: self.refreshes.load(Ordering::Relaxed),
+            late_refreshes: self.late_refreshes.load(Ordering::Relaxed),
+            renewals: self.renewals.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Asks the keeper to refresh now (the server sent `refresh_token`).
+    pub fn request_refresh(&self) {
+        self.refresh_requested.notify_one();
+    }
+
+    /// Sends a command with the current token. On 403 the session is renewed
+    /// and the command sent once more; a refused command was not carried out,
+    /// so this cannot double it.
+    pub async fn send(&self, command: &Command) -> Result<Value, ClientError> {
+        let (token, generation) = self.current_token();
+        match self.client.send(&token, command).await {
+            Err(err) if err.is_forbidden() => {
+                self.renew(generation).await?;
+                let (token, _) = self.current_token();
+                self.client.send(&token, command).await
+            }
+            other => other,
+        }
+    }
+
+    /// Refreshes the token now. A refusal (the token already expired) starts
+    /// a new session instead.
+    pub async fn refresh(&self) -> Result<(), ClientError> {
+        let (token, generation) = self.current_token();
+        if Instant::now() >= self.lock().expires_at {
+            self.late_refreshes.fetch_add(1, Ordering::Relaxed);
+        }
+        match self.client.refresh_session(&token).await {
+            Ok(refresh) => {
+                let mut current = self.lock();
+                if current.generation == generation {
+                    let uuid = std::mem::take(&mut current.participant_uuid);
+                    *current = token_from(refresh.token, refresh.expires, generation + 1, uuid);
+                }
+                drop(current);
+                self.refreshes.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(room = %self.client.alias(), expires = refresh.expires, "token refreshed");
+                Ok(())
+            }
+            Err(err) if err.is_forbidden() => {
+                tracing::info!(room = %self.client.alias(), "token refused on refresh; starting a new session");
+                self.renew(generation).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Starts a new session because the token of `failed_generation` was
+    /// refused. If the session already moved on (another task renewed or
+    /// refreshed it), nothing is done.
+    pub async fn renew(&self, failed_generation: u64) -> Result<(), ClientError> {
+        let _only_one_renewal = self.renewal.lock().await;
+        if self.lock().generation != failed_generation {
+            return Ok(());
+        }
+        let grant = new_session(&self.client, &self.credentials).await?;
+        tracing::info!(room = %self.client.alias(), participant = %grant.participant_uuid, "new session started");
+        *self.lock() = token_from(
+            grant.token,
+            grant.expires,
+            failed_generation + 1,
+            grant.participant_uuid,
+        );
+        self.renewals.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Keeps the token fresh until `cancel` fires: refreshes when due or when
+    /// asked, and retries failed refreshes with short, growing delays.
+    pub async fn keep_fresh(self: Arc<Self>, cancel: CancellationToken) {
+        let mut retry_delay = MIN_REFRESH_DELAY;
+        loop {
+            let due = self.lock().refresh_at;
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep_until(due) => {}
+                _ = self.refresh_requested.notified() => {}
+            }
+            match self.refresh().await {
+                Ok(()) => retry_delay = MIN_REFRESH_DELAY,
+                Err(err) => {
+                    tracing::warn!(room = %self.client.alias(), error = %err, retry_in = ?retry_delay, "token refresh failed");
+                    self.lock().refresh_at = Instant::now() + retry_delay;
+                    retry_delay = (retry_delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Ends the session (`end_session`) so no ghost participant stays behind.
+    pub async fn close(&self) {
+        let (token, _) = self.current_token();
+        match self.client.end_session(&token).await {
+            Ok(()) => tracing::debug!(room = %self.client.alias(), "session ended"),
+            Err(err) => {
+                tracing::warn!(room = %self.client.alias(), error = %err, "could not end the session")
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Token> {
+        self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+async fn new_session(
+    client: &RoomClient,
+    credentials: &Credentials,
+) -> Result<SessionGrant, ClientError> {
+    let request = NewSessionRequest {
+        display_name: credentials.display_name.clone(),
+        hideme: if credentials.hidden { "yes" } else { "no" }.to_owned(),
+    };
+    client
+        .new_session(credentials.pin.as_ref(), &request)
+        .await
+}
+
+fn token_from(value: Secret, expires: f64, generation: u64, participant_uuid: String) -> Token {
+    let now = Instant::now();
+    let lifetime = Duration::try_from_secs_f64(expires)
+        .unwrap_or(Duration::from_secs(120))
+        .max(MIN_REFRESH_DELAY * 2);
+    let refresh_after = lifetime
+        .mul_f64(fastrand::f64() * 0.12 + 0.33)
+        .max(MIN_REFRESH_DELAY);
+    Token {
+        value,
+        generation,
+        participant_uuid,
+        refresh_at: now + refresh_after,
+        expires_at: now + lifetime,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refresh_lands_between_a_third_and_under_half_of_the_lifetime() {
+        for _ in 0..200 {
+            let start = Instant::now();
+            let token = token_from(Secret::new("t"), 120.0, 0, "u".into());
+            let after = (token.refresh_at - start).as_secs_f64();
+            assert!((39.0..=54.5).contains(&after), "{after}");
+            assert!(token.expires_at - start >= Duration::from_secs(119));
+        }
+    }
+
+    #[tokio::test]
+    async fn absurd_lifetimes_do_not_cause_a_refresh_storm() {
+        let start = Instant::now();
+        for expires in [0.0, -5.0, f64::NAN] {
+            let token = token_from(Secret::new("t"), expires, 0, "u".into());
+            assert!(token.refresh_at - start >= MIN_REFRESH_DELAY);
+        }
+    }
+}
