@@ -14,5 +14,6 @@
 
 pub mod model;
 pub mod platform;
+pub mod rules;
 pub mod sim;
 pub mod yaml;

@@ -94,7 +94,8 @@ mod tests {
     fn file_errors_name_the_file() {
         let err = from_file::<Sample>(Path::new("/nonexistent/usher.yaml")).unwrap_err();
         assert!(
-            err.to_string().starts_with("/nonexistent/usher.yaml: cannot read"),
+            err.to_string()
+                .starts_with("/nonexistent/usher.yaml: cannot read"),
             "{err}"
         );
     }

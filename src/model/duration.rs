@@ -34,7 +34,9 @@ impl From<Span> for Duration {
 
 /// Why a duration could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{0}` is not a duration; write it like `500ms`, `30s`, `5m`, `1h30m` or a number of seconds")]
+#[error(
+    "`{0}` is not a duration; write it like `500ms`, `30s`, `5m`, `1h30m` or a number of seconds"
+)]
 pub struct SpanError(String);
 
 impl FromStr for Span {

@@ -293,7 +293,10 @@ fn payload<T: DeserializeOwned>(name: &str, data: &str) -> Result<T, EventError>
     })
 }
 
-fn optional_payload<T: DeserializeOwned + Default>(name: &str, data: &str) -> Result<T, EventError> {
+fn optional_payload<T: DeserializeOwned + Default>(
+    name: &str,
+    data: &str,
+) -> Result<T, EventError> {
     match data.trim() {
         "" | "null" => Ok(T::default()),
         _ => payload(name, data),

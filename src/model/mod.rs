@@ -15,11 +15,11 @@ pub mod participant;
 pub mod room;
 pub mod secret;
 
-pub use duration::Span;
 pub use command::{
     CallRequest, Command, ConferenceCommand, Dial, LayoutOverride, Message, ParticipantCommand,
     Target, Transfer,
 };
+pub use duration::Span;
 pub use event::{
     CallDisconnected, ChatMessage, Disconnect, Event, EventError, Layout, Presentation,
     ServiceFlags, StageEntry,

@@ -148,11 +148,7 @@ pub struct Participant {
     )]
     pub video_call: bool,
     /// Video muted by a host (`hard_vmute`).
-    #[serde(
-        rename = "is_video_muted",
-        default,
-        deserialize_with = "lenient::flag"
-    )]
+    #[serde(rename = "is_video_muted", default, deserialize_with = "lenient::flag")]
     pub video_muted: bool,
     /// Muted on the participant's own device.
     #[serde(

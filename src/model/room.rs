@@ -218,10 +218,7 @@ impl RoomState {
     fn upsert(&mut self, participant: Arc<Participant>, changes: &mut Vec<Change>) {
         match self.index.get(&participant.uuid) {
             Some(seq) => {
-                let slot = self
-                    .roster
-                    .get_mut(seq)
-                    .expect("index and roster agree");
+                let slot = self.roster.get_mut(seq).expect("index and roster agree");
                 if **slot != *participant {
                     let before = std::mem::replace(slot, participant.clone());
                     changes.push(Change::Updated {
@@ -475,7 +472,11 @@ mod tests {
                 .is_empty()
         );
         assert!(state.is_syncing());
-        assert_eq!(state.len(), 0, "the roster changes only when the bracket ends");
+        assert_eq!(
+            state.len(),
+            0,
+            "the roster changes only when the bracket ends"
+        );
     }
 
     #[test]
@@ -496,7 +497,10 @@ mod tests {
         let renamed = state.apply(Event::ParticipantCreate(guest("a", "Anne")));
         assert_eq!(names(&renamed), ["updated Anne"]);
         let same = state.apply(Event::ParticipantUpdate(guest("a", "Anne")));
-        assert!(same.is_empty(), "an update that changes nothing is not a change");
+        assert!(
+            same.is_empty(),
+            "an update that changes nothing is not a change"
+        );
     }
 
     #[test]
@@ -650,7 +654,10 @@ mod tests {
         let silence = state.apply(Event::Stage(vec![entry("b", 0, 0)]));
         assert!(matches!(
             &silence[..],
-            [Change::SpeakerChanged { before: Some(_), after: None }]
+            [Change::SpeakerChanged {
+                before: Some(_),
+                after: None
+            }]
         ));
     }
 

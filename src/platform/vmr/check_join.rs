@@ -72,7 +72,11 @@ pub fn node_url(api_server: &Url, mcu_host: &str) -> Result<Url, url::ParseError
     if mcu_host.contains("://") {
         Url::parse(mcu_host)
     } else {
-        Url::parse(&format!("{}://{}/", api_server.scheme(), mcu_host.trim_end_matches('/')))
+        Url::parse(&format!(
+            "{}://{}/",
+            api_server.scheme(),
+            mcu_host.trim_end_matches('/')
+        ))
     }
 }
 

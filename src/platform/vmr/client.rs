@@ -120,7 +120,11 @@ impl RoomClient {
         pin: Option<&Secret>,
         request: &NewSessionRequest,
     ) -> Result<SessionGrant, ClientError> {
-        let mut builder = self.clients.rest.post(self.url("new_session")).json(request);
+        let mut builder = self
+            .clients
+            .rest
+            .post(self.url("new_session"))
+            .json(request);
         if let Some(pin) = pin {
             builder = builder.header(PIN_HEADER, pin.expose());
         }
@@ -139,7 +143,10 @@ impl RoomClient {
     /// `refresh_session`: trades a valid token for a new one.
     pub async fn refresh_session(&self, token: &Secret) -> Result<TokenRefresh, ClientError> {
         let builder = self.authorized_post("refresh_session", token);
-        parse_result("refresh_session", self.call("refresh_session", builder).await?)
+        parse_result(
+            "refresh_session",
+            self.call("refresh_session", builder).await?,
+        )
     }
 
     /// `end_session`: releases the token. The seed says to ignore the reply,

@@ -81,7 +81,12 @@ impl Session {
         let grant = new_session(&client, &credentials).await?;
         tracing::debug!(room = %client.alias(), participant = %grant.participant_uuid, expires = grant.expires, "session started");
         Ok(Arc::new(Session {
-            token: Mutex::new(token_from(grant.token, grant.expires, 0, grant.participant_uuid)),
+            token: Mutex::new(token_from(
+                grant.token,
+                grant.expires,
+                0,
+                grant.participant_uuid,
+            )),
             client,
             credentials,
             renewal: tokio::sync::Mutex::new(()),
@@ -218,7 +223,9 @@ impl Session {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Token> {
-        self.token.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.token
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -230,9 +237,7 @@ async fn new_session(
         display_name: credentials.display_name.clone(),
         hideme: if credentials.hidden { "yes" } else { "no" }.to_owned(),
     };
-    client
-        .new_session(credentials.pin.as_ref(), &request)
-        .await
+    client.new_session(credentials.pin.as_ref(), &request).await
 }
 
 fn token_from(value: Secret, expires: f64, generation: u64, participant_uuid: String) -> Token {

@@ -193,11 +193,7 @@ pub struct CheckJoinResult {
     #[serde(rename = "roleType", default, deserialize_with = "lenient::text")]
     pub role_type: String,
     /// The conference's name.
-    #[serde(
-        rename = "conferenceName",
-        default,
-        deserialize_with = "lenient::text"
-    )]
+    #[serde(rename = "conferenceName", default, deserialize_with = "lenient::text")]
     pub conference_name: String,
 }
 
@@ -274,7 +270,9 @@ pub fn request(command: &Command) -> Request {
         }
         Command::Participant { target, action } => {
             let body = match action {
-                ParticipantCommand::Dtmf { digits } => Some(serde_json::json!({ "digits": digits })),
+                ParticipantCommand::Dtmf { digits } => {
+                    Some(serde_json::json!({ "digits": digits }))
+                }
                 ParticipantCommand::SetRole(role) => Some(serde_json::json!({ "role": role })),
                 ParticipantCommand::Transfer(transfer) => json(transfer),
                 ParticipantCommand::Calls(call) => json(call),
@@ -481,7 +479,11 @@ mod tests {
 
     #[test]
     fn paths_and_bodies_follow_the_seed() {
-        let admit = request(&Command::participant("u-1", "Ann", ParticipantCommand::Admit));
+        let admit = request(&Command::participant(
+            "u-1",
+            "Ann",
+            ParticipantCommand::Admit,
+        ));
         assert_eq!(admit.path, "participants/u-1/unlock");
         let role = request(&Command::participant(
             "u-1",
@@ -496,7 +498,11 @@ mod tests {
             message.body,
             Some(serde_json::json!({"type": "text/plain", "payload": "Hello World"}))
         );
-        let vmute = request(&Command::participant("u-1", "Ann", ParticipantCommand::VideoMute));
+        let vmute = request(&Command::participant(
+            "u-1",
+            "Ann",
+            ParticipantCommand::VideoMute,
+        ));
         assert_eq!(vmute.path, "participants/u-1/hard_vmute");
     }
 
@@ -510,7 +516,10 @@ mod tests {
         assert!(!parse(r#"{"status":"success","result":"'false'"}"#).is_success());
         assert!(!parse(r#"{"status":"failed","result":"no"}"#).is_success());
         assert!(!parse(r#"{"status":"failure","result":"no"}"#).is_success());
-        assert_eq!(parse(r#"{"status":"failure","result":"no"}"#).reason(), "no");
+        assert_eq!(
+            parse(r#"{"status":"failure","result":"no"}"#).reason(),
+            "no"
+        );
     }
 
     #[test]

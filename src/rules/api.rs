@@ -1,0 +1,595 @@
+//! The script API: everything a rule can see and ask for.
+//!
+//! Inside a handler a rule reads `room`, `params` and `state`, gets
+//! participants as values with fields and command methods, and uses `now()`,
+//! timers, `log` and a few text helpers. Each handler call carries a
+//! [`CallScope`] as its Rhai *tag*; `room`, `params` and `state` are resolved
+//! from it (Rhai functions cannot see outer variables), and every command
+//! method records an intent in it. Nothing here performs I/O.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext};
+
+use super::rule::Rule;
+use super::timers::{Timer, TimerRequest};
+use crate::model::{
+    Command, ConferenceCommand, Dial, LayoutOverride, Message, Participant, ParticipantCommand,
+    Role, RoomState, Secret, Transfer,
+};
+
+type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// A named read of a participant: a field, or a filter for a list.
+type Field<T> = (&'static str, fn(&Participant) -> T);
+
+/// A named command with no arguments.
+type Verb<C> = (&'static str, fn() -> C);
+
+/// Everything one handler call can reach. It is the call's Rhai tag.
+pub(crate) struct CallScope {
+    pub room: Arc<RoomState>,
+    pub rule: Arc<Rule>,
+    pub params: Params,
+    pub state: Dynamic,
+    pub now: f64,
+    pub commands: Mutex<Vec<Command>>,
+    pub timers: Mutex<Vec<TimerRequest>>,
+    pub next_timer_id: Arc<AtomicI64>,
+    /// How many more timers this rule may start in this room.
+    pub timer_room: usize,
+}
+
+/// The tag value: a cheap, clonable handle on the call's scope.
+#[derive(Clone)]
+pub(crate) struct ScopeTag(pub Arc<CallScope>);
+
+/// A participant as rules see it: read-only fields and command methods.
+#[derive(Debug, Clone)]
+pub struct Person(pub Arc<Participant>);
+
+/// The room as rules see it.
+#[derive(Debug, Clone)]
+pub struct RoomView(pub Arc<RoomState>);
+
+/// A rule's parameters: read-only, with a clear error for unknown names.
+#[derive(Debug, Clone)]
+pub struct Params(pub Arc<Map>);
+
+/// Returns the current call's scope, or an error when a rule uses the API
+/// outside a handler (for example at the top level of the file).
+fn scope_of(tag: Option<&Dynamic>) -> ScriptResult<Arc<CallScope>> {
+    tag.and_then(|tag| tag.read_lock::<ScopeTag>().map(|tag| tag.0.clone()))
+        .ok_or_else(|| "this is only available inside a handler".into())
+}
+
+fn record(ctx: &NativeCallContext, command: Command) -> ScriptResult<()> {
+    let scope = scope_of(ctx.tag())?;
+    scope
+        .commands
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(command);
+    Ok(())
+}
+
+/// Resolves `room`, `params`, `state` and the rule's own top-level constants
+/// inside handlers.
+pub(crate) fn resolve_variable(
+    name: &str,
+    index: usize,
+    tag: &Dynamic,
+) -> ScriptResult<Option<Dynamic>> {
+    if index > 0 {
+        return Ok(None);
+    }
+    let scope = tag.read_lock::<ScopeTag>().map(|tag| tag.0.clone());
+    match (name, scope) {
+        ("room", Some(scope)) => Ok(Some(Dynamic::from(RoomView(scope.room.clone())))),
+        ("params", Some(scope)) => Ok(Some(Dynamic::from(scope.params.clone()))),
+        ("state", Some(scope)) => Ok(Some(scope.state.clone())),
+        ("room" | "params" | "state", None) => Err(format!(
+            "`{name}` is only available inside a handler such as `fn on_join(p)`"
+        )
+        .into()),
+        (_, Some(scope)) => Ok(scope.rule.constant(name).cloned()),
+        (_, None) => Ok(None),
+    }
+}
+
+/// Registers the whole API on an engine.
+pub(crate) fn register(engine: &mut Engine) {
+    register_participant(engine);
+    register_room(engine);
+    register_params(engine);
+    register_functions(engine);
+}
+
+fn register_participant(engine: &mut Engine) {
+    engine.register_type_with_name::<Person>("Participant");
+    let flags: [Field<bool>; 17] = [
+        ("is_host", Participant::is_host),
+        ("is_guest", Participant::is_guest),
+        ("muted", |p| p.muted),
+        ("presenting", |p| p.presenting),
+        ("spotlit", Participant::spotlit),
+        ("hand_raised", Participant::hand_raised),
+        ("waiting", Participant::is_waiting),
+        ("in_room", Participant::in_room),
+        ("audio_only", |p| p.audio_only),
+        ("video_call", |p| p.video_call),
+        ("video_muted", |p| p.video_muted),
+        ("client_muted", |p| p.client_muted),
+        ("has_media", |p| p.has_media),
+        ("external", |p| p.external),
+        ("streaming", |p| p.streaming),
+        ("receives_presentation", |p| {
+            p.rx_presentation_policy == crate::model::RxPresentationPolicy::Allow
+        }),
+        ("dialled_out", |p| {
+            p.call_direction == crate::model::CallDirection::Out
+        }),
+    ];
+    for (name, read) in flags {
+        engine.register_get(name, move |p: &mut Person| read(&p.0));
+    }
+    let texts: [Field<String>; 8] = [
+        ("name", |p| p.display_name.clone()),
+        ("uuid", |p| p.uuid.clone()),
+        ("role", |p| match &p.role {
+            Role::Chair => "host".to_owned(),
+            other => other.as_str().to_owned(),
+        }),
+        ("protocol", |p| p.protocol.clone()),
+        ("uri", |p| p.uri.clone()),
+        ("alias", |p| p.local_alias.clone()),
+        ("vendor", |p| p.vendor.clone()),
+        ("service_type", |p| p.service_type.as_str().to_owned()),
+    ];
+    for (name, read) in texts {
+        engine.register_get(name, move |p: &mut Person| read(&p.0));
+    }
+    let times: [Field<f64>; 3] = [
+        ("joined_at", |p| p.start_time),
+        ("spotlit_at", |p| p.spotlight),
+        ("hand_raised_at", |p| p.buzz_time),
+    ];
+    for (name, read) in times {
+        engine.register_get(name, move |p: &mut Person| read(&p.0));
+    }
+    engine.register_get(
+        "speaking",
+        |ctx: NativeCallContext, p: &mut Person| -> ScriptResult<bool> {
+            Ok(scope_of(ctx.tag())?.room.is_speaking(&p.0.uuid))
+        },
+    );
+    engine.register_fn("==", |a: Person, b: Person| a.0.uuid == b.0.uuid);
+    engine.register_fn("!=", |a: Person, b: Person| a.0.uuid != b.0.uuid);
+    engine.register_fn("to_string", |p: &mut Person| describe(&p.0));
+    engine.register_fn("to_debug", |p: &mut Person| describe(&p.0));
+
+    let commands: [Verb<ParticipantCommand>; 12] = [
+        ("mute", || ParticipantCommand::Mute),
+        ("unmute", || ParticipantCommand::Unmute),
+        ("spotlight", || ParticipantCommand::SpotlightOn),
+        ("unspotlight", || ParticipantCommand::SpotlightOff),
+        ("disconnect", || ParticipantCommand::Disconnect),
+        ("admit", || ParticipantCommand::Admit),
+        ("make_host", || ParticipantCommand::SetRole(Role::Chair)),
+        ("make_guest", || ParticipantCommand::SetRole(Role::Guest)),
+        ("allow_presentation", || {
+            ParticipantCommand::AllowRxPresentation
+        }),
+        ("deny_presentation", || {
+            ParticipantCommand::DenyRxPresentation
+        }),
+        ("video_mute", || ParticipantCommand::VideoMute),
+        ("video_unmute", || ParticipantCommand::VideoUnmute),
+    ];
+    for (name, action) in commands {
+        engine.register_fn(name, move |ctx: NativeCallContext, p: Person| {
+            record(&ctx, participant_command(&p, action()))
+        });
+    }
+    engine.register_fn(
+        "dtmf",
+        |ctx: NativeCallContext, p: Person, digits: ImmutableString| {
+            let action = ParticipantCommand::Dtmf {
+                digits: digits.to_string(),
+            };
+            record(&ctx, participant_command(&p, action))
+        },
+    );
+    engine.register_fn(
+        "transfer",
+        |ctx: NativeCallContext, p: Person, alias: ImmutableString| {
+            transfer(&ctx, &p, &alias, "guest", None)
+        },
+    );
+    engine.register_fn(
+        "transfer",
+        |ctx: NativeCallContext, p: Person, alias: ImmutableString, role: ImmutableString| {
+            transfer(&ctx, &p, &alias, &role, None)
+        },
+    );
+    engine.register_fn(
+        "transfer",
+        |ctx: NativeCallContext,
+         p: Person,
+         alias: ImmutableString,
+         role: ImmutableString,
+         pin: ImmutableString| { transfer(&ctx, &p, &alias, &role, Some(&pin)) },
+    );
+}
+
+fn describe(p: &Participant) -> String {
+    let role = match &p.role {
+        Role::Chair => "host",
+        Role::Guest => "guest",
+        Role::Other(other) => other,
+    };
+    format!("{} ({role})", p.display_name)
+}
+
+fn participant_command(p: &Person, action: ParticipantCommand) -> Command {
+    Command::participant(&p.0.uuid, &p.0.display_name, action)
+}
+
+fn parse_role(role: &str) -> ScriptResult<Role> {
+    match Role::parse(role) {
+        Role::Other(other) => {
+            Err(format!("unknown role {other:?}; use \"host\" or \"guest\"").into())
+        }
+        known => Ok(known),
+    }
+}
+
+fn transfer(
+    ctx: &NativeCallContext,
+    p: &Person,
+    alias: &str,
+    role: &str,
+    pin: Option<&str>,
+) -> ScriptResult<()> {
+    let action = ParticipantCommand::Transfer(Transfer {
+        conference_alias: alias.to_owned(),
+        role: parse_role(role)?,
+        pin: pin.map(Secret::new),
+    });
+    record(ctx, participant_command(p, action))
+}
+
+fn register_room(engine: &mut Engine) {
+    engine.register_type_with_name::<RoomView>("Room");
+    engine.register_get("locked", |room: &mut RoomView| room.0.flags().locked);
+    engine.register_get("guests_muted", |room: &mut RoomView| {
+        room.0.flags().guests_muted
+    });
+    engine.register_get("started", |room: &mut RoomView| room.0.flags().started);
+    engine.register_get("layout", |room: &mut RoomView| match room.0.layout() {
+        Some(layout) => {
+            let mut map = Map::new();
+            map.insert("view".into(), layout.view.clone().into());
+            let on_screen: Array = layout
+                .participants
+                .iter()
+                .map(|uuid| Dynamic::from(uuid.clone()))
+                .collect();
+            map.insert("participants".into(), on_screen.into());
+            Dynamic::from_map(map)
+        }
+        None => Dynamic::UNIT,
+    });
+    engine.register_fn("count", |room: &mut RoomView| room.0.count() as i64);
+    let lists: [Field<bool>; 4] = [
+        ("participants", |_| true),
+        ("guests", |p| p.in_room() && p.is_guest()),
+        ("hosts", |p| p.in_room() && p.is_host()),
+        ("waiting", Participant::is_waiting),
+    ];
+    for (name, keep) in lists {
+        engine.register_fn(name, move |room: &mut RoomView| -> Array {
+            room.0
+                .participants()
+                .filter(|p| keep(p))
+                .map(|p| Dynamic::from(Person(p.clone())))
+                .collect()
+        });
+    }
+    engine.register_fn("presenter", |room: &mut RoomView| {
+        person_or_unit(room.0.presenter())
+    });
+    engine.register_fn("speaker", |room: &mut RoomView| {
+        person_or_unit(room.0.speaker())
+    });
+    engine.register_fn("find", |room: &mut RoomView, name: ImmutableString| {
+        person_or_unit(room.0.find(&name))
+    });
+    engine.register_fn(
+        "participant",
+        |room: &mut RoomView, uuid: ImmutableString| person_or_unit(room.0.participant(&uuid)),
+    );
+
+    let commands: [Verb<ConferenceCommand>; 6] = [
+        ("lock", || ConferenceCommand::Lock),
+        ("unlock", || ConferenceCommand::Unlock),
+        ("mute_guests", || ConferenceCommand::MuteGuests),
+        ("unmute_guests", || ConferenceCommand::UnmuteGuests),
+        ("start", || ConferenceCommand::StartService),
+        ("end", || ConferenceCommand::Disconnect),
+    ];
+    for (name, command) in commands {
+        engine.register_fn(name, move |ctx: NativeCallContext, _room: RoomView| {
+            record(&ctx, Command::Conference(command()))
+        });
+    }
+    engine.register_fn(
+        "message",
+        |ctx: NativeCallContext, _room: RoomView, text: Dynamic| {
+            let message = Message::text(text.to_string());
+            record(
+                &ctx,
+                Command::Conference(ConferenceCommand::Message(message)),
+            )
+        },
+    );
+    engine.register_fn(
+        "layout",
+        |ctx: NativeCallContext, _room: RoomView, view: ImmutableString| {
+            set_layout(&ctx, &view, &view)
+        },
+    );
+    engine.register_fn(
+        "layout",
+        |ctx: NativeCallContext,
+         _room: RoomView,
+         hosts: ImmutableString,
+         guests: ImmutableString| { set_layout(&ctx, &hosts, &guests) },
+    );
+    engine.register_fn(
+        "dial",
+        |ctx: NativeCallContext, _room: RoomView, destination: ImmutableString| {
+            dial(&ctx, &destination, Map::new())
+        },
+    );
+    engine.register_fn(
+        "dial",
+        |ctx: NativeCallContext, _room: RoomView, destination: ImmutableString, options: Map| {
+            dial(&ctx, &destination, options)
+        },
+    );
+}
+
+fn person_or_unit(p: Option<&Arc<Participant>>) -> Dynamic {
+    p.map_or(Dynamic::UNIT, |p| Dynamic::from(Person(p.clone())))
+}
+
+/// The layouts the platform supports.
+const LAYOUTS: [&str; 5] = ["1:0", "4:0", "1:7", "1:21", "2:21"];
+
+fn set_layout(ctx: &NativeCallContext, hosts: &str, guests: &str) -> ScriptResult<()> {
+    for view in [hosts, guests] {
+        if !LAYOUTS.contains(&view) {
+            return Err(
+                format!("unknown layout {view:?}; use one of {}", LAYOUTS.join(", ")).into(),
+            );
+        }
+    }
+    let layouts = vec![
+        LayoutOverride::new("hosts", hosts),
+        LayoutOverride::new("", guests),
+    ];
+    record(
+        ctx,
+        Command::Conference(ConferenceCommand::OverrideLayout(layouts)),
+    )
+}
+
+fn dial(ctx: &NativeCallContext, destination: &str, options: Map) -> ScriptResult<()> {
+    let mut dial = Dial::new(destination, "auto");
+    for (key, value) in options {
+        let text = value.to_string();
+        match key.as_str() {
+            "role" => dial.role = parse_role(&text)?,
+            "protocol" => dial.protocol = text,
+            "name" => dial.remote_display_name = Some(text),
+            "call_type" => dial.call_type = Some(text),
+            "dtmf" => dial.dtmf_sequence = Some(text),
+            "source" => dial.source = Some(text),
+            "source_name" => dial.source_display_name = Some(text),
+            "streaming" => dial.streaming = Some(text),
+            "presentation_url" => dial.presentation_url = Some(text),
+            "keep_alive" => dial.keep_conference_alive = Some(text),
+            other => {
+                return Err(format!(
+                    "unknown dial option `{other}`; use role, protocol, name, call_type, dtmf, \
+                     source, source_name, streaming, presentation_url or keep_alive"
+                )
+                .into());
+            }
+        }
+    }
+    record(
+        ctx,
+        Command::Conference(ConferenceCommand::Dial(Box::new(dial))),
+    )
+}
+
+fn register_params(engine: &mut Engine) {
+    engine.register_type_with_name::<Params>("Params");
+    engine.register_indexer_get(
+        |params: &mut Params, name: ImmutableString| -> ScriptResult<Dynamic> {
+            params.0.get(name.as_str()).cloned().ok_or_else(|| {
+                let known: Vec<&str> = params.0.keys().map(|k| k.as_str()).collect();
+                format!(
+                    "unknown parameter `{name}`; this rule declares {}",
+                    if known.is_empty() {
+                        "none (add `const PARAMS = #{ ... };`)".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+                .into()
+            })
+        },
+    );
+}
+
+fn register_functions(engine: &mut Engine) {
+    engine.register_fn("now", |ctx: NativeCallContext| -> ScriptResult<f64> {
+        Ok(scope_of(ctx.tag())?.now)
+    });
+    engine.register_fn(
+        "after",
+        |ctx: NativeCallContext, seconds: f64, function: ImmutableString| {
+            start_timer(&ctx, seconds, &function, false)
+        },
+    );
+    engine.register_fn(
+        "after",
+        |ctx: NativeCallContext, seconds: i64, function: ImmutableString| {
+            start_timer(&ctx, seconds as f64, &function, false)
+        },
+    );
+    engine.register_fn(
+        "every",
+        |ctx: NativeCallContext, seconds: f64, function: ImmutableString| {
+            start_timer(&ctx, seconds, &function, true)
+        },
+    );
+    engine.register_fn(
+        "every",
+        |ctx: NativeCallContext, seconds: i64, function: ImmutableString| {
+            start_timer(&ctx, seconds as f64, &function, true)
+        },
+    );
+    engine.register_fn("cancel", |ctx: NativeCallContext, id: i64| {
+        timer_request(&ctx, TimerRequest::CancelId(id))
+    });
+    engine.register_fn(
+        "cancel",
+        |ctx: NativeCallContext, function: ImmutableString| {
+            timer_request(&ctx, TimerRequest::CancelFunction(function.to_string()))
+        },
+    );
+    engine.register_fn("log", |ctx: NativeCallContext, message: Dynamic| {
+        let rule = scope_of(ctx.tag())
+            .map(|scope| scope.rule.name().to_owned())
+            .unwrap_or_default();
+        tracing::info!(rule = %rule, "{message}");
+    });
+    engine.register_fn(
+        "matches",
+        |text: ImmutableString, pattern: ImmutableString| glob_match(&pattern, &text),
+    );
+    engine.register_fn("matches_any", |text: ImmutableString, patterns: Array| {
+        patterns
+            .iter()
+            .any(|pattern| glob_match(&pattern.to_string(), &text))
+    });
+    engine.register_fn("timestamp", |text: ImmutableString| -> ScriptResult<f64> {
+        super::clock::parse_timestamp(&text).map_err(Into::into)
+    });
+    engine.register_fn(
+        "time_of_day",
+        |at: f64, utc_offset: ImmutableString| -> ScriptResult<String> {
+            super::clock::time_of_day(at, &utc_offset).map_err(Into::into)
+        },
+    );
+}
+
+/// The shortest period `every` accepts, so a typo cannot spin a room.
+const MIN_PERIOD: f64 = 0.1;
+
+fn start_timer(
+    ctx: &NativeCallContext,
+    seconds: f64,
+    function: &str,
+    repeat: bool,
+) -> ScriptResult<i64> {
+    let scope = scope_of(ctx.tag())?;
+    if !scope.rule.has_function(function, 0) {
+        return Err(format!(
+            "no function `{function}()` with no parameters in this rule to call from a timer"
+        )
+        .into());
+    }
+    if !seconds.is_finite() || (repeat && seconds < MIN_PERIOD) {
+        return Err(format!("`every` needs a period of at least {MIN_PERIOD} seconds").into());
+    }
+    let mut timers = scope
+        .timers
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let started = timers
+        .iter()
+        .filter(|t| matches!(t, TimerRequest::Start(_)))
+        .count();
+    if started >= scope.timer_room {
+        return Err("too many timers in this room; cancel the ones you no longer need".into());
+    }
+    let id = scope.next_timer_id.fetch_add(1, Ordering::Relaxed);
+    timers.push(TimerRequest::Start(Timer {
+        id,
+        rule: scope.rule.name().into(),
+        function: function.to_owned(),
+        due: scope.now + seconds.max(0.0),
+        period: repeat.then_some(seconds),
+    }));
+    Ok(id)
+}
+
+fn timer_request(ctx: &NativeCallContext, request: TimerRequest) -> ScriptResult<()> {
+    scope_of(ctx.tag())?
+        .timers
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(request);
+    Ok(())
+}
+
+/// Case-insensitive glob match: `*` is any run of characters, `?` any one.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let pattern: Vec<char> = pattern.to_lowercase().chars().collect();
+    let text: Vec<char> = text.to_lowercase().chars().collect();
+    let (mut p, mut t) = (0, 0);
+    let mut backtrack: Option<(usize, usize)> = None;
+    while t < text.len() {
+        match pattern.get(p) {
+            Some('*') => {
+                backtrack = Some((p, t));
+                p += 1;
+            }
+            Some(&c) if c == '?' || c == text[t] => {
+                p += 1;
+                t += 1;
+            }
+            _ => match backtrack {
+                Some((star, matched)) => {
+                    p = star + 1;
+                    t = matched + 1;
+                    backtrack = Some((star, matched + 1));
+                }
+                None => return false,
+            },
+        }
+    }
+    pattern[p..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn globs_match_like_shells_ignoring_case() {
+        assert!(glob_match("interpreter*", "Interpreter (FR)"));
+        assert!(glob_match("*bot", "RecordBot"));
+        assert!(glob_match("a?c", "ABC"));
+        assert!(glob_match("*", ""));
+        assert!(glob_match("a*b*c", "a-x-b-y-c"));
+        assert!(!glob_match("a*b", "a-x-c"));
+        assert!(!glob_match("bob", "bobby"));
+    }
+}

@@ -1,0 +1,916 @@
+//! Running a room's rules: from state changes to intents.
+//!
+//! [`RoomRules`] holds the rules bound to one room, each with its parameters,
+//! its `state` map, its failure count and its timers. For every event the
+//! room's [`Change`]s become handler calls ([`handler_calls`]); each rule
+//! that defines the handler is called, in binding order, and the commands it
+//! asked for come back as [`Intent`]s in that order.
+//!
+//! A rule that errors or runs past its limits is isolated: the intents of
+//! that call are dropped, the failure is logged with `file:line:column` and
+//! counted, and after repeated consecutive failures the rule is disabled in
+//! this room. The other rules are not affected.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicI64;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rhai::{CallFnOptions, Dynamic, Map, Scope};
+
+use super::api::{CallScope, Params, Person, ScopeTag};
+use super::binding::{BindError, RuleBinding, bind_params};
+use super::engine::with_deadline;
+use super::intent::{Intent, Trigger};
+use super::rule::{Handler, Rule, RuleError};
+use super::set::RuleSet;
+use super::timers::{TimerQueue, TimerRequest};
+use crate::model::{Change, ChatMessage, Participant, RoomFlags, RoomState, Target};
+
+/// One handler call an event causes.
+#[derive(Clone)]
+pub struct HandlerCall {
+    /// Which handler.
+    pub handler: Handler,
+    /// Its arguments.
+    pub args: Vec<Dynamic>,
+    /// The participant it is about, for the audit.
+    pub participant: Option<Target>,
+}
+
+/// Maps one change to the handler calls it causes, in order.
+///
+/// - A participant who arrives in the room proper gets `on_join`; one who
+///   arrives in the waiting room gets `on_waiting`.
+/// - Every participant change gets `on_update(p, before)`, and in addition
+///   `on_join` when they were admitted to the room, `on_waiting` when they
+///   were moved to the waiting room and `on_hand_raised` when they raised a
+///   hand.
+/// - A presentation start is reported only when the presenter is known.
+pub fn handler_calls(change: &Change, room: &RoomState) -> Vec<HandlerCall> {
+    let person = |p: &Arc<Participant>| Dynamic::from(Person(p.clone()));
+    let about = |p: &Participant| {
+        Some(Target {
+            uuid: p.uuid.clone(),
+            name: p.display_name.clone(),
+        })
+    };
+    let call = |handler, args, participant| HandlerCall {
+        handler,
+        args,
+        participant,
+    };
+    let mut calls = Vec::new();
+    match change {
+        Change::Joined(p) => {
+            if p.in_room() {
+                calls.push(call(Handler::Join, vec![person(p)], about(p)));
+            } else if p.is_waiting() {
+                calls.push(call(Handler::Waiting, vec![person(p)], about(p)));
+            }
+        }
+        Change::Left(p) => calls.push(call(Handler::Leave, vec![person(p)], about(p))),
+        Change::Updated { before, after } => {
+            if !before.in_room() && after.in_room() {
+                calls.push(call(Handler::Join, vec![person(after)], about(after)));
+            }
+            if !before.is_waiting() && after.is_waiting() {
+                calls.push(call(Handler::Waiting, vec![person(after)], about(after)));
+            }
+            if !before.hand_raised() && after.hand_raised() {
+                calls.push(call(Handler::HandRaised, vec![person(after)], about(after)));
+            }
+            calls.push(call(
+                Handler::Update,
+                vec![person(after), person(before)],
+                about(after),
+            ));
+        }
+        Change::PresentationStarted {
+            presenter: Some(p), ..
+        } => calls.push(call(Handler::PresentationStart, vec![person(p)], about(p))),
+        Change::PresentationStarted {
+            presenter: None,
+            presentation,
+        } => {
+            tracing::debug!(presenter = %presentation.presenter_name, "presenter not in the roster; on_presentation_start not called")
+        }
+        Change::PresentationStopped { presenter } => calls.push(call(
+            Handler::PresentationStop,
+            Vec::new(),
+            presenter.as_deref().and_then(about),
+        )),
+        Change::SpeakerChanged { after: Some(p), .. } => {
+            calls.push(call(Handler::Speaking, vec![person(p)], about(p)));
+        }
+        Change::SpeakerChanged { after: None, .. } => {}
+        Change::LayoutChanged { after, .. } => {
+            let mut layout = Map::new();
+            layout.insert("view".into(), after.view.clone().into());
+            let on_screen: rhai::Array = after
+                .participants
+                .iter()
+                .map(|uuid| Dynamic::from(uuid.clone()))
+                .collect();
+            layout.insert("participants".into(), on_screen.into());
+            calls.push(call(Handler::Layout, vec![Dynamic::from_map(layout)], None));
+        }
+        Change::Message(message) => {
+            let sender = room.participant(&message.uuid);
+            calls.push(call(
+                Handler::Message,
+                vec![message_map(message, sender)],
+                sender.map(|p| p.as_ref()).and_then(about),
+            ));
+        }
+        Change::RoomUpdated { before, .. } => {
+            calls.push(call(Handler::RoomUpdate, vec![flags_map(before)], None));
+        }
+        Change::Synced => calls.push(call(Handler::Connect, Vec::new(), None)),
+        Change::Disconnected { .. } => {}
+    }
+    calls
+}
+
+fn message_map(message: &ChatMessage, sender: Option<&Arc<Participant>>) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("text".into(), message.payload.clone().into());
+    map.insert("from".into(), message.origin.clone().into());
+    map.insert("uuid".into(), message.uuid.clone().into());
+    map.insert("type".into(), message.mime_type.clone().into());
+    map.insert("direct".into(), message.direct.into());
+    map.insert(
+        "sender".into(),
+        sender.map_or(Dynamic::UNIT, |p| Dynamic::from(Person(p.clone()))),
+    );
+    Dynamic::from_map(map)
+}
+
+fn flags_map(flags: &RoomFlags) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("locked".into(), flags.locked.into());
+    map.insert("guests_muted".into(), flags.guests_muted.into());
+    map.insert("started".into(), flags.started.into());
+    Dynamic::from_map(map)
+}
+
+/// Counters for one rule in one room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleStats {
+    /// Handler and timer calls made.
+    pub calls: u64,
+    /// Calls that failed.
+    pub errors: u64,
+    /// Failures in a row, reset by a success.
+    pub consecutive_errors: u32,
+    /// The rule was disabled in this room after too many failures.
+    pub disabled: bool,
+    /// Time spent in the rule's calls.
+    pub busy: Duration,
+}
+
+/// A failed rule call, for the log, metrics and `/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFailure {
+    /// The rule.
+    pub rule: String,
+    /// The handler or timer function.
+    pub handler: String,
+    /// Where and why.
+    pub error: RuleError,
+    /// This failure disabled the rule in the room.
+    pub disabled: bool,
+}
+
+struct BoundRule {
+    rule: Arc<Rule>,
+    name: Arc<str>,
+    params: Params,
+    state: Dynamic,
+    shadow: bool,
+    stats: RuleStats,
+}
+
+/// The rules of one room.
+pub struct RoomRules {
+    room: String,
+    set: Arc<RuleSet>,
+    bound: Vec<BoundRule>,
+    timers: TimerQueue,
+    next_timer_id: Arc<AtomicI64>,
+    failures: Vec<RuleFailure>,
+}
+
+impl RoomRules {
+    /// Binds `bindings` (in order) from `set` for room `room`.
+    pub fn new(room: &str, set: Arc<RuleSet>, bindings: &[RuleBinding]) -> Result<Self, BindError> {
+        let mut rules = RoomRules {
+            room: room.to_owned(),
+            bound: Vec::new(),
+            set: set.clone(),
+            timers: TimerQueue::default(),
+            next_timer_id: Arc::new(AtomicI64::new(1)),
+            failures: Vec::new(),
+        };
+        rules.bound = rules.bind(&set, bindings)?;
+        Ok(rules)
+    }
+
+    fn bind(
+        &mut self,
+        set: &RuleSet,
+        bindings: &[RuleBinding],
+    ) -> Result<Vec<BoundRule>, BindError> {
+        let mut previous: HashMap<Arc<str>, BoundRule> =
+            self.bound.drain(..).map(|b| (b.name.clone(), b)).collect();
+        bindings
+            .iter()
+            .map(|binding| {
+                let rule = set.find(&binding.rule)?.clone();
+                let params = bind_params(&rule, binding)?;
+                let carried = previous.remove(binding.rule.as_str());
+                Ok(BoundRule {
+                    name: binding.rule.as_str().into(),
+                    state: carried
+                        .as_ref()
+                        .map(|b| b.state.clone())
+                        .unwrap_or_else(|| Dynamic::from_map(Map::new()).into_shared()),
+                    stats: carried
+                        .map(|b| RuleStats {
+                            consecutive_errors: 0,
+                            disabled: false,
+                            ..b.stats
+                        })
+                        .unwrap_or_default(),
+                    rule,
+                    params,
+                    shadow: binding.shadow,
+                })
+            })
+            .collect()
+    }
+
+    /// Switches to a new rule set (after a reload). Each rule keeps its
+    /// `state`, counters and timers; rules no longer bound lose theirs. On
+    /// error nothing changes.
+    pub fn rebind(&mut self, set: Arc<RuleSet>, bindings: &[RuleBinding]) -> Result<(), BindError> {
+        for binding in bindings {
+            set.check(binding)?;
+        }
+        let bound = self.bind(&set, bindings)?;
+        self.timers
+            .retain_rules(|rule| bound.iter().any(|b| &*b.name == rule));
+        self.bound = bound;
+        self.set = set;
+        Ok(())
+    }
+
+    /// Runs every rule on the changes one event caused. `event` is the
+    /// platform event's name, recorded in each intent's trigger.
+    pub fn on_changes(
+        &mut self,
+        room: &Arc<RoomState>,
+        changes: &[Change],
+        event: &str,
+        now: f64,
+    ) -> Vec<Intent> {
+        let calls: Vec<HandlerCall> = changes
+            .iter()
+            .flat_map(|change| handler_calls(change, room))
+            .collect();
+        let mut intents = Vec::new();
+        for index in 0..self.bound.len() {
+            for call in &calls {
+                if !self.bound[index].rule.handles(call.handler) {
+                    continue;
+                }
+                let trigger = Trigger {
+                    handler: call.handler.name().to_owned(),
+                    event: event.to_owned(),
+                    participant: call.participant.clone(),
+                };
+                self.call(index, room, now, trigger, call.args.clone(), &mut intents);
+            }
+        }
+        intents
+    }
+
+    /// When the next timer is due (UNIX seconds), if any.
+    pub fn next_timer(&self) -> Option<f64> {
+        self.timers.next_due()
+    }
+
+    /// Fires every timer due at or before `now`, in due order.
+    pub fn fire_timers(&mut self, room: &Arc<RoomState>, now: f64) -> Vec<Intent> {
+        let mut intents = Vec::new();
+        while let Some(timer) = self.timers.pop_due(now) {
+            let Some(index) = self.bound.iter().position(|b| b.name == timer.rule) else {
+                continue;
+            };
+            if !self.bound[index].rule.has_function(&timer.function, 0) {
+                tracing::warn!(room = %self.room, rule = %timer.rule, function = %timer.function, "timer dropped: the rule no longer has this function");
+                self.timers
+                    .apply(&timer.rule, TimerRequest::CancelId(timer.id));
+                continue;
+            }
+            let trigger = Trigger {
+                handler: timer.function.clone(),
+                event: "timer".to_owned(),
+                participant: None,
+            };
+            self.call(index, room, now, trigger, Vec::new(), &mut intents);
+        }
+        intents
+    }
+
+    /// Failures since the last call, oldest first.
+    pub fn drain_failures(&mut self) -> Vec<RuleFailure> {
+        std::mem::take(&mut self.failures)
+    }
+
+    /// Each bound rule's name and counters, in binding order.
+    pub fn stats(&self) -> impl Iterator<Item = (&str, RuleStats)> {
+        self.bound.iter().map(|b| (&*b.name, b.stats))
+    }
+
+    /// The rule set in use.
+    pub fn set(&self) -> &Arc<RuleSet> {
+        &self.set
+    }
+
+    fn call(
+        &mut self,
+        index: usize,
+        room: &Arc<RoomState>,
+        now: f64,
+        trigger: Trigger,
+        args: Vec<Dynamic>,
+        intents: &mut Vec<Intent>,
+    ) {
+        let limits = *self.set.engine().limits();
+        let bound = &mut self.bound[index];
+        if bound.stats.disabled {
+            return;
+        }
+        let scope = Arc::new(CallScope {
+            room: room.clone(),
+            rule: bound.rule.clone(),
+            params: bound.params.clone(),
+            state: bound.state.clone(),
+            now,
+            commands: Mutex::new(Vec::new()),
+            timers: Mutex::new(Vec::new()),
+            next_timer_id: self.next_timer_id.clone(),
+            timer_room: limits
+                .max_timers
+                .saturating_sub(self.timers.count(&bound.name)),
+        });
+        let options = CallFnOptions::new()
+            .eval_ast(false)
+            .rewind_scope(true)
+            .with_tag(ScopeTag(scope.clone()));
+        let engine = &self.set.engine().strict;
+        let started = Instant::now();
+        let result = with_deadline(limits.deadline, || {
+            engine.call_fn_with_options::<Dynamic>(
+                options,
+                &mut Scope::new(),
+                bound.rule.ast(),
+                &trigger.handler,
+                args,
+            )
+        });
+        bound.stats.busy += started.elapsed();
+        bound.stats.calls += 1;
+        match result {
+            Ok(_) => {
+                bound.stats.consecutive_errors = 0;
+                let trigger = Arc::new(trigger);
+                let commands =
+                    std::mem::take(&mut *scope.commands.lock().unwrap_or_else(|p| p.into_inner()));
+                intents.extend(commands.into_iter().map(|command| Intent {
+                    rule: bound.name.clone(),
+                    command,
+                    trigger: trigger.clone(),
+                    shadow: bound.shadow,
+                }));
+                let requests =
+                    std::mem::take(&mut *scope.timers.lock().unwrap_or_else(|p| p.into_inner()));
+                for request in requests {
+                    self.timers.apply(&bound.name, request);
+                }
+            }
+            Err(err) => {
+                bound.stats.errors += 1;
+                bound.stats.consecutive_errors += 1;
+                let disabled = bound.stats.consecutive_errors >= limits.failures_before_disable;
+                let error = bound.rule.call_error(&err, &trigger.handler);
+                if disabled {
+                    bound.stats.disabled = true;
+                    self.timers.cancel_rule(&bound.name);
+                    tracing::error!(room = %self.room, rule = %bound.name, failures = bound.stats.consecutive_errors, "{error}; the rule is disabled in this room until it is reloaded");
+                } else {
+                    tracing::warn!(room = %self.room, rule = %bound.name, "{error}; its commands from this call are dropped");
+                }
+                self.failures.push(RuleFailure {
+                    rule: bound.name.to_string(),
+                    handler: trigger.handler,
+                    error,
+                    disabled,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::model::{Event, Role, ServiceType, StageEntry};
+    use crate::rules::{Limits, RuleEngine};
+
+    fn set_with(engine: RuleEngine, rules: &[(&str, &str)]) -> Arc<RuleSet> {
+        let engine = Arc::new(engine);
+        let compiled: Vec<Rule> = rules
+            .iter()
+            .map(|(name, source)| {
+                Rule::compile(
+                    &engine,
+                    name,
+                    Path::new(&format!("rules/{name}.rhai")),
+                    source,
+                )
+                .unwrap_or_else(|err| panic!("{err}"))
+            })
+            .collect();
+        Arc::new(RuleSet::new(engine, compiled))
+    }
+
+    fn room_rules(rules: &[(&str, &str)]) -> RoomRules {
+        let set = set_with(RuleEngine::default(), rules);
+        let bindings: Vec<RuleBinding> =
+            rules.iter().map(|(n, _)| RuleBinding::named(*n)).collect();
+        RoomRules::new("hall", set, &bindings).unwrap()
+    }
+
+    fn person(uuid: &str, name: &str, role: Role) -> Participant {
+        Participant {
+            uuid: uuid.into(),
+            display_name: name.into(),
+            role,
+            ..Participant::default()
+        }
+    }
+
+    /// Applies an event to the room and runs the rules on what it changed.
+    fn feed(rules: &mut RoomRules, room: &mut Arc<RoomState>, event: Event) -> Vec<String> {
+        let name = event.name().to_owned();
+        let changes = Arc::make_mut(room).apply(event);
+        rules
+            .on_changes(room, &changes, &name, 1000.0)
+            .iter()
+            .map(|intent| format!("{}: {}", intent.rule, intent.command))
+            .collect()
+    }
+
+    fn handlers_for(change: Change, room: &RoomState) -> Vec<&'static str> {
+        handler_calls(&change, room)
+            .iter()
+            .map(|call| call.handler.name())
+            .collect()
+    }
+
+    #[test]
+    fn changes_map_to_handlers() {
+        let room = RoomState::new();
+        let guest = Arc::new(person("g", "Gus", Role::Guest));
+        let waiting = Arc::new(Participant {
+            service_type: ServiceType::WaitingRoom,
+            ..person("w", "Wes", Role::Guest)
+        });
+        let admitted = Arc::new(Participant {
+            service_type: ServiceType::Conference,
+            ..(*waiting).clone()
+        });
+        let hand = Arc::new(Participant {
+            buzz_time: 5.0,
+            ..(*guest).clone()
+        });
+        assert_eq!(
+            handlers_for(Change::Joined(guest.clone()), &room),
+            ["on_join"]
+        );
+        assert_eq!(
+            handlers_for(Change::Joined(waiting.clone()), &room),
+            ["on_waiting"]
+        );
+        let connecting = Arc::new(Participant {
+            service_type: ServiceType::Connecting,
+            ..(*guest).clone()
+        });
+        assert!(handlers_for(Change::Joined(connecting), &room).is_empty());
+        assert_eq!(
+            handlers_for(Change::Left(guest.clone()), &room),
+            ["on_leave"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::Updated {
+                    before: waiting.clone(),
+                    after: admitted
+                },
+                &room
+            ),
+            ["on_join", "on_update"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::Updated {
+                    before: guest.clone(),
+                    after: hand
+                },
+                &room
+            ),
+            ["on_hand_raised", "on_update"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::PresentationStarted {
+                    presentation: Default::default(),
+                    presenter: Some(guest.clone())
+                },
+                &room
+            ),
+            ["on_presentation_start"]
+        );
+        assert!(
+            handlers_for(
+                Change::PresentationStarted {
+                    presentation: Default::default(),
+                    presenter: None
+                },
+                &room
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            handlers_for(Change::PresentationStopped { presenter: None }, &room),
+            ["on_presentation_stop"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::SpeakerChanged {
+                    before: None,
+                    after: Some(guest)
+                },
+                &room
+            ),
+            ["on_speaking"]
+        );
+        assert_eq!(
+            handlers_for(Change::Message(Default::default()), &room),
+            ["on_message"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::RoomUpdated {
+                    before: RoomFlags::default(),
+                    after: RoomFlags::default()
+                },
+                &room
+            ),
+            ["on_room_update"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::LayoutChanged {
+                    before: None,
+                    after: Default::default()
+                },
+                &room
+            ),
+            ["on_layout"]
+        );
+        assert_eq!(handlers_for(Change::Synced, &room), ["on_connect"]);
+    }
+
+    #[test]
+    fn intents_come_back_in_rule_order_with_their_trigger() {
+        let mut rules = room_rules(&[
+            ("second", "fn on_join(p) { room.lock(); }"),
+            (
+                "first",
+                "fn on_join(p) { p.mute(); room.message(`hi ${p.name}`); }",
+            ),
+        ]);
+        let mut room = Arc::new(RoomState::new());
+        let name = "participant_create";
+        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantCreate(person(
+            "g",
+            "Gus",
+            Role::Guest,
+        )));
+        let intents = rules.on_changes(&room, &changes, name, 0.0);
+        let shown: Vec<String> = intents
+            .iter()
+            .map(|i| format!("{}: {}", i.rule, i.command))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                "second: lock",
+                "first: mute Gus",
+                "first: message \"hi Gus\""
+            ]
+        );
+        assert_eq!(
+            intents[1].trigger.to_string(),
+            "on_join(Gus) on participant_create"
+        );
+    }
+
+    #[test]
+    fn handlers_read_the_room_params_and_keep_state() {
+        let engine = RuleEngine::default();
+        let set = set_with(
+            engine,
+            &[(
+                "count",
+                "const PARAMS = #{ limit: 2 };\nfn on_join(p) {\n  state.seen = (state.seen ?? 0) + 1;\n  if state.seen >= params.limit && room.count() >= params.limit && !room.locked { room.lock(); }\n}",
+            )],
+        );
+        let mut binding = RuleBinding::named("count");
+        binding.params.insert("limit".into(), 3.into());
+        let mut rules = RoomRules::new("hall", set, &[binding]).unwrap();
+        let mut room = Arc::new(RoomState::new());
+        for (uuid, name) in [("a", "Ann"), ("b", "Ben")] {
+            let said = feed(
+                &mut rules,
+                &mut room,
+                Event::ParticipantCreate(person(uuid, name, Role::Guest)),
+            );
+            assert!(said.is_empty(), "{said:?}");
+        }
+        let said = feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("c", "Cat", Role::Guest)),
+        );
+        assert_eq!(said, ["count: lock"]);
+    }
+
+    #[test]
+    fn participant_fields_and_lookups_are_readable() {
+        let mut rules = room_rules(&[(
+            "probe",
+            r#"fn on_speaking(p) {
+                let s = room.speaker();
+                if p.speaking && s == p && p.is_host && p.role == "host" && room.find("ADA") == p
+                   && room.guests().len() == 1 && room.hosts().len() == 1 && room.presenter() == () {
+                    p.spotlight();
+                }
+            }"#,
+        )]);
+        let mut room = Arc::new(RoomState::new());
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("h", "Ada", Role::Chair)),
+        );
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+        );
+        let said = feed(
+            &mut rules,
+            &mut room,
+            Event::Stage(vec![StageEntry {
+                participant_uuid: "h".into(),
+                stage_index: 0,
+                vad: 100,
+            }]),
+        );
+        assert_eq!(said, ["probe: spotlight Ada"]);
+    }
+
+    #[test]
+    fn endless_loops_deep_recursion_and_giant_strings_are_contained() {
+        let limits = Limits {
+            max_operations: 50_000,
+            ..Limits::default()
+        };
+        let set = set_with(
+            RuleEngine::new(limits),
+            &[
+                ("spin", "fn on_join(p) { p.mute(); loop { } }"),
+                (
+                    "dive",
+                    "fn dive(n) { dive(n + 1) }\nfn on_join(p) { dive(0); }",
+                ),
+                ("grow", "fn on_join(p) { let s = \"x\"; loop { s += s; } }"),
+                ("fine", "fn on_join(p) { p.mute(); }"),
+            ],
+        );
+        let bindings: Vec<RuleBinding> = ["spin", "dive", "grow", "fine"]
+            .map(RuleBinding::named)
+            .to_vec();
+        let mut rules = RoomRules::new("hall", set, &bindings).unwrap();
+        let mut room = Arc::new(RoomState::new());
+        let said = feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+        );
+        assert_eq!(
+            said,
+            ["fine: mute Gus"],
+            "failed calls lose their intents; others run"
+        );
+        let failures = rules.drain_failures();
+        let messages: Vec<String> = failures.iter().map(|f| f.error.to_string()).collect();
+        assert_eq!(failures.len(), 3, "{messages:?}");
+        assert!(
+            messages[0].starts_with("rules/spin.rhai:1:")
+                && messages[0].contains("too many operations"),
+            "{}",
+            messages[0]
+        );
+        assert!(messages[1].contains("nested too deeply"), "{}", messages[1]);
+        assert!(
+            messages[2].starts_with("rules/grow.rhai:1:")
+                && messages[2].contains("larger than allowed"),
+            "{}",
+            messages[2]
+        );
+    }
+
+    #[test]
+    fn the_wall_clock_deadline_stops_a_slow_rule() {
+        let limits = Limits {
+            deadline: Duration::from_millis(20),
+            ..Limits::default()
+        };
+        let set = set_with(
+            RuleEngine::new(limits),
+            &[("slow", "fn on_join(p) { let n = 0; loop { n += 1; } }")],
+        );
+        let mut rules = RoomRules::new("hall", set, &[RuleBinding::named("slow")]).unwrap();
+        let mut room = Arc::new(RoomState::new());
+        let started = Instant::now();
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+        );
+        let failures = rules.drain_failures();
+        assert!(
+            failures[0].error.message.contains("time limit"),
+            "{:?}",
+            failures[0].error
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn repeated_failures_disable_a_rule_in_this_room_only() {
+        let rules_src = [
+            ("flaky", "fn on_join(p) { throw \"boom\"; }"),
+            ("steady", "fn on_join(p) { p.mute(); }"),
+        ];
+        let set = set_with(RuleEngine::default(), &rules_src);
+        let bindings = [RuleBinding::named("flaky"), RuleBinding::named("steady")];
+        let mut rules = RoomRules::new("hall", set.clone(), &bindings).unwrap();
+        let mut room = Arc::new(RoomState::new());
+        let limit = Limits::default().failures_before_disable as usize;
+        for n in 0..limit + 2 {
+            let uuid = format!("u{n}");
+            let said = feed(
+                &mut rules,
+                &mut room,
+                Event::ParticipantCreate(person(&uuid, &uuid, Role::Guest)),
+            );
+            assert_eq!(said, [format!("steady: mute {uuid}")]);
+        }
+        let failures = rules.drain_failures();
+        assert_eq!(failures.len(), limit, "a disabled rule is no longer called");
+        assert!(failures.last().unwrap().disabled);
+        assert!(failures[0].error.message.contains("boom"));
+        let stats: HashMap<&str, RuleStats> = rules.stats().collect();
+        assert!(stats["flaky"].disabled && !stats["steady"].disabled);
+
+        let other_room = RoomRules::new("other", set.clone(), &bindings).unwrap();
+        assert!(other_room.stats().all(|(_, s)| !s.disabled));
+        rules.rebind(set, &bindings).unwrap();
+        assert!(
+            rules.stats().all(|(_, s)| !s.disabled),
+            "a reload gives it another chance"
+        );
+    }
+
+    #[test]
+    fn timers_fire_named_functions_and_can_be_cancelled() {
+        let mut rules = room_rules(&[(
+            "clock",
+            r#"fn on_connect() { state.tick = every(10, "tick"); after(25, "once"); }
+               fn tick() { room.message(`tick ${now()}`); if now() >= 1020.0 { cancel(state.tick); } }
+               fn once() { room.lock(); }"#,
+        )]);
+        let mut room = Arc::new(RoomState::new());
+        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantSyncBegin);
+        assert!(changes.is_empty());
+        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantSyncEnd);
+        assert!(
+            rules
+                .on_changes(&room, &changes, "participant_sync_end", 1000.0)
+                .is_empty()
+        );
+        let mut fired = Vec::new();
+        while let Some(due) = rules.next_timer().filter(|due| *due <= 1100.0) {
+            fired.extend(
+                rules
+                    .fire_timers(&room, due)
+                    .iter()
+                    .map(|i| i.command.to_string()),
+            );
+        }
+        assert_eq!(
+            fired,
+            ["message \"tick 1010.0\"", "message \"tick 1020.0\"", "lock"]
+        );
+        assert_eq!(rules.next_timer(), None);
+    }
+
+    #[test]
+    fn timers_must_name_an_existing_function() {
+        let mut rules = room_rules(&[("bad", "fn on_connect() { after(5, \"nope\"); }")]);
+        let room = Arc::new(RoomState::new());
+        rules.on_changes(&room, &[Change::Synced], "participant_sync_end", 0.0);
+        let failures = rules.drain_failures();
+        assert!(
+            failures[0].error.message.contains("no function `nope()`"),
+            "{:?}",
+            failures[0]
+        );
+    }
+
+    #[test]
+    fn params_are_read_only_and_unknown_names_are_explained() {
+        let mut rules = room_rules(&[
+            (
+                "writer",
+                "const PARAMS = #{ max: 1 };\nfn on_join(p) { params.max = 5; }",
+            ),
+            (
+                "reader",
+                "const PARAMS = #{ max: 1 };\nfn on_join(p) { if params.maxx > 1 { p.mute(); } }",
+            ),
+        ]);
+        let mut room = Arc::new(RoomState::new());
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+        );
+        let failures = rules.drain_failures();
+        assert_eq!(failures.len(), 2);
+        assert!(
+            failures[1]
+                .error
+                .message
+                .contains("unknown parameter `maxx`; this rule declares max"),
+            "{:?}",
+            failures[1].error
+        );
+    }
+
+    #[test]
+    fn chat_messages_carry_their_sender() {
+        let mut rules = room_rules(&[(
+            "chat",
+            r#"fn on_message(msg) { if msg.text == "!lock" && msg.sender != () && msg.sender.is_host { room.lock(); } }"#,
+        )]);
+        let mut room = Arc::new(RoomState::new());
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("h", "Ada", Role::Chair)),
+        );
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+        );
+        let message = |uuid: &str| {
+            Event::Message(ChatMessage {
+                uuid: uuid.into(),
+                payload: "!lock".into(),
+                ..ChatMessage::default()
+            })
+        };
+        assert!(feed(&mut rules, &mut room, message("g")).is_empty());
+        assert_eq!(feed(&mut rules, &mut room, message("h")), ["chat: lock"]);
+    }
+}
