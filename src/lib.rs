@@ -15,5 +15,6 @@
 pub mod model;
 pub mod platform;
 pub mod rules;
+pub mod runtime;
 pub mod sim;
 pub mod yaml;
