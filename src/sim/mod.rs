@@ -1,5 +1,6 @@
 //! A simulator of the seed-001 platform, for tests, demos and benchmarks.
 
+pub mod conference;
 pub mod step;
 
 use std::net::SocketAddr;
