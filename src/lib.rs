@@ -10,11 +10,16 @@
 //!
 //! - [`model`]: participants, events, commands and room state; depends on nothing.
 //! - [`platform`]: adapters for conference platforms (the seed-001 API in `vmr`).
+//! - [`rules`]: the sandboxed Rhai rule engine that turns changes into intents.
+//! - [`runtime`]: from intents to commands: planning and dispatching.
 //! - [`sim`]: a faithful simulator of that platform, for tests and demos.
+//! - [`ruletest`]: `usher test`, rule tests against a simulated room.
+//! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
 
 pub mod model;
 pub mod platform;
 pub mod rules;
+pub mod ruletest;
 pub mod runtime;
 pub mod sim;
 pub mod yaml;

@@ -7,7 +7,10 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, EnumAccess, IgnoredAny, IntoDeserializer, MapAccess,
+    VariantAccess, Visitor,
+};
 
 /// A YAML file that could not be read, with where and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +72,88 @@ pub fn from_file<T: DeserializeOwned>(path: &Path) -> Result<T, YamlError> {
         path: Some(path.to_owned()),
         ..err
     })
+}
+
+/// Reads an enum written as one entry of a map that is already being read:
+/// `key` names the variant and the entry's value is its payload. This lets a
+/// map hold an action (`join: Bob`) beside other keys (`expect: [...]`)
+/// without repeating the enum's variants, and keeps error positions.
+pub fn enum_from_entry<'de, T, A>(key: &str, map: &mut A) -> Result<T, A::Error>
+where
+    T: de::Deserialize<'de>,
+    A: MapAccess<'de>,
+{
+    T::deserialize(Entry { key, map })
+}
+
+struct Entry<'k, 'm, A> {
+    key: &'k str,
+    map: &'m mut A,
+}
+
+impl<'de, A: MapAccess<'de>> de::Deserializer<'de> for Entry<'_, '_, A> {
+    type Error = A::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {
+        visitor.visit_enum(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        visitor.visit_enum(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct identifier
+        ignored_any
+    }
+}
+
+impl<'de, 'k, 'm, A: MapAccess<'de>> EnumAccess<'de> for Entry<'k, 'm, A> {
+    type Error = A::Error;
+    type Variant = Self;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self), A::Error> {
+        let variant = seed.deserialize(self.key.into_deserializer())?;
+        Ok((variant, self))
+    }
+}
+
+impl<'de, A: MapAccess<'de>> VariantAccess<'de> for Entry<'_, '_, A> {
+    type Error = A::Error;
+
+    fn unit_variant(self) -> Result<(), A::Error> {
+        self.map.next_value::<IgnoredAny>().map(drop)
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, A::Error> {
+        self.map.next_value_seed(seed)
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        _visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        Err(de::Error::custom(
+            "tuple variants cannot be written as a map entry",
+        ))
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        _visitor: V,
+    ) -> Result<V::Value, A::Error> {
+        Err(de::Error::custom(
+            "struct variants cannot be written as a map entry",
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@
 //!   collected and, at the end of the bracket, diffed against what we knew:
 //!   only new uuids are joins, only vanished ones are leaves, the rest are
 //!   updates (and only if something changed). A reconnect never causes a storm
-//!   of joins.
+//!   of joins. The very first bracket is a baseline, not news: it reports
+//!   no joins at all, so starting (or restarting) usher mid-lecture never
+//!   treats the whole audience as arriving.
 //! - `participant_update` of an unknown uuid is a join (some editions never
 //!   send `participant_create`); `participant_create` of a known uuid is an
 //!   update.
@@ -82,7 +84,11 @@ pub enum Change {
     /// Someone sent a chat message.
     Message(ChatMessage),
     /// A sync bracket completed: the roster is now exactly the server's.
-    Synced,
+    Synced {
+        /// This was the first sync: the roster was taken as a baseline and
+        /// no joins were reported for it.
+        initial: bool,
+    },
     /// The platform disconnected our own participant.
     Disconnected {
         /// The reason the platform gave.
@@ -266,11 +272,17 @@ impl RoomState {
             .collect();
         left.sort_by_key(|(seq, _)| *seq);
         changes.extend(left.into_iter().map(|(_, p)| Change::Left(p)));
+        let initial = !self.synced;
         for participant in listing {
-            self.upsert(participant, changes);
+            if initial {
+                let mut ignored = Vec::new();
+                self.upsert(participant, &mut ignored);
+            } else {
+                self.upsert(participant, changes);
+            }
         }
         self.synced = true;
-        changes.push(Change::Synced);
+        changes.push(Change::Synced { initial });
     }
 
     fn update_flags(&mut self, update: &ServiceFlags, changes: &mut Vec<Change>) {
@@ -416,7 +428,8 @@ mod tests {
                 Change::Joined(p) => format!("joined {}", p.display_name),
                 Change::Left(p) => format!("left {}", p.display_name),
                 Change::Updated { after, .. } => format!("updated {}", after.display_name),
-                Change::Synced => "synced".into(),
+                Change::Synced { initial: true } => "synced (initial)".into(),
+                Change::Synced { initial: false } => "synced".into(),
                 other => format!("{other:?}"),
             })
             .collect()
@@ -432,12 +445,25 @@ mod tests {
     }
 
     #[test]
-    fn first_sync_joins_everyone_listed() {
+    fn first_sync_is_a_silent_baseline() {
         let mut state = RoomState::new();
         let changes = sync(&mut state, &[guest("a", "Ann"), guest("b", "Ben")]);
-        assert_eq!(names(&changes), ["joined Ann", "joined Ben", "synced"]);
+        assert_eq!(names(&changes), ["synced (initial)"]);
         assert_eq!(state.count(), 2);
         assert!(state.is_synced());
+    }
+
+    #[test]
+    fn joins_before_any_bracket_are_still_joins() {
+        let mut state = RoomState::new();
+        let changes = state.apply(Event::ParticipantCreate(guest("a", "Ann")));
+        assert_eq!(names(&changes), ["joined Ann"]);
+        let changes = sync(&mut state, &[guest("a", "Ann"), guest("b", "Ben")]);
+        assert_eq!(
+            names(&changes),
+            ["synced (initial)"],
+            "the first bracket is a baseline"
+        );
     }
 
     #[test]
@@ -526,6 +552,7 @@ mod tests {
         state.add_own_uuid("me");
         let me = person("me", "usher", Role::Chair);
         assert!(state.apply(Event::ParticipantCreate(me.clone())).is_empty());
+        sync(&mut state, &[]);
         let changes = sync(&mut state, &[me, guest("a", "Ann")]);
         assert_eq!(names(&changes), ["joined Ann", "synced"]);
         assert_eq!(state.len(), 1);

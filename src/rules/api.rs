@@ -296,6 +296,10 @@ fn register_room(engine: &mut Engine) {
                 .map(|p| Dynamic::from(Person(p.clone())))
                 .collect()
         });
+        let count = format!("{}_count", name.trim_end_matches('s'));
+        engine.register_fn(count, move |room: &mut RoomView| -> i64 {
+            room.0.participants().filter(|p| keep(p)).count() as i64
+        });
     }
     engine.register_fn("presenter", |room: &mut RoomView| {
         person_or_unit(room.0.presenter())

@@ -126,7 +126,7 @@ pub fn handler_calls(change: &Change, room: &RoomState) -> Vec<HandlerCall> {
         Change::RoomUpdated { before, .. } => {
             calls.push(call(Handler::RoomUpdate, vec![flags_map(before)], None));
         }
-        Change::Synced => calls.push(call(Handler::Connect, Vec::new(), None)),
+        Change::Synced { .. } => calls.push(call(Handler::Connect, Vec::new(), None)),
         Change::Disconnected { .. } => {}
     }
     calls
@@ -593,7 +593,10 @@ mod tests {
             ),
             ["on_layout"]
         );
-        assert_eq!(handlers_for(Change::Synced, &room), ["on_connect"]);
+        assert_eq!(
+            handlers_for(Change::Synced { initial: true }, &room),
+            ["on_connect"]
+        );
     }
 
     #[test]
@@ -847,7 +850,12 @@ mod tests {
     fn timers_must_name_an_existing_function() {
         let mut rules = room_rules(&[("bad", "fn on_connect() { after(5, \"nope\"); }")]);
         let room = Arc::new(RoomState::new());
-        rules.on_changes(&room, &[Change::Synced], "participant_sync_end", 0.0);
+        rules.on_changes(
+            &room,
+            &[Change::Synced { initial: true }],
+            "participant_sync_end",
+            0.0,
+        );
         let failures = rules.drain_failures();
         assert!(
             failures[0].error.message.contains("no function `nope()`"),

@@ -113,12 +113,8 @@ pub fn no_op(command: &Command, room: &RoomState) -> Option<&'static str> {
         Command::Conference(command) => match command {
             ConferenceCommand::Lock if flags.locked => Some("the room is already locked"),
             ConferenceCommand::Unlock if !flags.locked => Some("the room is not locked"),
-            ConferenceCommand::MuteGuests if flags.guests_muted => {
-                Some("guests are already muted")
-            }
-            ConferenceCommand::UnmuteGuests if !flags.guests_muted => {
-                Some("guests are not muted")
-            }
+            ConferenceCommand::MuteGuests if flags.guests_muted => Some("guests are already muted"),
+            ConferenceCommand::UnmuteGuests if !flags.guests_muted => Some("guests are not muted"),
             ConferenceCommand::StartService if flags.started => {
                 Some("the conference has already started")
             }

@@ -269,9 +269,37 @@ impl Conference {
                 self.update(&uuid, |p| p.buzz_time = 0.0)
             }
             Step::Layout(view) => vec![self.layout_event(view, &[], true)],
+            Step::Spotlight(name) => self.by_hand(name, ParticipantCommand::SpotlightOn, now)?,
+            Step::Unspotlight(name) => self.by_hand(name, ParticipantCommand::SpotlightOff, now)?,
+            Step::Mute(name) => self.by_hand(name, ParticipantCommand::Mute, now)?,
+            Step::Unmute(name) => self.by_hand(name, ParticipantCommand::Unmute, now)?,
+            Step::Lock => self.host_command(Command::Conference(ConferenceCommand::Lock), now)?,
+            Step::Unlock => {
+                self.host_command(Command::Conference(ConferenceCommand::Unlock), now)?
+            }
             Step::Wait(_) => Vec::new(),
         };
         Ok(events)
+    }
+
+    /// A host does something to a participant from their own client.
+    fn by_hand(
+        &mut self,
+        name: &str,
+        action: ParticipantCommand,
+        now: f64,
+    ) -> Result<Vec<Event>, SimError> {
+        let uuid = self.uuid_of(name)?;
+        self.host_command(Command::participant(&uuid, name, action), now)
+    }
+
+    /// A command a host sends from their own client rather than the API.
+    fn host_command(&mut self, command: Command, now: f64) -> Result<Vec<Event>, SimError> {
+        let host = Actor {
+            uuid: String::new(),
+            name: "a host".to_owned(),
+        };
+        Ok(self.apply_command(&host, &command, now)?.events)
     }
 
     /// Applies one command sent by `actor` and returns the reply and events.
@@ -1211,7 +1239,7 @@ mod tests {
             call_type: Some("audio".into()),
             ..Dial::new("room101@example.com", "sip")
         };
-        let reply = conference(&mut c, ConferenceCommand::Dial(dial));
+        let reply = conference(&mut c, ConferenceCommand::Dial(Box::new(dial)));
         let new_uuid = reply.result[0].as_str().unwrap().to_owned();
         assert_eq!(reply.result.as_array().unwrap().len(), 1);
         assert_eq!(
@@ -1231,7 +1259,7 @@ mod tests {
         );
         let plain = conference(
             &mut c,
-            ConferenceCommand::Dial(Dial::new("bob2@example.com", "sip")),
+            ConferenceCommand::Dial(Box::new(Dial::new("bob2@example.com", "sip"))),
         );
         assert_eq!(created(&plain.events[0]).display_name, "bob2@example.com");
         assert!(created(&plain.events[0]).is_guest());

@@ -16,6 +16,12 @@
 //! - raise_hand: Bob
 //! - lower_hand: Bob
 //! - layout: "1:7"                      # the platform changes the layout
+//! - spotlight: Bob                     # a host, by hand in their own client
+//! - unspotlight: Bob
+//! - mute: Bob
+//! - unmute: Bob
+//! - lock
+//! - unlock
 //! - wait: 5m                           # time passes
 //! ```
 
@@ -50,6 +56,18 @@ pub enum Step {
     LowerHand(String),
     /// The platform switches to another layout on its own.
     Layout(String),
+    /// A host spotlights someone by hand, from their own client.
+    Spotlight(String),
+    /// A host removes someone's spotlight by hand.
+    Unspotlight(String),
+    /// A host mutes someone by hand.
+    Mute(String),
+    /// A host unmutes someone by hand.
+    Unmute(String),
+    /// A host locks the room by hand.
+    Lock,
+    /// A host unlocks the room by hand.
+    Unlock,
     /// Time passes.
     Wait(Span),
 }
@@ -167,6 +185,12 @@ impl Step {
             Step::RaiseHand(name) => format!("{name} raises a hand"),
             Step::LowerHand(name) => format!("{name} lowers a hand"),
             Step::Layout(view) => format!("layout becomes {view}"),
+            Step::Spotlight(name) => format!("a host spotlights {name}"),
+            Step::Unspotlight(name) => format!("a host removes {name}'s spotlight"),
+            Step::Mute(name) => format!("a host mutes {name}"),
+            Step::Unmute(name) => format!("a host unmutes {name}"),
+            Step::Lock => "a host locks the room".to_owned(),
+            Step::Unlock => "a host unlocks the room".to_owned(),
             Step::Wait(span) => format!("wait {span}"),
         }
     }
@@ -193,9 +217,12 @@ mod tests {
 - lower_hand: Bob
 - layout: "1:7"
 - wait: 5m
+- spotlight: Bob
+- lock
 "#;
         let steps: Vec<Step> = yaml::from_str(yaml).unwrap();
-        assert_eq!(steps.len(), 13);
+        assert_eq!(steps.len(), 15);
+        assert_eq!(steps[14], Step::Lock);
         assert_eq!(steps[0], Step::Join(Joiner::guest("Bob")));
         assert_eq!(
             steps[1],
