@@ -16,6 +16,7 @@
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
 
+pub mod config;
 pub mod model;
 pub mod platform;
 pub mod rules;
