@@ -78,10 +78,16 @@ async fn get(client: &Client, sim: &Simulator, path: &str, token: &str) -> (Stat
     (response.status(), response.json().await.unwrap())
 }
 
-/// The raw text of an event stream, read as it arrives.
+/// One server-sent frame: event name, id and data.
+type Frame = (String, u64, String);
+
+/// An event stream as a client reads it: the raw text and its frames.
 struct Stream {
     response: reqwest::Response,
     text: String,
+    /// Complete frames parsed so far, and where parsing stopped in `text`.
+    parsed: Vec<Frame>,
+    parsed_up_to: usize,
 }
 
 impl Stream {
@@ -93,63 +99,86 @@ impl Stream {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
+        Stream::from(response)
+    }
+
+    fn from(response: reqwest::Response) -> Stream {
         Stream {
             response,
             text: String::new(),
+            parsed: Vec::new(),
+            parsed_up_to: 0,
         }
     }
 
-    /// Reads until the text contains `needle`; panics after [`PATIENCE`].
+    /// Reads one chunk; `false` when the stream ended. Panics once
+    /// `deadline` passes, showing `waiting_for`.
+    async fn read(&mut self, deadline: Instant, waiting_for: &str) -> bool {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, self.response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {waiting_for} in time; got:\n{}", self.text));
+        let Ok(Some(bytes)) = chunk else {
+            return false;
+        };
+        self.text.push_str(&String::from_utf8_lossy(&bytes));
+        while let Some(length) = self.text[self.parsed_up_to..].find("\n\n") {
+            let block = &self.text[self.parsed_up_to..self.parsed_up_to + length];
+            self.parsed_up_to += length + 2;
+            if !block.starts_with("event: ") {
+                continue;
+            }
+            let field = |name: &str| {
+                block
+                    .lines()
+                    .find_map(|line| line.strip_prefix(name))
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let frame = (
+                field("event: "),
+                field("id: ").parse().unwrap(),
+                field("data: "),
+            );
+            self.parsed.push(frame);
+        }
+        true
+    }
+
+    /// Reads until the text contains `needle`.
     async fn until(&mut self, needle: &str) {
         let deadline = Instant::now() + PATIENCE;
         while !self.text.contains(needle) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, self.response.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("no {needle:?} in time; got:\n{}", self.text))
-                .unwrap();
-            match chunk {
-                Some(bytes) => self.text.push_str(&String::from_utf8_lossy(&bytes)),
-                None => panic!("the stream ended without {needle:?}; got:\n{}", self.text),
-            }
+            let waiting_for = format!("{needle:?}");
+            assert!(
+                self.read(deadline, &waiting_for).await,
+                "the stream ended without {needle:?}; got:\n{}",
+                self.text
+            );
         }
     }
 
-    /// Reads until the server ends the stream; panics after [`PATIENCE`].
+    /// Reads until the server ends the stream.
     async fn until_end(&mut self) {
         let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let chunk = tokio::time::timeout(left, self.response.chunk())
-                .await
-                .unwrap_or_else(|_| panic!("the stream did not end; got:\n{}", self.text));
-            match chunk {
-                Ok(Some(bytes)) => self.text.push_str(&String::from_utf8_lossy(&bytes)),
-                Ok(None) | Err(_) => return,
-            }
+        while self.read(deadline, "end of the stream").await {}
+    }
+
+    /// Reads until `count` whole frames have arrived.
+    async fn until_frames(&mut self, count: usize) {
+        let deadline = Instant::now() + PATIENCE;
+        while self.parsed.len() < count {
+            let waiting_for = format!("frame {count} (have {})", self.parsed.len());
+            assert!(
+                self.read(deadline, &waiting_for).await,
+                "the stream ended before {waiting_for}"
+            );
         }
     }
 
-    /// The `(event, id, data)` frames read so far.
-    fn frames(&self) -> Vec<(String, u64, String)> {
-        self.text
-            .split("\n\n")
-            .filter(|block| block.starts_with("event: "))
-            .map(|block| {
-                let field = |name: &str| {
-                    block
-                        .lines()
-                        .find_map(|line| line.strip_prefix(name))
-                        .unwrap_or_default()
-                        .to_owned()
-                };
-                (
-                    field("event: "),
-                    field("id: ").parse().unwrap(),
-                    field("data: "),
-                )
-            })
-            .collect()
+    /// The frames read completely so far.
+    fn frames(&self) -> Vec<Frame> {
+        self.parsed.clone()
     }
 }
 
@@ -806,4 +835,80 @@ async fn a_restarted_simulator_binds_the_same_port() {
         StatusCode::FORBIDDEN
     );
     again.shutdown().await;
+}
+
+#[tokio::test]
+async fn busy_rooms_deliver_every_event_in_order_to_every_stream() {
+    let rooms: Vec<RoomSpec> = (0..50)
+        .map(|i| RoomSpec {
+            participants: vec![Joiner::guest("Bob")],
+            ..RoomSpec::new(format!("room{i}@usher.example"))
+        })
+        .collect();
+    let sim = Simulator::start("127.0.0.1:0".parse().unwrap(), rooms)
+        .await
+        .unwrap();
+    let client = Client::new();
+    let mut streams = Vec::new();
+    for i in 0..50 {
+        let base = format!("{}api/services/room{i}@usher.example/", sim.base_url());
+        let reply: Reply = client
+            .post(format!("{base}new_session"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = reply.result["token"].as_str().unwrap().to_owned();
+        let copies = if i == 0 { 8 } else { 1 };
+        for _ in 0..copies {
+            let response = client
+                .get(format!("{base}events?token={token}"))
+                .send()
+                .await
+                .unwrap();
+            let mut stream = Stream::from(response);
+            stream.until("participant_sync_end").await;
+            streams.push(stream);
+        }
+    }
+    const STEPS: usize = 1000;
+    for n in 0..STEPS {
+        let step = if n % 2 == 0 {
+            Step::RaiseHand("Bob".into())
+        } else {
+            Step::LowerHand("Bob".into())
+        };
+        sim.step("room0@usher.example", &step).unwrap();
+    }
+    sim.step("room7@usher.example", &Step::Speak("Bob".into()))
+        .unwrap();
+    // room0's eight streams get every update, room7's one stream its stage
+    // event, and every other room's stream nothing.
+    let expected = |index: usize| match index {
+        0..=7 => STEPS,
+        14 => 1,
+        _ => 0,
+    };
+    let readers: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut stream)| {
+            tokio::spawn(async move {
+                stream.until_frames(3 + expected(index)).await;
+                stream.frames()
+            })
+        })
+        .collect();
+    for (index, reader) in readers.into_iter().enumerate() {
+        let frames = reader.await.unwrap();
+        assert_eq!(frames.len() - 3, expected(index), "stream {index}");
+        assert!(
+            frames.windows(2).all(|pair| pair[0].1 < pair[1].1),
+            "stream {index}: ids increase"
+        );
+    }
+    assert_eq!(sim.open_streams("room0@usher.example"), 8);
+    sim.shutdown().await;
 }

@@ -59,7 +59,7 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<()> {
         .await
         .context("cannot start the simulator")?;
     info!(
-        "simulator listening on {} — room {} ({}), token expiry {}",
+        "simulator listening on {} — room {} ({}), token expiry {}s",
         simulator.base_url(),
         scenario.room,
         if scenario.pin.is_some() {
@@ -67,7 +67,7 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<()> {
         } else {
             "no PIN"
         },
-        scenario.token_expiry
+        scenario.token_expiry.as_secs_f64()
     );
     let player = simulator.play(&scenario);
     let interrupted = tokio::signal::ctrl_c().await;

@@ -428,7 +428,10 @@ impl RoomState {
                 .retain(|stream| match stream.frames.try_send(frame.clone()) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
-                        warn!("an event stream fell {STREAM_BACKLOG} events behind; closing it");
+                        warn!(
+                            room = %self.conference.alias(),
+                            "an event stream fell {STREAM_BACKLOG} events behind; closing it"
+                        );
                         false
                     }
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -931,7 +934,11 @@ fn with_session(
     }
 }
 
-async fn check_join(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn check_join(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let stamp = timestamp(SystemTime::now());
     let request: CheckJoinRequest = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -960,6 +967,9 @@ async fn check_join(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
         return answer("403", "Wrong password");
     }
     let local_part = room.alias.split('@').next().unwrap_or(&room.alias);
+    // The node is this server, as the client reached it.
+    let mcu_host = header_text(&headers, header::HOST.as_str())
+        .map_or_else(|| shared.addr.to_string(), str::to_owned);
     axum::Json(json!({
         "code": "200",
         "timeStamp": stamp,
@@ -970,7 +980,7 @@ async fn check_join(State(shared): State<Arc<Shared>>, body: Bytes) -> Response 
             "password": given,
             "participantName": request.participant_name,
             "roleType": "host",
-            "mcuHost": shared.addr.to_string(),
+            "mcuHost": mcu_host,
             "companyId": 1,
             "isRecord": false,
             "isLive": false,
@@ -1037,16 +1047,16 @@ async fn play(shared: Arc<Shared>, scenario: Scenario) {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep_until(start + Duration::from(entry.at)) => {}
         }
-        info!(room, "▶ {} {}", entry.at, entry.action);
+        info!(room = %room, "▶ {} {}", entry.at, entry.action);
         let outcome = match &entry.action {
             Action::Step(step) => shared.step(room, step),
             Action::Fault(fault) => shared.fault(room, fault.clone()),
         };
         if let Err(err) = outcome {
-            warn!(room, "{} failed: {err}", entry.action);
+            warn!(room = %room, "{} failed: {err}", entry.action);
         }
     }
-    info!(room, "scenario finished; still serving");
+    info!(room = %room, "scenario finished; still serving");
 }
 
 fn frame(event: &Event, id: u64) -> Bytes {
