@@ -618,15 +618,13 @@ impl Conference {
     fn layout_event(&mut self, view: &str, actors: &[String], backfill: bool) -> Event {
         let tiles = tile_count(view).unwrap_or(usize::MAX);
         let mut seen = HashSet::new();
-        let in_room: Vec<&str> = self
-            .participants()
-            .filter(|p| p.in_room())
-            .map(|p| p.uuid.as_str())
-            .collect();
         let fill: Vec<&str> = if !backfill {
             Vec::new()
         } else if self.stage.is_empty() {
-            in_room
+            self.participants()
+                .filter(|p| p.in_room())
+                .map(|p| p.uuid.as_str())
+                .collect()
         } else {
             self.stage.iter().map(String::as_str).collect()
         };

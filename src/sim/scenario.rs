@@ -107,8 +107,10 @@ pub enum Fault {
     /// Every token of the room becomes invalid at once; those sessions end,
     /// their streams close and their visible participants leave.
     ExpireTokens,
-    /// The next `count` command calls (not session calls, not event streams)
-    /// answer HTTP `status` with `{"status":"failed","result":"simulated failure"}`.
+    /// The next `count` command calls (POSTs of conference and participant
+    /// commands; not session calls, `service_status`/`participants` queries
+    /// or event streams) answer HTTP `status` with
+    /// `{"status":"failed","result":"simulated failure"}`.
     FailCommands {
         /// How many calls fail (default 1).
         #[serde(default = "one")]
