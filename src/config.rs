@@ -271,7 +271,9 @@ impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         let url = Url::parse(&text).map_err(|err| {
-            serde::de::Error::custom(format!("`{text}` is not a URL ({err}); write it like https://node.example.com"))
+            serde::de::Error::custom(format!(
+                "`{text}` is not a URL ({err}); write it like https://node.example.com"
+            ))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(serde::de::Error::custom(format!(
@@ -304,8 +306,14 @@ impl<'de> Deserialize<'de> for PinSource {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = Secret::deserialize(deserializer)?;
         let trimmed = text.expose().trim();
-        match trimmed.strip_prefix("${").and_then(|rest| rest.strip_suffix('}')) {
-            Some(name) if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+        match trimmed
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+        {
+            Some(name)
+                if !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+            {
                 Ok(PinSource::Environment(name.to_owned()))
             }
             Some(_) => Err(serde::de::Error::custom(
@@ -376,12 +384,20 @@ impl Config {
             _ => {}
         }
         if self.rooms.is_empty() {
-            return Err(error("rooms:", 0, "rooms: list at least one room to watch".to_owned()));
+            return Err(error(
+                "rooms:",
+                0,
+                "rooms: list at least one room to watch".to_owned(),
+            ));
         }
         let mut seen = HashSet::new();
         for (index, room) in self.rooms.iter().enumerate() {
             if room.alias.trim().is_empty() {
-                return Err(error("alias:", index, format!("rooms[{index}].alias is empty")));
+                return Err(error(
+                    "alias:",
+                    index,
+                    format!("rooms[{index}].alias is empty"),
+                ));
             }
             if !seen.insert(room.alias.as_str()) {
                 return Err(error(
@@ -399,7 +415,11 @@ impl Config {
             }
         }
         if !(self.dispatch.rate > 0.0 && self.dispatch.rate.is_finite()) {
-            return Err(error("rate:", 0, "dispatch.rate must be a positive number of commands per second".to_owned()));
+            return Err(error(
+                "rate:",
+                0,
+                "dispatch.rate must be a positive number of commands per second".to_owned(),
+            ));
         }
         if self.dispatch.burst == 0 || self.dispatch.attempts == 0 {
             return Err(error(
@@ -490,7 +510,10 @@ fn locate_after(source: &str, anchor: &str, needle: &str) -> (Option<usize>, Opt
 fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = &source[..offset];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(offset, |newline| offset - newline - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(offset, |newline| offset - newline - 1)
+        + 1;
     (line, column)
 }
 
@@ -517,7 +540,10 @@ mod tests {
         assert_eq!(config.rooms[0].rules[1].params["max"], 120);
         assert_eq!(config.http.listen, "127.0.0.1:9750".parse().unwrap());
         assert_eq!(config.rules_dir, path.parent().unwrap().join("rules"));
-        assert_eq!(config.audit_log, Some(path.parent().unwrap().join("audit.jsonl")));
+        assert_eq!(
+            config.audit_log,
+            Some(path.parent().unwrap().join("audit.jsonl"))
+        );
     }
 
     #[test]
@@ -532,14 +558,29 @@ mod tests {
     fn semantic_errors_point_at_the_place() {
         let twice = format!("{GOOD}  - alias: hall-a@example.com\n");
         let twice = twice.replace("audit_log: audit.jsonl\n", "") + "audit_log: a.jsonl\n";
-        let err = Config::load(&write("twice.yaml", &twice)).unwrap_err().to_string();
-        assert!(err.contains("twice.yaml:9:12: rooms[1]: room `hall-a@example.com` is listed twice"), "{err}");
+        let err = Config::load(&write("twice.yaml", &twice))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("twice.yaml:9:12: rooms[1]: room `hall-a@example.com` is listed twice"),
+            "{err}"
+        );
         let no_node = GOOD.replace("  url: https://node.example.com\n", "  hide: true\n");
-        let err = Config::load(&write("no_node.yaml", &no_node)).unwrap_err().to_string();
-        assert!(err.contains("no_node.yaml:1:1: platform: give the meeting node"), "{err}");
+        let err = Config::load(&write("no_node.yaml", &no_node))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no_node.yaml:1:1: platform: give the meeting node"),
+            "{err}"
+        );
         let bad_url = GOOD.replace("https://node.example.com", "node.example.com");
-        let err = Config::load(&write("bad_url.yaml", &bad_url)).unwrap_err().to_string();
-        assert!(err.contains("bad_url.yaml:2:") && err.contains("https://node.example.com"), "{err}");
+        let err = Config::load(&write("bad_url.yaml", &bad_url))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad_url.yaml:2:") && err.contains("https://node.example.com"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -548,23 +589,39 @@ mod tests {
         let room = &config.rooms[0];
         assert_eq!(format!("{:?}", room.pin), "Some(${USHER_TEST_PIN_A})");
         let err = room.resolve_pin().unwrap_err();
-        assert!(err.contains("${USHER_TEST_PIN_A}, which is not set"), "{err}");
+        assert!(
+            err.contains("${USHER_TEST_PIN_A}, which is not set"),
+            "{err}"
+        );
         // SAFETY: this test alone uses this variable.
         unsafe { std::env::set_var("USHER_TEST_PIN_A", "8642") };
         assert_eq!(room.resolve_pin().unwrap().unwrap().expose(), "8642");
-        let literal = Config::load(&write("literal.yaml", &GOOD.replace("${USHER_TEST_PIN_A}", "\"1357\""))).unwrap();
+        let literal = Config::load(&write(
+            "literal.yaml",
+            &GOOD.replace("${USHER_TEST_PIN_A}", "\"1357\""),
+        ))
+        .unwrap();
         assert!(!format!("{literal:?}").contains("1357"));
     }
 
     #[test]
     fn pin_files_are_read_and_trimmed() {
         let pin = write("hall.pin", "2468\n");
-        let text = GOOD.replace("pin: ${USHER_TEST_PIN_A}", &format!("pin_file: {}", pin.display()));
+        let text = GOOD.replace(
+            "pin: ${USHER_TEST_PIN_A}",
+            &format!("pin_file: {}", pin.display()),
+        );
         let config = Config::load(&write("pinfile.yaml", &text)).unwrap();
-        assert_eq!(config.rooms[0].resolve_pin().unwrap().unwrap().expose(), "2468");
+        assert_eq!(
+            config.rooms[0].resolve_pin().unwrap().unwrap().expose(),
+            "2468"
+        );
         let missing = GOOD.replace("pin: ${USHER_TEST_PIN_A}", "pin_file: /nonexistent/pin");
         let config = Config::load(&write("nopin.yaml", &missing)).unwrap();
         let err = config.rooms[0].resolve_pin().unwrap_err();
-        assert!(err.contains("cannot read pin_file /nonexistent/pin"), "{err}");
+        assert!(
+            err.contains("cannot read pin_file /nonexistent/pin"),
+            "{err}"
+        );
     }
 }
