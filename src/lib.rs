@@ -15,12 +15,17 @@
 //! - [`sim`]: a faithful simulator of that platform, for tests and demos.
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
+//! - [`clock`]: wall-clock time and RFC 3339.
+//! - [`config`]: the daemon's configuration.
 
+pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod model;
 pub mod platform;
 pub mod rules;
 pub mod ruletest;
 pub mod runtime;
+pub mod shipped;
 pub mod sim;
 pub mod yaml;

@@ -9,8 +9,11 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
+use usher::config::Config;
 use usher::model::Span;
-use usher::rules::{Handler, Rule, RuleEngine, rule_files};
+use usher::rules::{Handler, Rule, RuleEngine, RuleSet, rule_files};
+use usher::runtime::audit::{explain, read_log};
+use usher::runtime::{Daemon, StartError};
 
 /// usher keeps order in live video conferences: it watches each room's event
 /// stream, runs your Rhai rules on every change and sends the commands they ask for.
@@ -34,8 +37,14 @@ enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile and validate rules; every error points at file:line:column.
+    /// Watch a simulated lecture moderated by the shipped rules (about 50 s).
+    Demo,
+    /// Run the daemon: watch every configured room and apply its rules.
+    Run(RunArgs),
+    /// Compile and validate rules (and a config); every error points at file:line:column.
     Check(CheckArgs),
+    /// Explain from the audit log what usher did to a participant, and why.
+    Why(WhyArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
     /// Run the conference simulator: a stand-in for the platform's REST API and
@@ -44,12 +53,32 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+struct RunArgs {
+    /// The configuration file.
+    #[arg(short, long, default_value = "usher.yaml")]
+    config: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct CheckArgs {
-    /// Rule files to check; without any, every rule in --rules-dir.
+    /// Rule files to check; without any, every rule in --rules-dir (or the
+    /// config's rules_dir).
     rules: Vec<PathBuf>,
+    /// A configuration to validate too, with every room's rule bindings.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
     /// The rules directory.
     #[arg(long, default_value = "rules")]
     rules_dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct WhyArgs {
+    /// The participant's display name (or uuid).
+    name: String,
+    /// The audit log.
+    #[arg(long, default_value = "audit.jsonl")]
+    audit: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -84,12 +113,17 @@ struct SimulateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = matches!(cli.command, Command::Check(_) | Command::Test(_));
-    init_logging(cli.log_format, if quiet { "off" } else { "info" });
+    let default_filter = match cli.command {
+        Command::Check(_) | Command::Test(_) | Command::Why(_) => "off",
+        Command::Demo => "error",
+        _ => "info",
+    };
+    init_logging(cli.log_format, default_filter);
     match cli.command {
         Command::Check(args) => return check(&args),
         Command::Test(args) => return test(&args),
-        Command::Simulate(_) => {}
+        Command::Why(args) => return why(&args),
+        Command::Demo | Command::Run(_) | Command::Simulate(_) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -98,9 +132,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
+    let result: anyhow::Result<ExitCode> = runtime.block_on(async {
         match cli.command {
-            Command::Check(_) | Command::Test(_) => unreachable!("handled above"),
+            Command::Check(_) | Command::Test(_) | Command::Why(_) => {
+                unreachable!("handled above")
+            }
+            Command::Run(args) => return run(&args).await,
+            Command::Demo => {
+                let mut stdout = std::io::stdout();
+                usher::demo::run(&mut stdout).await?;
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Simulate(args) => {
                 usher::sim::run(usher::sim::SimulateOptions {
                     listen: args.listen,
@@ -109,12 +151,13 @@ fn main() -> ExitCode {
                     pin: args.pin,
                     token_expiry: args.token_expiry,
                 })
-                .await
+                .await?;
+                Ok(ExitCode::SUCCESS)
             }
         }
     });
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
@@ -122,10 +165,79 @@ fn main() -> ExitCode {
     }
 }
 
+/// Exit status for a configuration (or rules) that cannot be used.
+const BAD_CONFIG: u8 = 2;
+
+async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(ExitCode::from(BAD_CONFIG));
+        }
+    };
+    match Daemon::start(config, &args.config).await {
+        Ok(daemon) => {
+            daemon.run_until_signalled().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(StartError::Config(message)) => {
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(BAD_CONFIG))
+        }
+        Err(StartError::Other(err)) => Err(err),
+    }
+}
+
+fn why(args: &WhyArgs) -> ExitCode {
+    let (records, unreadable) = match read_log(&args.audit) {
+        Ok(read) => read,
+        Err(err) => {
+            eprintln!(
+                "error: cannot read the audit log {}: {err}",
+                args.audit.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut found = 0;
+    for record in records.iter().filter(|record| record.concerns(&args.name)) {
+        found += 1;
+        println!("{}", explain(record));
+    }
+    if found == 0 {
+        println!(
+            "usher did nothing to or because of {:?} in {} ({} records).",
+            args.name,
+            args.audit.display(),
+            records.len()
+        );
+    }
+    if unreadable > 0 {
+        eprintln!("note: {unreadable} lines of the audit log could not be read");
+    }
+    ExitCode::SUCCESS
+}
+
 fn check(args: &CheckArgs) -> ExitCode {
     let engine = Arc::new(RuleEngine::default());
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => Some((path, config)),
+            Err(err) => {
+                println!("{err}");
+                return ExitCode::from(BAD_CONFIG);
+            }
+        },
+        None => None,
+    };
+    let rules_dir = config
+        .as_ref()
+        .map_or(args.rules_dir.clone(), |(_, config)| {
+            config.rules_dir.clone()
+        });
     let files = if args.rules.is_empty() {
-        match rule_files(&args.rules_dir) {
+        match rule_files(&rules_dir) {
             Ok(files) => files,
             Err(err) => {
                 eprintln!("{err}");
@@ -136,9 +248,13 @@ fn check(args: &CheckArgs) -> ExitCode {
         args.rules.clone()
     };
     let mut errors = 0;
+    let mut compiled = Vec::new();
     for file in &files {
         match Rule::load(&engine, file) {
-            Ok(rule) => println!("{}: ok ({})", file.display(), describe_rule(&rule)),
+            Ok(rule) => {
+                println!("{}: ok ({})", file.display(), describe_rule(&rule));
+                compiled.push(rule);
+            }
             Err(err) => {
                 errors += 1;
                 println!("{err}");
@@ -146,11 +262,24 @@ fn check(args: &CheckArgs) -> ExitCode {
         }
     }
     println!("\n{} rules checked, {errors} with errors", files.len());
-    if errors == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    if errors > 0 {
+        return ExitCode::FAILURE;
     }
+    if let Some((path, config)) = config {
+        let set = RuleSet::new(engine, compiled);
+        if let Err(err) = config.check_bindings(path, &set) {
+            println!("{err}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+        for room in &config.rooms {
+            if let Err(err) = room.resolve_pin() {
+                println!("{}: {err}", path.display());
+                return ExitCode::from(BAD_CONFIG);
+            }
+        }
+        println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
+    }
+    ExitCode::SUCCESS
 }
 
 fn describe_rule(rule: &Rule) -> String {

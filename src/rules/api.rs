@@ -493,12 +493,12 @@ fn register_functions(engine: &mut Engine) {
             .any(|pattern| glob_match(&pattern.to_string(), &text))
     });
     engine.register_fn("timestamp", |text: ImmutableString| -> ScriptResult<f64> {
-        super::clock::parse_timestamp(&text).map_err(Into::into)
+        crate::clock::parse_timestamp(&text).map_err(Into::into)
     });
     engine.register_fn(
         "time_of_day",
         |at: f64, utc_offset: ImmutableString| -> ScriptResult<String> {
-            super::clock::time_of_day(at, &utc_offset).map_err(Into::into)
+            crate::clock::time_of_day(at, &utc_offset).map_err(Into::into)
         },
     );
 }

@@ -7,11 +7,10 @@
 //! - [`set`]: a directory of rules compiled together; reloads swap it whole.
 //! - [`binding`]: which rules run in a room, with which parameters.
 //! - [`runner`]: [`RoomRules`], running a room's rules on each change.
-//! - [`intent`]: what rules ask for; [`timers`], [`clock`]: time.
+//! - [`intent`]: what rules ask for; [`timers`]: `after`, `every`, `cancel`.
 
 pub mod api;
 pub mod binding;
-pub mod clock;
 pub mod engine;
 pub mod intent;
 pub mod rule;
@@ -24,5 +23,5 @@ pub use binding::{BindError, RuleBinding};
 pub use engine::{Limits, RuleEngine};
 pub use intent::{Intent, Trigger};
 pub use rule::{Handler, Rule, RuleError};
-pub use runner::{RoomRules, RuleFailure, RuleStats, handler_calls};
+pub use runner::{CallLatency, LATENCY_BUCKETS, RoomRules, RuleFailure, RuleStats, handler_calls};
 pub use set::{ReloadError, RuleLibrary, RuleSet, rule_files};

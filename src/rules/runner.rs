@@ -169,6 +169,44 @@ pub struct RuleStats {
     pub busy: Duration,
 }
 
+/// Upper bounds (seconds) of the rule-call latency histogram's buckets.
+pub const LATENCY_BUCKETS: [f64; 10] = [
+    0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+
+/// How long rule calls took, as a histogram.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CallLatency {
+    /// Calls per bucket of [`LATENCY_BUCKETS`] (not cumulative); calls
+    /// slower than the last bound are only in `count`.
+    pub buckets: [u64; LATENCY_BUCKETS.len()],
+    /// Every call.
+    pub count: u64,
+    /// Their total duration in seconds.
+    pub sum: f64,
+}
+
+impl CallLatency {
+    /// Records one call.
+    pub fn observe(&mut self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        if let Some(bucket) = LATENCY_BUCKETS.iter().position(|bound| seconds <= *bound) {
+            self.buckets[bucket] += 1;
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// Adds another histogram's counts to this one.
+    pub fn merge(&mut self, other: &CallLatency) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
+}
+
 /// A failed rule call, for the log, metrics and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleFailure {
@@ -199,6 +237,7 @@ pub struct RoomRules {
     timers: TimerQueue,
     next_timer_id: Arc<AtomicI64>,
     failures: Vec<RuleFailure>,
+    latency: CallLatency,
 }
 
 impl RoomRules {
@@ -211,6 +250,7 @@ impl RoomRules {
             timers: TimerQueue::default(),
             next_timer_id: Arc::new(AtomicI64::new(1)),
             failures: Vec::new(),
+            latency: CallLatency::default(),
         };
         rules.bound = rules.bind(&set, bindings)?;
         Ok(rules)
@@ -333,6 +373,11 @@ impl RoomRules {
         self.bound.iter().map(|b| (&*b.name, b.stats))
     }
 
+    /// How long this room's rule calls have taken.
+    pub fn latency(&self) -> &CallLatency {
+        &self.latency
+    }
+
     /// The rule set in use.
     pub fn set(&self) -> &Arc<RuleSet> {
         &self.set
@@ -380,8 +425,10 @@ impl RoomRules {
                 args,
             )
         });
-        bound.stats.busy += started.elapsed();
+        let took = started.elapsed();
+        bound.stats.busy += took;
         bound.stats.calls += 1;
+        self.latency.observe(took);
         match result {
             Ok(_) => {
                 bound.stats.consecutive_errors = 0;

@@ -14,8 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spec::{Action, TestCase, TestFile};
+use crate::clock::parse_timestamp;
 use crate::model::{Event, RoomState};
-use crate::rules::{Intent, RoomRules, RuleEngine, RuleSet, clock::parse_timestamp};
+use crate::rules::{Intent, RoomRules, RuleEngine, RuleSet};
 use crate::runtime::plan::plan;
 use crate::sim::conference::{Actor, Conference};
 use crate::sim::step::Step;
@@ -354,7 +355,7 @@ impl Harness {
                 .into_iter()
                 .map(|failure| failure.error.to_string()),
         );
-        let plan = plan(intents, &self.room);
+        let plan = plan(intents, &self.room, &[]);
         let mut events = Vec::new();
         for intent in plan.send {
             outcome.sent.push(intent.command.to_string());

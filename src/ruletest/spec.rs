@@ -141,10 +141,13 @@ impl<'de> Visitor<'de> for TestStepVisitor {
         } else {
             Action::Step(
                 Step::deserialize(de::value::StrDeserializer::<E>::new(word)).map_err(|_| {
-                    E::custom(format!(
-                        "`{word}` on its own is not a step; write steps like `join: Bob`, \
-                         `silence`, `stop_presenting` or `reconnect`"
-                    ))
+                    let hint = if word.contains(" expect") {
+                        "; a step without details needs a colon to take an `expect` \
+                         (`- silence:` then `expect: [...]` on the next line)"
+                    } else {
+                        "; write steps like `join: Bob`, `silence`, `stop_presenting` or `reconnect`"
+                    };
+                    E::custom(format!("`{word}` on its own is not a step{hint}"))
                 })?,
             )
         };

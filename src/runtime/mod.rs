@@ -1,5 +1,25 @@
-//! The daemon's runtime: from intents to commands on the wire.
+//! The daemon's runtime: rooms, rules and the way commands leave usher.
 //!
+//! - [`daemon`]: starts and stops everything ([`Daemon`]).
+//! - [`room`]: one supervised task per room: session, feed, state, rules.
 //! - [`plan`]: which of an event's intents are worth sending (no I/O).
+//! - [`guard`]: commands in flight and the flip-flop guard.
+//! - [`dispatch`]: sending commands: pacing, retries, outcomes.
+//! - [`audit`]: the JSONL audit log and `usher why`.
+//! - [`status`]: per-room status, `/healthz`, `/status` and `/metrics`.
+//! - [`http`]: the local HTTP endpoint serving them.
+//! - [`reload`]: recompiling the rules when they change.
+//! - [`activity`]: what happens, in words, for `usher demo`.
 
+pub mod activity;
+pub mod audit;
+pub mod daemon;
+pub mod dispatch;
+pub mod guard;
+pub mod http;
 pub mod plan;
+pub mod reload;
+pub mod room;
+pub mod status;
+
+pub use daemon::{Daemon, StartError, StartOptions};

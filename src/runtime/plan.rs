@@ -9,6 +9,8 @@
 //!   is resolved by rule order: the rule listed first wins, and the loser is
 //!   reported. Conflicts are judged against what is planned, before the
 //!   state: "unmute Ben" after a planned "mute Ben" is a conflict, not a no-op;
+//! - a command **already on its way** (sent moments ago, its effect not yet
+//!   seen in the room) is not sent again;
 //! - a **no-op** (muting the muted, locking the locked, admitting someone
 //!   not waiting, any command for someone no longer in the room) is dropped.
 //!
@@ -26,6 +28,8 @@ use crate::rules::Intent;
 pub enum Dropped {
     /// The room is already in the requested state.
     NoOp(&'static str),
+    /// The same command was sent moments ago and its effect is not yet seen.
+    InFlight,
     /// An earlier intent of this event asks for the same; `by` is its rule.
     Duplicate {
         /// The rule whose intent is kept.
@@ -45,6 +49,7 @@ impl fmt::Display for Dropped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Dropped::NoOp(why) => write!(f, "no-op: {why}"),
+            Dropped::InFlight => f.write_str("already on its way"),
             Dropped::Duplicate { by } => write!(f, "duplicate of the same command from {by}"),
             Dropped::Conflict { by, kept } => {
                 write!(f, "conflicts with `{kept}` from {by}, which comes first")
@@ -64,15 +69,16 @@ pub struct Plan {
     pub dropped: Vec<(Intent, Dropped)>,
 }
 
-/// Plans one event's intents against the room as it is now.
-pub fn plan(intents: Vec<Intent>, room: &RoomState) -> Plan {
+/// Plans one event's intents against the room as it is now and the
+/// commands still `in_flight`.
+pub fn plan(intents: Vec<Intent>, room: &RoomState, in_flight: &[Command]) -> Plan {
     let (shadow, real): (Vec<Intent>, Vec<Intent>) =
         intents.into_iter().partition(|intent| intent.shadow);
     let mut result = Plan::default();
-    let (send, dropped) = plan_group(real, room);
+    let (send, dropped) = plan_group(real, room, in_flight);
     result.send = send;
     result.dropped = dropped;
-    let (shadow_send, shadow_dropped) = plan_group(shadow, room);
+    let (shadow_send, shadow_dropped) = plan_group(shadow, room, &[]);
     result.shadow = shadow_send;
     result.dropped.extend(shadow_dropped);
     result
@@ -80,7 +86,7 @@ pub fn plan(intents: Vec<Intent>, room: &RoomState) -> Plan {
 
 type Group = (Vec<Intent>, Vec<(Intent, Dropped)>);
 
-fn plan_group(intents: Vec<Intent>, room: &RoomState) -> Group {
+fn plan_group(intents: Vec<Intent>, room: &RoomState, in_flight: &[Command]) -> Group {
     let mut send: Vec<Intent> = Vec::new();
     let mut dropped = Vec::new();
     for intent in intents {
@@ -97,6 +103,8 @@ fn plan_group(intents: Vec<Intent>, room: &RoomState) -> Group {
             };
             tracing::info!(loser = %intent.rule, command = %intent.command, "{reason}");
             dropped.push((intent, reason));
+        } else if in_flight.contains(&intent.command) {
+            dropped.push((intent, Dropped::InFlight));
         } else if let Some(why) = no_op(&intent.command, room) {
             dropped.push((intent, Dropped::NoOp(why)));
         } else {
@@ -247,6 +255,7 @@ mod tests {
                 intent("r", mute("gone", "Gus")),
             ],
             &room(),
+            &[],
         );
         assert_eq!(shown(&plan.send), ["r: mute Ben"]);
         let reasons: Vec<String> = plan.dropped.iter().map(|(_, d)| d.to_string()).collect();
@@ -272,6 +281,7 @@ mod tests {
                 intent("second", Command::Conference(ConferenceCommand::Lock)),
             ],
             &room(),
+            &[],
         );
         assert_eq!(shown(&plan.send), ["first: mute Ben", "first: unlock"]);
         let reasons: Vec<String> = plan.dropped.iter().map(|(_, d)| d.to_string()).collect();
@@ -286,10 +296,21 @@ mod tests {
     }
 
     #[test]
+    fn commands_on_their_way_are_not_sent_again() {
+        let plan = plan(
+            vec![intent("r", mute("b", "Ben"))],
+            &room(),
+            &[mute("b", "Ben")],
+        );
+        assert!(plan.send.is_empty());
+        assert_eq!(plan.dropped[0].1, Dropped::InFlight);
+    }
+
+    #[test]
     fn shadow_intents_never_suppress_real_ones() {
         let mut shadow = intent("shadowed", mute("b", "Ben"));
         shadow.shadow = true;
-        let plan = plan(vec![shadow, intent("real", mute("b", "Ben"))], &room());
+        let plan = plan(vec![shadow, intent("real", mute("b", "Ben"))], &room(), &[]);
         assert_eq!(shown(&plan.send), ["real: mute Ben"]);
         assert_eq!(shown(&plan.shadow), ["shadowed: mute Ben"]);
     }

@@ -1,8 +1,34 @@
-//! Time for rules: RFC 3339 timestamps and time of day at a UTC offset.
+//! Wall-clock time as usher uses it: UNIX seconds as `f64`.
 //!
-//! Rules get the time as UNIX seconds from `now()`; these helpers turn
-//! `"2026-11-22T14:00:00+08:00"` into such seconds and seconds into `"14:05"`
-//! at a given offset, which is all the shipped schedules need.
+//! Rules get the time from `now()`, the audit log stamps every record and
+//! rule schedules name times of day. These helpers parse RFC 3339
+//! (`"2026-11-22T14:00:00+08:00"`), format it back, and give the time of day
+//! (`"14:05"`) at a UTC offset. That is all usher needs, so no date crate.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The current time in UNIX seconds.
+pub fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|since| since.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Formats UNIX seconds as RFC 3339 in UTC with milliseconds,
+/// e.g. `2026-11-22T06:00:00.250Z`.
+pub fn format_timestamp(at: f64) -> String {
+    let millis = (at * 1000.0).round() as i64;
+    let (days, in_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000
+    )
+}
 
 /// Parses an RFC 3339 timestamp (`2026-11-22T14:00:00Z`,
 /// `2026-11-22 14:00+08:00`, fractional seconds allowed) to UNIX seconds.
@@ -91,6 +117,26 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + day_of_era - 719_468
 }
 
+/// The proleptic Gregorian date of a day number (Howard Hinnant's
+/// `civil_from_days`), the inverse of [`days_from_civil`].
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +169,18 @@ mod tests {
         ] {
             let err = parse_timestamp(bad).unwrap_err();
             assert!(err.contains("2026-11-22T14:00:00+08:00"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn formats_back_what_it_parses() {
+        for text in [
+            "1970-01-01T00:00:00.000Z",
+            "2000-02-29T18:00:15.500Z",
+            "2026-11-22T06:00:00.250Z",
+            "2100-12-31T23:59:59.999Z",
+        ] {
+            assert_eq!(format_timestamp(parse_timestamp(text).unwrap()), text);
         }
     }
 

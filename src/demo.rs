@@ -1,0 +1,212 @@
+//! `usher demo`: a simulated lecture, moderated by the shipped rules, told
+//! as it happens.
+//!
+//! The simulator plays the bundled lecture scenario in-process; the real
+//! daemon connects to it over loopback with every shipped rule, exactly as
+//! `usher run` would, and the demo prints a timeline of what happens in the
+//! room and what usher does about it. It ends on its own within a minute.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+use crate::clock::{format_timestamp, unix_now};
+use crate::config::Config;
+use crate::runtime::activity::Activity;
+use crate::runtime::audit::{AuditRecord, Outcome};
+use crate::runtime::{Daemon, StartError, StartOptions};
+use crate::shipped;
+use crate::sim::{RoomSpec, Scenario, Simulator};
+
+/// What the demo did, for its closing line.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct DemoSummary {
+    /// Things that happened in the room.
+    pub happenings: usize,
+    /// Commands carried out.
+    pub commands_ok: usize,
+    /// Commands that failed or were not sent.
+    pub commands_not_ok: usize,
+}
+
+/// How long after the scenario the lecture is ended, and the demo after that.
+const LECTURE_OVERRUN: Duration = Duration::from_secs(2);
+const AFTERWARDS: Duration = Duration::from_secs(3);
+
+/// Runs the demo, printing the timeline to `out`. Files (the rules, the
+/// config and the audit log) go to a fresh directory under the system's
+/// temporary directory, named at the end.
+pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoSummary> {
+    let scenario = Scenario::bundled();
+    let simulator = Simulator::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        vec![RoomSpec::from_scenario(&scenario)],
+    )
+    .await
+    .context("cannot start the simulator")?;
+    let workdir = workdir();
+    shipped::write_rules(&workdir.join("rules")).context("cannot write the demo's rules")?;
+    let lecture_ends =
+        unix_now() + scenario.length().as_secs_f64() + LECTURE_OVERRUN.as_secs_f64() + 1.0;
+    let config_path = workdir.join("usher.yaml");
+    std::fs::write(
+        &config_path,
+        demo_config(&simulator, &scenario, lecture_ends),
+    )
+    .context("cannot write the demo's config")?;
+    let config = Config::load(&config_path).map_err(|err| anyhow::anyhow!("{err}"))?;
+
+    writeln!(
+        out,
+        "usher demo: a simulated lecture, moderated by the shipped rules\n"
+    )?;
+    writeln!(
+        out,
+        "  simulator  {}  room {}",
+        simulator.base_url(),
+        scenario.room
+    )?;
+    writeln!(
+        out,
+        "  rules      {}",
+        config.rooms[0]
+            .rules
+            .iter()
+            .map(|b| b.rule.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(out, "  files      {}\n", workdir.display())?;
+
+    let options = StartOptions {
+        follow_activity: true,
+        ..StartOptions::default()
+    };
+    let mut daemon = match Daemon::start_with(config, &config_path, options).await {
+        Ok(daemon) => daemon,
+        Err(StartError::Config(message)) => {
+            anyhow::bail!("the demo's config was refused: {message}")
+        }
+        Err(StartError::Other(err)) => return Err(err),
+    };
+    let mut activity = daemon
+        .take_activity()
+        .context("the daemon was started without its activity feed")?;
+
+    let connected_by = Instant::now() + Duration::from_secs(10);
+    while !daemon.registry().unhealthy().is_empty() {
+        anyhow::ensure!(
+            Instant::now() < connected_by,
+            "usher did not connect to the simulator within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    let player = simulator.play(&scenario);
+    let finish = started + scenario.length().0 + LECTURE_OVERRUN + AFTERWARDS;
+    let mut summary = DemoSummary::default();
+    loop {
+        let item = tokio::select! {
+            _ = tokio::time::sleep_until(finish) => break,
+            item = activity.recv() => item,
+        };
+        let at = started.elapsed().as_secs_f64();
+        match item {
+            Ok(Activity::Room { text, .. }) => {
+                summary.happenings += 1;
+                writeln!(out, "{at:>6.1}s  {text}")?;
+            }
+            Ok(Activity::Command(record)) => {
+                if record.outcome == Outcome::Ok {
+                    summary.commands_ok += 1;
+                } else {
+                    summary.commands_not_ok += 1;
+                }
+                writeln!(out, "{at:>6.1}s      ⇒ {}", describe_command(&record))?;
+            }
+            Err(RecvError::Lagged(missed)) => writeln!(out, "        ({missed} lines skipped)")?,
+            Err(RecvError::Closed) => break,
+        }
+    }
+    player.abort();
+    daemon.shutdown().await;
+    simulator.shutdown().await;
+    let audit = workdir.join("audit.jsonl");
+    writeln!(
+        out,
+        "\ndone: {} things happened; usher sent {} commands ({} not carried out).",
+        summary.happenings,
+        summary.commands_ok + summary.commands_not_ok,
+        summary.commands_not_ok
+    )?;
+    writeln!(
+        out,
+        "ask why: usher why \"Grace Hopper\" --audit {}",
+        audit.display()
+    )?;
+    Ok(summary)
+}
+
+fn describe_command(record: &AuditRecord) -> String {
+    let outcome = match (&record.outcome, record.latency_ms) {
+        (Outcome::Ok, Some(ms)) => format!("ok, {ms:.0} ms"),
+        (outcome, _) => match &record.error {
+            Some(error) => format!("{}: {error}", outcome.as_str()),
+            None => outcome.as_str().to_owned(),
+        },
+    };
+    format!(
+        "{:<36} {} · {} · {outcome}",
+        record.text, record.rule, record.handler
+    )
+}
+
+/// The demo's config: every shipped rule, tuned to the bundled scenario.
+fn demo_config(simulator: &Simulator, scenario: &Scenario, lecture_ends: f64) -> String {
+    let pin = scenario
+        .pin
+        .as_ref()
+        .map(|pin| format!("\"{}\"", pin.expose()))
+        .unwrap_or_else(|| "\"\"".to_owned());
+    let starts = format_timestamp(unix_now() + 1.0);
+    let ends = format_timestamp(lecture_ends);
+    format!(
+        r#"# Written by `usher demo`. The PIN is the simulator's, not a real one.
+platform:
+  url: {url}
+  display_name: usher
+rules_dir: rules
+audit_log: audit.jsonl
+http: {{ listen: 127.0.0.1:0 }}
+rooms:
+  - alias: {room}
+    pin: {pin}
+    rules:
+      - chat_commands
+      - auto_mute_guests: {{ after: 2, except: ["Charles *"] }}
+      - spotlight_presenter
+      - presentation_layout
+      - lock_when_full: {{ max: 10, reserve: 1 }}
+      - waiting_room_admit: {{ allow: ["Dr. *"] }}
+      - hand_queue: {{ silence: 6, check_every: 1 }}
+      - lecture_schedule:
+          start: "{starts}"
+          end: "{ends}"
+          warn: [0.25]
+          grace: 0
+          warning: "Fifteen seconds left, please wrap up."
+"#,
+        url = simulator.base_url(),
+        room = scenario.room,
+    )
+}
+
+/// Where `usher demo` writes its files: a directory of its own per run.
+fn workdir() -> PathBuf {
+    std::env::temp_dir().join(format!("usher-demo-{}", std::process::id()))
+}

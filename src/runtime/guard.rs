@@ -1,0 +1,253 @@
+//! Two safeguards between a room's rules and its dispatcher.
+//!
+//! - [`InFlight`] remembers commands sent but not yet seen to take effect,
+//!   so the same command is not sent twice while the platform catches up.
+//! - [`FlipFlopGuard`] stops rules that fight each other (one mutes, another
+//!   unmutes, over and over) from making a participant's microphone blink:
+//!   more than a few opposite commands to one target in a minute and the
+//!   rest are held back, naming the rules involved.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::plan::no_op;
+use crate::model::{Command, ConferenceCommand, ParticipantCommand, Role, RoomState};
+
+/// How long a command that succeeded may go unconfirmed by an event before
+/// it no longer counts as on its way.
+const SETTLE_WITHIN: Duration = Duration::from_secs(5);
+
+/// Commands on their way to the platform.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    commands: Vec<Command>,
+    entries: Vec<(u64, Option<Instant>)>,
+}
+
+impl InFlight {
+    /// Remembers a command handed to the dispatcher under `id`.
+    pub fn add(&mut self, id: u64, command: Command) {
+        self.commands.push(command);
+        self.entries.push((id, None));
+    }
+
+    /// The dispatcher is done with `id`. A failed command is forgotten at
+    /// once; a successful one waits to be confirmed by the room state.
+    pub fn finish(&mut self, id: u64, ok: bool, now: Instant) {
+        if let Some(index) = self.entries.iter().position(|(entry, _)| *entry == id) {
+            if ok {
+                self.entries[index].1 = Some(now);
+            } else {
+                self.remove(index);
+            }
+        }
+    }
+
+    /// Forgets commands the room now reflects, and successful ones that went
+    /// unconfirmed for too long.
+    pub fn settle(&mut self, room: &RoomState, now: Instant) {
+        let mut index = 0;
+        while index < self.entries.len() {
+            let done_long_ago = self.entries[index]
+                .1
+                .is_some_and(|done| now.duration_since(done) >= SETTLE_WITHIN);
+            let confirmed =
+                self.entries[index].1.is_some() && no_op(&self.commands[index], room).is_some();
+            if done_long_ago || confirmed {
+                self.remove(index);
+            } else {
+                index += 1;
+            }
+        }
+    }
+
+    /// The commands still on their way.
+    pub fn commands(&self) -> &[Command] {
+        &self.commands
+    }
+
+    fn remove(&mut self, index: usize) {
+        self.commands.remove(index);
+        self.entries.remove(index);
+    }
+}
+
+/// The window the flip-flop guard looks back over.
+const FLIP_FLOP_WINDOW: Duration = Duration::from_secs(60);
+
+struct Sent {
+    at: Instant,
+    on: bool,
+    rule: Arc<str>,
+}
+
+/// Holds back opposite commands that come too often to one target.
+pub struct FlipFlopGuard {
+    limit: u32,
+    history: HashMap<String, VecDeque<Sent>>,
+}
+
+impl FlipFlopGuard {
+    /// Tolerates `limit` changes of direction per target per minute.
+    pub fn new(limit: u32) -> Self {
+        FlipFlopGuard {
+            limit,
+            history: HashMap::new(),
+        }
+    }
+
+    /// Admits a command about to be sent, or refuses it with the rules that
+    /// took part in the flip-flopping.
+    pub fn admit(
+        &mut self,
+        command: &Command,
+        rule: &Arc<str>,
+        now: Instant,
+    ) -> Result<(), Vec<String>> {
+        let Some((key, on)) = direction(command) else {
+            return Ok(());
+        };
+        let sent = self.history.entry(key).or_default();
+        while sent
+            .front()
+            .is_some_and(|oldest| now.duration_since(oldest.at) > FLIP_FLOP_WINDOW)
+        {
+            sent.pop_front();
+        }
+        let mut flips = sent
+            .iter()
+            .zip(sent.iter().skip(1))
+            .filter(|(a, b)| a.on != b.on)
+            .count() as u32;
+        if sent.back().is_some_and(|last| last.on != on) {
+            flips += 1;
+        }
+        if flips > self.limit {
+            let mut rules: Vec<String> = sent.iter().map(|s| s.rule.to_string()).collect();
+            rules.push(rule.to_string());
+            rules.sort();
+            rules.dedup();
+            return Err(rules);
+        }
+        sent.push_back(Sent {
+            at: now,
+            on,
+            rule: rule.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// The setting a command moves, and which way: `("u1/mute", true)` for
+/// muting u1. Commands without an opposite have none.
+fn direction(command: &Command) -> Option<(String, bool)> {
+    use ConferenceCommand as C;
+    use ParticipantCommand as P;
+    let (setting, on) = match command {
+        Command::Conference(C::Lock) => ("room/lock".to_owned(), true),
+        Command::Conference(C::Unlock) => ("room/lock".to_owned(), false),
+        Command::Conference(C::MuteGuests) => ("room/guests_muted".to_owned(), true),
+        Command::Conference(C::UnmuteGuests) => ("room/guests_muted".to_owned(), false),
+        Command::Conference(_) => return None,
+        Command::Participant { target, action } => {
+            let (setting, on) = match action {
+                P::Mute => ("mute", true),
+                P::Unmute => ("mute", false),
+                P::SpotlightOn => ("spotlight", true),
+                P::SpotlightOff => ("spotlight", false),
+                P::VideoMute => ("video", true),
+                P::VideoUnmute => ("video", false),
+                P::DenyRxPresentation => ("presentation", true),
+                P::AllowRxPresentation => ("presentation", false),
+                P::SetRole(Role::Chair) => ("role", true),
+                P::SetRole(Role::Guest) => ("role", false),
+                _ => return None,
+            };
+            (format!("{}/{setting}", target.uuid), on)
+        }
+    };
+    Some((setting, on))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Event, Participant};
+
+    fn mute(on: bool) -> Command {
+        let action = if on {
+            ParticipantCommand::Mute
+        } else {
+            ParticipantCommand::Unmute
+        };
+        Command::participant("u1", "Bob", action)
+    }
+
+    #[test]
+    fn opposite_commands_are_held_back_past_the_limit() {
+        let mut guard = FlipFlopGuard::new(2);
+        let (muter, unmuter): (Arc<str>, Arc<str>) = ("muter".into(), "unmuter".into());
+        let start = Instant::now();
+        assert!(guard.admit(&mute(true), &muter, start).is_ok());
+        assert!(
+            guard.admit(&mute(true), &muter, start).is_ok(),
+            "repeats are not flips"
+        );
+        assert!(guard.admit(&mute(false), &unmuter, start).is_ok());
+        assert!(guard.admit(&mute(true), &muter, start).is_ok());
+        assert_eq!(
+            guard.admit(&mute(false), &unmuter, start),
+            Err(vec!["muter".to_owned(), "unmuter".to_owned()])
+        );
+        let other = Command::participant("u2", "Cat", ParticipantCommand::Unmute);
+        assert!(
+            guard.admit(&other, &unmuter, start).is_ok(),
+            "other targets are unaffected"
+        );
+        let later = start + FLIP_FLOP_WINDOW + Duration::from_secs(1);
+        assert!(
+            guard.admit(&mute(false), &unmuter, later).is_ok(),
+            "the window moves on"
+        );
+    }
+
+    #[test]
+    fn in_flight_commands_settle_when_confirmed_or_failed() {
+        let mut room = RoomState::new();
+        room.apply(Event::ParticipantCreate(Participant {
+            uuid: "u1".into(),
+            display_name: "Bob".into(),
+            ..Participant::default()
+        }));
+        let now = Instant::now();
+        let mut in_flight = InFlight::default();
+        in_flight.add(1, mute(true));
+        in_flight.add(2, Command::Conference(ConferenceCommand::Lock));
+        in_flight.settle(&room, now);
+        assert_eq!(
+            in_flight.commands().len(),
+            2,
+            "nothing is confirmed before it is done"
+        );
+        in_flight.finish(2, false, now);
+        assert_eq!(in_flight.commands(), [mute(true)]);
+        in_flight.finish(1, true, now);
+        in_flight.settle(&room, now);
+        assert_eq!(
+            in_flight.commands().len(),
+            1,
+            "done but not yet seen in the room"
+        );
+        room.apply(Event::ParticipantUpdate(Participant {
+            uuid: "u1".into(),
+            display_name: "Bob".into(),
+            muted: true,
+            ..Participant::default()
+        }));
+        in_flight.settle(&room, now);
+        assert!(in_flight.commands().is_empty());
+    }
+}

@@ -1,0 +1,458 @@
+//! One room: a supervised task from session to commands.
+//!
+//! [`supervise`] keeps a room running and restarts it with backoff when it
+//! fails, without touching other rooms. A running room opens a session,
+//! keeps its token fresh, follows its event feed, and for every event:
+//!
+//! 1. applies it to the room state and sees what changed;
+//! 2. runs the room's rules on the changes and collects their intents;
+//! 3. plans them (no-ops, duplicates, conflicts, commands on their way);
+//! 4. passes the rest through the flip-flop guard to the dispatcher (or, in
+//!    dry-run mode, only records them).
+//!
+//! Timers fire on the same loop, and a rule reload swaps the room's rules
+//! in between two events. On shutdown the room stops taking events, lets its
+//! dispatcher finish, and ends its session.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::activity::{Activity, describe};
+use super::audit::{AuditRecord, Outcome};
+use super::daemon::Shared;
+use super::dispatch::{self, Done, Job, Reporting};
+use super::guard::{FlipFlopGuard, InFlight};
+use super::plan::{Dropped, plan};
+use super::status::{Phase, RoomStatus};
+use crate::clock::unix_now;
+use crate::model::{Change, Command, ConferenceCommand, Event, RoomState, Secret};
+use crate::platform::vmr::{
+    Credentials, FeedItem, RoomClient, Session, check_join, node_url, run_feed,
+};
+use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
+
+/// What a room is: its alias, PIN, rules and status.
+pub(crate) struct RoomSetup {
+    pub alias: String,
+    pub pin: Option<Secret>,
+    pub bindings: Vec<RuleBinding>,
+    pub status: Arc<RoomStatus>,
+}
+
+/// How long a room may take to wind down before its queue is cancelled.
+const WIND_DOWN: Duration = Duration::from_secs(10);
+
+/// How often a room refreshes its status snapshot at most.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
+
+/// A room run this long without failing starts its backoff afresh.
+const HEALTHY_RUN: Duration = Duration::from_secs(300);
+
+/// After usher ends a conference, how long its rules are not heard unless
+/// someone joins again. Everyone leaving at once would otherwise set rules
+/// off about people who are already gone.
+const AFTER_ENDING: Duration = Duration::from_secs(30);
+
+/// Keeps a room running until `cancel` fires, restarting it with backoff
+/// when it fails.
+pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
+    let builder = ExponentialBuilder::new()
+        .with_min_delay(Duration::from_secs(1))
+        .with_max_delay(Duration::from_secs(60))
+        .with_jitter()
+        .without_max_times();
+    let mut backoff = builder.build();
+    loop {
+        let started = Instant::now();
+        match run(&room, &shared, &cancel).await {
+            Ok(()) => break,
+            Err(err) if cancel.is_cancelled() => {
+                tracing::debug!(room = %room.alias, error = %format!("{err:#}"), "room stopped while failing");
+                break;
+            }
+            Err(err) => {
+                if started.elapsed() > HEALTHY_RUN {
+                    backoff = builder.build();
+                }
+                let delay = backoff.next().unwrap_or(Duration::from_secs(60));
+                let reason = format!("{err:#}");
+                tracing::error!(room = %room.alias, error = %reason, retry_in = ?delay, "the room failed; restarting it");
+                room.status.update(|status| {
+                    status.note_error(reason.clone());
+                    status.set_phase(Phase::Failed, Some(reason));
+                });
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
+    room.status
+        .update(|status| status.set_phase(Phase::Stopped, Some("usher stopped".to_owned())));
+}
+
+/// Runs a room once: until `cancel` fires (Ok) or something fails (Err).
+async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> anyhow::Result<()> {
+    room.status
+        .update(|status| status.set_phase(Phase::Connecting, None));
+    let node = node_for(room, shared).await?;
+    let client = RoomClient::new(&shared.http, &node, &room.alias);
+    let credentials = Credentials {
+        pin: room.pin.clone(),
+        display_name: shared.platform.display_name.clone(),
+        hidden: shared.platform.hide,
+    };
+    let session = Session::open(client, credentials)
+        .await
+        .context("cannot open a session")?;
+    let rules = RoomRules::new(&room.alias, shared.rules.borrow().clone(), &room.bindings)
+        .context("cannot bind the room's rules")?;
+
+    let background = cancel.child_token();
+    let keeper = tokio::spawn(session.clone().keep_fresh(background.clone()));
+    let (feed_sink, mut feed) = mpsc::channel(4096);
+    let feeder = tokio::spawn(run_feed(
+        session.clone(),
+        feed_sink,
+        background.clone(),
+        shared.feed,
+    ));
+    let reporting = Reporting {
+        room: room.alias.clone(),
+        audit: shared.audit.clone(),
+        status: room.status.clone(),
+        activity: shared.activity.clone(),
+    };
+    let stop_dispatching = CancellationToken::new();
+    let (jobs, mut done, dispatcher) = dispatch::spawn(
+        session.clone(),
+        shared.pacing,
+        reporting.clone(),
+        stop_dispatching.clone(),
+    );
+
+    let mut actor = RoomActor {
+        alias: &room.alias,
+        bindings: &room.bindings,
+        shared,
+        status: room.status.clone(),
+        session: session.clone(),
+        state: Arc::new(RoomState::new()),
+        rules,
+        rules_updates: shared.rules.clone(),
+        in_flight: InFlight::default(),
+        guard: FlipFlopGuard::new(shared.flip_flops_per_minute),
+        jobs,
+        next_job: 0,
+        reporting,
+        last_snapshot: None,
+        ended_at: None,
+    };
+    let result = actor.run(&mut feed, &mut done, cancel).await;
+    drop(actor);
+
+    background.cancel();
+    let mut dispatcher = dispatcher;
+    if tokio::time::timeout(WIND_DOWN, &mut dispatcher)
+        .await
+        .is_err()
+    {
+        stop_dispatching.cancel();
+        let _ = dispatcher.await;
+    }
+    let _ = keeper.await;
+    let _ = feeder.await;
+    session.close().await;
+    result
+}
+
+/// The meeting node for a room: the configured one, or `checkJoin`'s answer.
+async fn node_for(room: &RoomSetup, shared: &Shared) -> anyhow::Result<Url> {
+    if let Some(url) = &shared.platform.url {
+        return Ok(url.0.clone());
+    }
+    let api = &shared
+        .platform
+        .check_join
+        .as_ref()
+        .context("the config names neither a node url nor check_join")?
+        .api_server
+        .0;
+    let found = check_join(
+        shared.http.rest(),
+        api,
+        &room.alias,
+        room.pin.as_ref(),
+        &shared.platform.display_name,
+    )
+    .await
+    .context("checkJoin failed")?;
+    node_url(api, &found.mcu_host)
+        .with_context(|| format!("checkJoin named an unusable node {:?}", found.mcu_host))
+}
+
+struct RoomActor<'a> {
+    alias: &'a str,
+    bindings: &'a [RuleBinding],
+    shared: &'a Shared,
+    status: Arc<RoomStatus>,
+    session: Arc<Session>,
+    state: Arc<RoomState>,
+    rules: RoomRules,
+    rules_updates: watch::Receiver<Arc<RuleSet>>,
+    in_flight: InFlight,
+    guard: FlipFlopGuard,
+    jobs: mpsc::UnboundedSender<Job>,
+    next_job: u64,
+    reporting: Reporting,
+    last_snapshot: Option<Instant>,
+    /// When usher ended the conference, while that still holds.
+    ended_at: Option<Instant>,
+}
+
+impl RoomActor<'_> {
+    async fn run(
+        &mut self,
+        feed: &mut mpsc::Receiver<FeedItem>,
+        done: &mut mpsc::UnboundedReceiver<Done>,
+        cancel: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut reloads_open = true;
+        loop {
+            let timer = self.rules.next_timer();
+            let wake = timer.map_or_else(far_future, instant_for);
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Ok(()),
+                Some(finished) = done.recv() => {
+                    self.in_flight.finish(finished.id, finished.ok, Instant::now());
+                }
+                item = feed.recv() => match item {
+                    Some(item) => self.on_feed(item),
+                    None => anyhow::bail!("the event feed stopped"),
+                },
+                _ = tokio::time::sleep_until(wake), if timer.is_some() => {
+                    let intents = self.rules.fire_timers(&self.state, unix_now());
+                    self.dispatch(intents);
+                }
+                changed = self.rules_updates.changed(), if reloads_open => match changed {
+                    Ok(()) => self.rebind(),
+                    Err(_) => reloads_open = false,
+                },
+            }
+            self.snapshot(false);
+        }
+    }
+
+    fn on_feed(&mut self, item: FeedItem) {
+        match item {
+            FeedItem::Connected { own_uuid } => {
+                Arc::make_mut(&mut self.state).add_own_uuid(&own_uuid);
+                self.status
+                    .update(|status| status.set_phase(Phase::Connected, None));
+                self.tell("connected".to_owned());
+            }
+            FeedItem::Disconnected { reason, retry_in } => {
+                self.status.update(|status| {
+                    status.set_phase(
+                        Phase::Reconnecting,
+                        Some(format!("event stream down: {reason}")),
+                    );
+                });
+                self.tell(format!(
+                    "event stream down ({reason}); retrying in {retry_in:.1?}"
+                ));
+            }
+            FeedItem::Event(event) => self.on_event(event),
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        let name = event.name().to_owned();
+        self.status.update(|status| status.count_event(&name));
+        let changes = Arc::make_mut(&mut self.state).apply(event);
+        if changes.is_empty() {
+            return;
+        }
+        if self.shared.activity.receiver_count() > 0 {
+            let size = self.state.count();
+            for text in changes.iter().filter_map(|change| describe(change, size)) {
+                self.tell(text);
+            }
+        }
+        if self.ended_at.is_some()
+            && changes
+                .iter()
+                .any(|change| matches!(change, Change::Joined(p) if p.in_room()))
+        {
+            self.ended_at = None;
+        }
+        self.in_flight.settle(&self.state, Instant::now());
+        let intents = self
+            .rules
+            .on_changes(&self.state, &changes, &name, unix_now());
+        self.dispatch(intents);
+    }
+
+    /// True while a conference usher ended is emptying.
+    fn ending(&mut self) -> bool {
+        if self
+            .ended_at
+            .is_some_and(|ended| ended.elapsed() >= AFTER_ENDING)
+        {
+            self.ended_at = None;
+        }
+        self.ended_at.is_some()
+    }
+
+    /// Plans intents and hands what is left to the dispatcher.
+    fn dispatch(&mut self, intents: Vec<Intent>) {
+        for failure in self.rules.drain_failures() {
+            self.status
+                .update(|status| status.note_error(failure.error.to_string()));
+        }
+        if intents.is_empty() {
+            return;
+        }
+        if self.ending() {
+            tracing::info!(room = %self.alias, count = intents.len(), "the conference was ended; not sending what rules ask while it empties");
+            return;
+        }
+        let plan = plan(intents, &self.state, self.in_flight.commands());
+        let now = unix_now();
+        for (intent, why) in plan.dropped {
+            if let Dropped::Conflict { .. } = why {
+                let mut record =
+                    AuditRecord::for_intent(self.alias, &intent, Outcome::Conflict, now);
+                record.error = Some(why.to_string());
+                self.reporting.record(record);
+            } else {
+                tracing::debug!(room = %self.alias, rule = %intent.rule, command = %intent.command, "not sent: {why}");
+            }
+        }
+        for intent in plan.shadow {
+            tracing::info!(room = %self.alias, rule = %intent.rule, command = %intent.command, "shadow: would send");
+            self.reporting.record(AuditRecord::for_intent(
+                self.alias,
+                &intent,
+                Outcome::Shadow,
+                now,
+            ));
+        }
+        for intent in plan.send {
+            if let Err(rules) = self
+                .guard
+                .admit(&intent.command, &intent.rule, Instant::now())
+            {
+                let why = format!(
+                    "held back by the flip-flop guard: opposite commands to this target more than {} times a minute; rules involved: {}",
+                    self.shared.flip_flops_per_minute,
+                    rules.join(", ")
+                );
+                tracing::error!(room = %self.alias, command = %intent.command, "{why}");
+                self.status
+                    .update(|status| status.note_error(format!("{}: {why}", intent.command)));
+                let mut record =
+                    AuditRecord::for_intent(self.alias, &intent, Outcome::Blocked, now);
+                record.error = Some(why);
+                self.reporting.record(record);
+                continue;
+            }
+            if self.shared.dry_run {
+                tracing::info!(room = %self.alias, rule = %intent.rule, command = %intent.command, "dry run: would send");
+                self.reporting.record(AuditRecord::for_intent(
+                    self.alias,
+                    &intent,
+                    Outcome::DryRun,
+                    now,
+                ));
+                continue;
+            }
+            if intent.command == Command::Conference(ConferenceCommand::Disconnect) {
+                self.ended_at = Some(Instant::now());
+            }
+            let id = self.next_job;
+            self.next_job += 1;
+            self.in_flight.add(id, intent.command.clone());
+            let job = Job {
+                id,
+                intent,
+                decided_at: Instant::now(),
+            };
+            if self.jobs.send(job).is_err() {
+                tracing::error!(room = %self.alias, "the dispatcher has stopped; a command was not sent");
+            }
+        }
+    }
+
+    fn rebind(&mut self) {
+        let set = self.rules_updates.borrow_and_update().clone();
+        match self.rules.rebind(set, self.bindings) {
+            Ok(()) => tracing::info!(room = %self.alias, "rules reloaded"),
+            Err(err) => {
+                tracing::error!(room = %self.alias, error = %err, "the reloaded rules do not fit this room; keeping the previous ones");
+            }
+        }
+    }
+
+    /// Publishes the room's counts and counters, at most every few hundred
+    /// milliseconds unless `now` is set.
+    fn snapshot(&mut self, now: bool) {
+        let due = self
+            .last_snapshot
+            .is_none_or(|last| last.elapsed() >= SNAPSHOT_EVERY);
+        if !(now || due) {
+            return;
+        }
+        self.last_snapshot = Some(Instant::now());
+        let state = &self.state;
+        let (participants, in_room, waiting) = (
+            state.len(),
+            state.count(),
+            state.participants().filter(|p| p.is_waiting()).count(),
+        );
+        let flags = state.flags();
+        let session = self.session.stats();
+        self.status.update(|status| {
+            status.participants = participants;
+            status.in_room = in_room;
+            status.waiting = waiting;
+            status.locked = flags.locked;
+            status.guests_muted = flags.guests_muted;
+            status.set_rules(self.rules.stats(), self.rules.latency());
+            status.set_session(session);
+        });
+    }
+
+    fn tell(&self, text: String) {
+        if self.shared.activity.receiver_count() > 0 {
+            let _ = self.shared.activity.send(Activity::Room {
+                room: self.alias.to_owned(),
+                text,
+            });
+        }
+    }
+}
+
+impl Drop for RoomActor<'_> {
+    fn drop(&mut self) {
+        self.snapshot(true);
+    }
+}
+
+/// The instant at which UNIX time `due` arrives.
+fn instant_for(due: f64) -> Instant {
+    Instant::now() + Duration::from_secs_f64((due - unix_now()).clamp(0.0, 86_400.0 * 365.0))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
