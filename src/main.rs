@@ -226,7 +226,7 @@ fn check(args: &CheckArgs) -> ExitCode {
             Ok(config) => Some((path, config)),
             Err(err) => {
                 println!("{err}");
-                return ExitCode::from(BAD_CONFIG);
+                return ExitCode::FAILURE;
             }
         },
         None => None,
@@ -269,12 +269,12 @@ fn check(args: &CheckArgs) -> ExitCode {
         let set = RuleSet::new(engine, compiled);
         if let Err(err) = config.check_bindings(path, &set) {
             println!("{err}");
-            return ExitCode::from(BAD_CONFIG);
+            return ExitCode::FAILURE;
         }
         for room in &config.rooms {
             if let Err(err) = room.resolve_pin() {
                 println!("{}: {err}", path.display());
-                return ExitCode::from(BAD_CONFIG);
+                return ExitCode::FAILURE;
             }
         }
         println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
