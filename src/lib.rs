@@ -14,6 +14,8 @@
 //! - [`runtime`]: from intents to commands: planning and dispatching.
 //! - [`sim`]: a faithful simulator of that platform, for tests and demos.
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
+//! - [`recording`]: `usher record` and `usher replay`.
+//! - [`demo`]: `usher demo`; [`shipped`]: the shipped rules, built in.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
 //! - [`clock`]: wall-clock time and RFC 3339.
 //! - [`config`]: the daemon's configuration.
@@ -23,6 +25,7 @@ pub mod config;
 pub mod demo;
 pub mod model;
 pub mod platform;
+pub mod recording;
 pub mod rules;
 pub mod ruletest;
 pub mod runtime;

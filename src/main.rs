@@ -45,6 +45,10 @@ enum Command {
     Check(CheckArgs),
     /// Explain from the audit log what usher did to a participant, and why.
     Why(WhyArgs),
+    /// Record a live room's events to a JSONL file (until Ctrl-C).
+    Record(RecordArgs),
+    /// Run the rules over a recording, offline, and print what they would send.
+    Replay(ReplayArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
     /// Run the conference simulator: a stand-in for the platform's REST API and
@@ -70,6 +74,31 @@ struct CheckArgs {
     /// The rules directory.
     #[arg(long, default_value = "rules")]
     rules_dir: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// The configuration file (for the platform and the room's PIN).
+    #[arg(short, long, default_value = "usher.yaml")]
+    config: PathBuf,
+    /// The room to record.
+    #[arg(long)]
+    room: String,
+    /// Where to write the recording.
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct ReplayArgs {
+    /// The recording.
+    recording: PathBuf,
+    /// The configuration file (for the rules and their parameters).
+    #[arg(short, long, default_value = "usher.yaml")]
+    config: PathBuf,
+    /// Whose rules to use, when the config has several rooms.
+    #[arg(long)]
+    room: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -114,7 +143,7 @@ struct SimulateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Check(_) | Command::Test(_) | Command::Why(_) => "off",
+        Command::Check(_) | Command::Test(_) | Command::Why(_) | Command::Replay(_) => "warn",
         Command::Demo => "error",
         _ => "info",
     };
@@ -123,7 +152,8 @@ fn main() -> ExitCode {
         Command::Check(args) => return check(&args),
         Command::Test(args) => return test(&args),
         Command::Why(args) => return why(&args),
-        Command::Demo | Command::Run(_) | Command::Simulate(_) => {}
+        Command::Replay(args) => return replay(&args),
+        Command::Demo | Command::Run(_) | Command::Record(_) | Command::Simulate(_) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -134,9 +164,10 @@ fn main() -> ExitCode {
     };
     let result: anyhow::Result<ExitCode> = runtime.block_on(async {
         match cli.command {
-            Command::Check(_) | Command::Test(_) | Command::Why(_) => {
+            Command::Check(_) | Command::Test(_) | Command::Why(_) | Command::Replay(_) => {
                 unreachable!("handled above")
             }
+            Command::Record(args) => return record(&args).await,
             Command::Run(args) => return run(&args).await,
             Command::Demo => {
                 let mut stdout = std::io::stdout();
@@ -186,6 +217,61 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(BAD_CONFIG))
         }
         Err(StartError::Other(err)) => Err(err),
+    }
+}
+
+async fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Ok(ExitCode::from(BAD_CONFIG));
+        }
+    };
+    let stop = tokio_util::sync::CancellationToken::new();
+    let on_signal = stop.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        on_signal.cancel();
+    });
+    eprintln!(
+        "recording {} into {} (Ctrl-C to stop)",
+        args.room,
+        args.output.display()
+    );
+    let events = usher::recording::record(&config, &args.room, &args.output, stop).await?;
+    eprintln!("recorded {events} events");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay(args: &ReplayArgs) -> ExitCode {
+    let config = match Config::load(&args.config) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let replayed = usher::recording::read(&args.recording).and_then(|lines| {
+        usher::recording::replay(
+            &config,
+            args.room.as_deref(),
+            &lines,
+            &mut std::io::stdout(),
+        )
+    });
+    match replayed {
+        Ok(summary) => {
+            println!(
+                "\n{} events replayed ({} unreadable); the rules would have sent {} commands; {} rule errors",
+                summary.events, summary.malformed, summary.commands, summary.rule_errors
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
