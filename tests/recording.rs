@@ -3,7 +3,7 @@
 //! real rule engine offline.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -22,7 +22,7 @@ fn workdir(name: &str) -> PathBuf {
     dir
 }
 
-fn config(dir: &PathBuf, simulator: &Simulator) -> Config {
+fn config(dir: &Path, simulator: &Simulator) -> Config {
     let text = format!(
         "platform:\n  url: {}\nrules_dir: rules\nrooms:\n  - alias: {ROOM}\n    pin: \"1357\"\n    rules:\n      - auto_mute_guests\n      - chat_commands\n",
         simulator.base_url()
