@@ -1,16 +1,18 @@
 //! The supervised event feed over loopback: a dropped stream reconnects and
 //! resyncs without false joins or leaves, while real changes made during the
-//! outage are reported; and frames that cannot be read, or that this version
-//! does not know, do not stop the stream.
+//! outage are reported; frames that cannot be read, or that this version
+//! does not know, do not stop the stream; and a stream that keeps refusing
+//! fresh tokens is retried with backoff, not flooded with new sessions.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::RawQuery;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde_json::json;
@@ -264,5 +266,85 @@ async fn malformed_and_unknown_frames_are_skipped_and_the_stream_goes_on() {
     keeper_stop.cancel();
     keeper.await.expect("the keeper ends when cancelled");
     feed.stop().await;
+    server.abort();
+}
+
+#[tokio::test]
+async fn a_stream_that_refuses_every_new_token_backs_off_instead_of_looping() {
+    const BACKOFF: Duration = Duration::from_millis(100);
+    // A node that grants sessions but refuses every event stream, as a
+    // cluster node might that does not know the other nodes' tokens.
+    let sessions = Arc::new(AtomicUsize::new(0));
+    let granted = sessions.clone();
+    let app = Router::new()
+        .route(
+            "/api/services/{room}/new_session",
+            post(move || {
+                let n = granted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    axum::Json(json!({"status": "success", "result": {
+                        "token": format!("token-{n}"), "expires": 120,
+                        "participant_uuid": format!("own-{n}"),
+                    }}))
+                }
+            }),
+        )
+        .route(
+            "/api/services/{room}/events",
+            get(|| async {
+                let refused = json!({"status": "success", "result": "Invalid token"});
+                (StatusCode::FORBIDDEN, axum::Json(refused))
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback port");
+    let node = url::Url::parse(&format!(
+        "http://{}/",
+        listener.local_addr().expect("an address")
+    ))
+    .expect("a URL");
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .await
+            .expect("the fake node serves");
+    });
+
+    let client = RoomClient::new(&clients(), &node, ROOM);
+    let session = Session::open(client, credentials(true))
+        .await
+        .expect("the fake node grants a session");
+    let options = FeedOptions {
+        min_backoff: BACKOFF,
+        max_backoff: BACKOFF,
+    };
+    let mut feed = Feed::start_with(session.clone(), options);
+    let mut delays = Vec::new();
+    for _ in 0..4 {
+        match feed.next("the stream being refused").await {
+            FeedItem::Disconnected { reason, retry_in } => {
+                assert!(reason.contains("403"), "{reason}");
+                delays.push(retry_in);
+            }
+            other => panic!("the stream never opens, yet the feed reported {other:?}"),
+        }
+    }
+    feed.stop().await;
+    assert_eq!(
+        delays[0],
+        Duration::ZERO,
+        "the first refusal renews and reconnects at once"
+    );
+    assert!(
+        delays[1..].iter().all(|delay| *delay >= BACKOFF),
+        "a refusal right after a renewal waits the backoff: {delays:?}"
+    );
+    let renewals = session.stats().renewals;
+    assert_eq!(renewals, 4, "each refusal renews the session once");
+    assert_eq!(
+        sessions.load(Ordering::SeqCst) as u64,
+        1 + renewals,
+        "no session was started beyond those renewals"
+    );
     server.abort();
 }
