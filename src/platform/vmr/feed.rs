@@ -3,7 +3,9 @@
 //! [`run_feed`] keeps a room's event stream connected for as long as it is
 //! asked to and forwards what arrives as [`FeedItem`]s:
 //!
-//! - On 403 it renews the session (a new token) and reconnects at once.
+//! - On 403 it renews the session (a new token) and reconnects at once. A
+//!   refusal before the stream has opened again waits the backoff, so a node
+//!   that refuses even fresh tokens is not flooded with new sessions.
 //! - On 5xx, transport errors and closed streams it reconnects after an
 //!   exponential backoff with jitter and a cap, reset by every successful open.
 //! - Every (re)connect is announced with [`FeedItem::Connected`]; the server
@@ -78,6 +80,8 @@ pub async fn run_feed(
         .with_jitter()
         .without_max_times();
     let mut backoff = backoff_builder.build();
+    // Set by a renewal after a 403, cleared when a stream opens.
+    let mut renewed_since_open = false;
     let mut unknown_events = HashSet::new();
     loop {
         let (token, generation) = session.current_token();
@@ -91,6 +95,7 @@ pub async fn run_feed(
             let forward = match item {
                 Ok(StreamItem::Opened) => {
                     backoff = backoff_builder.build();
+                    renewed_since_open = false;
                     tracing::info!(room = %room, "event stream connected");
                     FeedItem::Connected {
                         own_uuid: session.participant_uuid(),
@@ -116,7 +121,15 @@ pub async fn run_feed(
             StreamEnd::Forbidden => {
                 tracing::info!(room = %room, "event stream refused the token; starting a new session");
                 match session.renew(generation).await {
-                    Ok(()) => Duration::ZERO,
+                    Ok(()) if !renewed_since_open => {
+                        renewed_since_open = true;
+                        Duration::ZERO
+                    }
+                    Ok(()) => {
+                        let delay = backoff.next().unwrap_or(options.max_backoff);
+                        tracing::warn!(room = %room, retry_in = ?delay, "the event stream refused a renewed session too; backing off");
+                        delay
+                    }
                     Err(err) => {
                         let delay = backoff.next().unwrap_or(options.max_backoff);
                         tracing::warn!(room = %room, error = %err, retry_in = ?delay, "could not start a new session");

@@ -1,0 +1,291 @@
+//! Helpers shared by the client's loopback tests: a simulated room, sessions
+//! against it, a feed whose items can be awaited with a deadline, and
+//! `eventually` for conditions that have no event to wait on.
+//!
+//! Nothing here sleeps for a fixed time: every wait is for a condition or an
+//! item, bounded by [`PATIENCE`], and a timeout panics saying what was awaited
+//! and what arrived instead.
+
+// Each test crate uses only some of these helpers.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use usher::model::{Change, Event, Participant, RoomState, Secret};
+use usher::platform::vmr::{
+    Credentials, FeedItem, FeedOptions, HttpClients, HttpOptions, RoomClient, Session, run_feed,
+};
+use usher::sim::step::Joiner;
+use usher::sim::{CallRecord, RoomSpec, Simulator};
+
+/// The simulated room.
+pub const ROOM: &str = "lecture@usher.example";
+/// Its host PIN.
+pub const PIN: &str = "2468";
+/// The display name usher's sessions use.
+pub const USHER: &str = "usher";
+/// How long a test waits for something that should happen promptly. Generous,
+/// so a loaded CI machine does not fail a test that would pass.
+pub const PATIENCE: Duration = Duration::from_secs(5);
+
+/// The room with a PIN, 120 s tokens and these people in it.
+pub fn room(participants: Vec<Joiner>) -> RoomSpec {
+    RoomSpec {
+        pin: Some(Secret::new(PIN)),
+        participants,
+        ..RoomSpec::new(ROOM)
+    }
+}
+
+/// A simulator on a free loopback port serving `spec`.
+pub async fn simulator(spec: RoomSpec) -> Simulator {
+    Simulator::start("127.0.0.1:0".parse().expect("a socket address"), vec![spec])
+        .await
+        .expect("the simulator starts on loopback")
+}
+
+/// HTTP clients with the default timeouts.
+pub fn clients() -> HttpClients {
+    clients_with(HttpOptions::default())
+}
+
+/// HTTP clients with these timeouts.
+pub fn clients_with(options: HttpOptions) -> HttpClients {
+    HttpClients::new(options).expect("the HTTP clients build")
+}
+
+/// A client for [`ROOM`] on the simulator.
+pub fn room_client(sim: &Simulator, clients: &HttpClients) -> RoomClient {
+    RoomClient::new(clients, &sim.base_url(), ROOM)
+}
+
+/// usher's credentials with the right PIN.
+pub fn credentials(hidden: bool) -> Credentials {
+    Credentials {
+        pin: Some(Secret::new(PIN)),
+        display_name: USHER.to_owned(),
+        hidden,
+    }
+}
+
+/// A session in [`ROOM`] with the right PIN and default timeouts.
+pub async fn open_session(sim: &Simulator, hidden: bool) -> Arc<Session> {
+    Session::open(room_client(sim, &clients()), credentials(hidden))
+        .await
+        .expect("a session opens with the right PIN")
+}
+
+/// Waits until `condition` holds, checking every 20 ms, for at most
+/// [`PATIENCE`]. For states that announce themselves with no event.
+pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {PATIENCE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The calls the simulator answered on `path` (below the room).
+pub fn calls_to(sim: &Simulator, path: &str) -> Vec<CallRecord> {
+    sim.calls()
+        .into_iter()
+        .filter(|call| call.room.as_deref() == Some(ROOM) && call.path == path)
+        .collect()
+}
+
+/// A participant exactly as a client reads it off the wire: serialized the
+/// way the simulator sends it, then parsed the way the client parses it.
+/// (serde_json's default float parsing may round a 17-digit timestamp by one
+/// unit in the last place, so the simulator's own value can differ from the
+/// one any client sees.)
+pub fn as_on_the_wire(participant: &Participant) -> Participant {
+    let data = Event::ParticipantCreate(participant.clone()).data();
+    match Event::parse("participant_create", &data) {
+        Ok(Event::ParticipantCreate(parsed)) => parsed,
+        other => panic!("the simulator's participant does not read back: {other:?}"),
+    }
+}
+
+/// The simulator's roster, in arrival order, as clients read it.
+pub fn sim_roster(sim: &Simulator) -> Vec<Participant> {
+    sim.conference(ROOM)
+        .expect("the room is simulated")
+        .participants
+        .iter()
+        .map(as_on_the_wire)
+        .collect()
+}
+
+/// The room state's roster, in arrival order.
+pub fn roster(state: &RoomState) -> Vec<Participant> {
+    state.participants().map(|p| (**p).clone()).collect()
+}
+
+/// Changes in a form that reads well in assertion failures:
+/// `joined Eve`, `left Bob`, `updated Cat`, `synced`, `synced (initial)`.
+pub fn describe(changes: &[Change]) -> Vec<String> {
+    changes
+        .iter()
+        .map(|change| match change {
+            Change::Joined(p) => format!("joined {}", p.display_name),
+            Change::Left(p) => format!("left {}", p.display_name),
+            Change::Updated { after, .. } => format!("updated {}", after.display_name),
+            Change::Synced { initial: true } => "synced (initial)".to_owned(),
+            Change::Synced { initial: false } => "synced".to_owned(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+/// A running [`run_feed`] and the items it reported, awaited one by one.
+pub struct Feed {
+    items: mpsc::Receiver<FeedItem>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+    /// Every item received so far, for failure messages.
+    history: Vec<FeedItem>,
+}
+
+impl Feed {
+    /// Starts the feed of `session` with default backoff.
+    pub fn start(session: Arc<Session>) -> Feed {
+        Feed::start_with(session, FeedOptions::default())
+    }
+
+    /// Starts the feed of `session` with these options.
+    pub fn start_with(session: Arc<Session>, options: FeedOptions) -> Feed {
+        let (sink, items) = mpsc::channel(1024);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run_feed(session, sink, cancel.clone(), options));
+        Feed {
+            items,
+            cancel,
+            task,
+            history: Vec::new(),
+        }
+    }
+
+    /// The next item; panics after [`PATIENCE`] naming `waiting_for`.
+    pub async fn next(&mut self, waiting_for: &str) -> FeedItem {
+        let item = match tokio::time::timeout(PATIENCE, self.items.recv()).await {
+            Ok(Some(item)) => item,
+            Ok(None) => panic!(
+                "the feed ended while waiting for {waiting_for}; it reported:\n{}",
+                self.report()
+            ),
+            Err(_) => panic!(
+                "no {waiting_for} within {PATIENCE:?}; the feed reported:\n{}",
+                self.report()
+            ),
+        };
+        self.history.push(item.clone());
+        item
+    }
+
+    /// Every item up to and including the first that matches `wanted`.
+    pub async fn until(
+        &mut self,
+        waiting_for: &str,
+        mut wanted: impl FnMut(&FeedItem) -> bool,
+    ) -> Vec<FeedItem> {
+        let mut items = Vec::new();
+        loop {
+            let item = self.next(waiting_for).await;
+            let found = wanted(&item);
+            items.push(item);
+            if found {
+                return items;
+            }
+        }
+    }
+
+    /// The next item that matches `wanted`, skipping others.
+    pub async fn next_matching(
+        &mut self,
+        waiting_for: &str,
+        wanted: impl FnMut(&FeedItem) -> bool,
+    ) -> FeedItem {
+        self.until(waiting_for, wanted)
+            .await
+            .pop()
+            .expect("`until` returns at least the match")
+    }
+
+    /// Expects the very next item to be `Connected` and returns our uuid.
+    pub async fn connected(&mut self) -> String {
+        match self.next("Connected").await {
+            FeedItem::Connected { own_uuid } => own_uuid,
+            other => panic!("expected Connected, got {other:?}"),
+        }
+    }
+
+    /// Expects the next items to be one whole sync bracket and returns its
+    /// events, `participant_sync_begin` and `participant_sync_end` included.
+    pub async fn sync_bracket(&mut self) -> Vec<Event> {
+        let items = self
+            .until("a whole sync bracket", |item| {
+                matches!(item, FeedItem::Event(Event::ParticipantSyncEnd))
+            })
+            .await;
+        let events: Vec<Event> = items
+            .into_iter()
+            .map(|item| match item {
+                FeedItem::Event(event) => event,
+                other => panic!("expected only events in a sync bracket, got {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            events.first(),
+            Some(&Event::ParticipantSyncBegin),
+            "a bracket starts with participant_sync_begin"
+        );
+        assert!(
+            events[1..events.len() - 1]
+                .iter()
+                .all(|event| matches!(event, Event::ParticipantCreate(_))),
+            "a bracket lists participants with participant_create: {events:?}"
+        );
+        events
+    }
+
+    /// Stops the feed and waits for its task to end. Call it once.
+    pub async fn stop(&mut self) {
+        self.cancel.cancel();
+        tokio::time::timeout(PATIENCE, &mut self.task)
+            .await
+            .expect("the feed stops promptly when cancelled")
+            .expect("the feed task does not panic");
+    }
+
+    /// The last items received, one a line.
+    fn report(&self) -> String {
+        let skip = self.history.len().saturating_sub(40);
+        self.history[skip..]
+            .iter()
+            .map(|item| format!("  {item:?}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+/// Applies events to a room state and returns every change they caused.
+pub fn apply_all(state: &mut RoomState, events: impl IntoIterator<Item = Event>) -> Vec<Change> {
+    events
+        .into_iter()
+        .flat_map(|event| state.apply(event))
+        .collect()
+}
