@@ -73,6 +73,7 @@ async fn a_dropped_stream_resyncs_with_no_false_joins_or_leaves() {
         Step::Join(Joiner::guest("Eve")),
         Step::Leave("Bob".into()),
         Step::Mute("Cat".into()),
+        Step::Lock,
     ] {
         sim.step(ROOM, &step).expect("the step applies");
     }
@@ -86,8 +87,14 @@ async fn a_dropped_stream_resyncs_with_no_false_joins_or_leaves() {
     let changes = apply_all(&mut state, feed.sync_bracket().await);
     assert_eq!(
         describe(&changes),
-        ["left Bob", "updated Cat", "joined Eve", "synced"],
-        "only the real differences are reported"
+        [
+            "left Bob",
+            "updated Cat",
+            "joined Eve",
+            "synced",
+            "room locked=true guests_muted=false"
+        ],
+        "only the real differences are reported, the room's lock included"
     );
     assert_eq!(roster(&state), sim_roster(&sim));
     assert!(state.find("Cat").is_some_and(|cat| cat.muted));

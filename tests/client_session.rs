@@ -63,7 +63,11 @@ async fn a_hidden_session_follows_the_room_through_its_sync_bracket() {
         "Connected names our own participant"
     );
     let bracket = feed.sync_bracket().await;
-    assert_eq!(bracket.len(), 2 + 5, "begin, five participants, end");
+    assert_eq!(
+        bracket.len(),
+        2 + 5 + 1,
+        "begin, five participants, end, flags"
+    );
     assert!(
         bracket
             .iter()
@@ -282,8 +286,9 @@ async fn a_refused_token_renews_the_session_and_the_feed_resyncs_with_a_new_uuid
     let changes = apply_all(&mut state, feed.sync_bracket().await);
     assert_eq!(
         describe(&changes),
-        ["synced"],
-        "nobody joined or left because we reconnected"
+        ["synced", "room locked=true guests_muted=false"],
+        "nobody joined or left because we reconnected, and the lock sent \
+         while the stream was down is learnt from the room's flags"
     );
     assert_eq!(roster(&state), sim_roster(&sim));
     assert_eq!(

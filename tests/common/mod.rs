@@ -140,6 +140,10 @@ pub fn describe(changes: &[Change]) -> Vec<String> {
             Change::Updated { after, .. } => format!("updated {}", after.display_name),
             Change::Synced { initial: true } => "synced (initial)".to_owned(),
             Change::Synced { initial: false } => "synced".to_owned(),
+            Change::RoomUpdated { after, .. } => format!(
+                "room locked={} guests_muted={}",
+                after.locked, after.guests_muted
+            ),
             other => format!("{other:?}"),
         })
         .collect()
@@ -227,8 +231,9 @@ impl Feed {
         }
     }
 
-    /// Expects the next items to be one whole sync bracket and returns its
-    /// events, `participant_sync_begin` and `participant_sync_end` included.
+    /// Expects the next items to be one whole sync bracket followed by the
+    /// room's flags (the `service_update` the feed reports after every
+    /// resync), and returns those events, brackets included.
     pub async fn sync_bracket(&mut self) -> Vec<Event> {
         let items = self
             .until("a whole sync bracket", |item| {
@@ -253,6 +258,11 @@ impl Feed {
                 .all(|event| matches!(event, Event::ParticipantCreate(_))),
             "a bracket lists participants with participant_create: {events:?}"
         );
+        let mut events = events;
+        match self.next("the room's flags after the bracket").await {
+            FeedItem::Event(flags @ Event::ServiceUpdate(_)) => events.push(flags),
+            other => panic!("expected the room's flags after the bracket, got {other:?}"),
+        }
         events
     }
 

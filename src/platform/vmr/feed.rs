@@ -10,6 +10,8 @@
 //!   exponential backoff with jitter and a cap, reset by every successful open.
 //! - Every (re)connect is announced with [`FeedItem::Connected`]; the server
 //!   then sends its sync bracket, from which the room state resynchronizes.
+//!   The bracket does not carry the room's flags, so right after it the feed
+//!   asks for `service_status` and reports it as a `service_update`.
 //! - A frame whose data cannot be read is logged with its event name and
 //!   skipped; the stream goes on. `refresh_token` triggers a token refresh.
 
@@ -23,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::events::{StreamEnd, StreamItem};
 use super::session::Session;
-use crate::model::Event;
+use crate::model::{Event, Secret, ServiceFlags};
 
 /// What the feed reports.
 // Nearly every item is an `Event`; boxing it would add an allocation per event.
@@ -84,9 +86,9 @@ pub async fn run_feed(
     let mut renewed_since_open = false;
     let mut unknown_events = HashSet::new();
     loop {
-        let (token, generation) = session.current_token();
-        let mut stream = session.client().events(&token);
-        drop(token);
+        let current = session.current();
+        let mut stream = session.client().events(&current.token);
+        let mut resyncing = false;
         let end = loop {
             let item = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -96,12 +98,27 @@ pub async fn run_feed(
                 Ok(StreamItem::Opened) => {
                     backoff = backoff_builder.build();
                     renewed_since_open = false;
+                    resyncing = true;
                     tracing::info!(room = %room, "event stream connected");
                     FeedItem::Connected {
-                        own_uuid: session.participant_uuid(),
+                        own_uuid: current.participant_uuid.clone(),
                     }
                 }
                 Ok(StreamItem::Frame { name, data }) => match Event::parse(&name, &data) {
+                    Ok(Event::ParticipantSyncEnd) if resyncing => {
+                        resyncing = false;
+                        if sink
+                            .send(FeedItem::Event(Event::ParticipantSyncEnd))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        match room_flags(&session, &current.token).await {
+                            Some(flags) => FeedItem::Event(flags),
+                            None => continue,
+                        }
+                    }
                     Ok(event) => {
                         note_event(&room, &session, &event, &mut unknown_events);
                         FeedItem::Event(event)
@@ -120,7 +137,7 @@ pub async fn run_feed(
         let retry_in = match end {
             StreamEnd::Forbidden => {
                 tracing::info!(room = %room, "event stream refused the token; starting a new session");
-                match session.renew(generation).await {
+                match session.renew(current.generation).await {
                     Ok(()) if !renewed_since_open => {
                         renewed_since_open = true;
                         Duration::ZERO
@@ -150,6 +167,24 @@ pub async fn run_feed(
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(retry_in) => {}
+        }
+    }
+}
+
+/// The room's flags, asked for after a resync: the sync bracket lists the
+/// participants but not whether the room was locked or guests muted while
+/// the stream was down. Reported as a `service_update`; `None` if the
+/// platform cannot say now (the next `service_update` will).
+async fn room_flags(session: &Session, token: &Secret) -> Option<Event> {
+    match session.client().service_status(token).await {
+        Ok(status) => Some(Event::ServiceUpdate(ServiceFlags {
+            locked: Some(status.locked),
+            guests_muted: Some(status.guests_muted),
+            started: None,
+        })),
+        Err(err) => {
+            tracing::warn!(room = %session.client().alias(), error = %err, "could not read the room's flags after a resync");
+            None
         }
     }
 }

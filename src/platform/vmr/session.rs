@@ -4,8 +4,9 @@
 //! refreshes its token at a random point between a third and 45% of that
 //! lifetime (the jitter keeps thousands of rooms from refreshing at the same
 //! instant), at once when the server sends `refresh_token`, and starts a new
-//! session when the platform answers 403. Commands sent through the session
-//! are retried once, with the new token, after such a renewal.
+//! session when the platform answers 403, ending the refused one in case it
+//! is still alive. Commands sent through the session are retried once, with
+//! the new token, after such a renewal.
 //!
 //! The token itself never leaves this module except to go on the wire.
 
@@ -44,6 +45,17 @@ struct Token {
     participant_uuid: String,
     refresh_at: Instant,
     expires_at: Instant,
+}
+
+/// The session as it is at one moment: its token, and whose it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    /// The token.
+    pub token: Secret,
+    /// Its generation (see [`Session::renew`]).
+    pub generation: u64,
+    /// usher's participant in this session.
+    pub participant_uuid: String,
 }
 
 /// Counters describing a session's life, for metrics and benchmarks.
@@ -113,6 +125,16 @@ impl Session {
         (token.value.clone(), token.generation)
     }
 
+    /// The current token, its generation and participant, read together.
+    pub(crate) fn current(&self) -> Current {
+        let token = self.lock();
+        Current {
+            token: token.value.clone(),
+            generation: token.generation,
+            participant_uuid: token.participant_uuid.clone(),
+        }
+    }
+
     /// Counters for metrics.
     pub fn stats(&self) -> SessionStats {
         SessionStats {
@@ -179,13 +201,22 @@ impl Session {
         }
         let grant = new_session(&self.client, &self.credentials).await?;
         tracing::info!(room = %self.client.alias(), participant = %grant.participant_uuid, "new session started");
-        *self.lock() = token_from(
-            grant.token,
-            grant.expires,
-            failed_generation + 1,
-            grant.participant_uuid,
+        let replaced = std::mem::replace(
+            &mut *self.lock(),
+            token_from(
+                grant.token,
+                grant.expires,
+                failed_generation + 1,
+                grant.participant_uuid,
+            ),
         );
         self.renewals.fetch_add(1, Ordering::Relaxed);
+        // A refused token is usually dead already; if it is not (a 403 for
+        // another reason), ending its session keeps no ghost participant.
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            let _ = client.end_session(&replaced.value).await;
+        });
         Ok(())
     }
 
