@@ -16,10 +16,12 @@
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
 //! - [`recording`]: `usher record` and `usher replay`.
 //! - [`demo`]: `usher demo`; [`shipped`]: the shipped rules, built in.
+//! - [`bench`]: `usher bench`.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
 //! - [`clock`]: wall-clock time and RFC 3339.
 //! - [`config`]: the daemon's configuration.
 
+pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod demo;

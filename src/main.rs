@@ -54,6 +54,36 @@ enum Command {
     /// Run the conference simulator: a stand-in for the platform's REST API and
     /// event stream, playing a scenario.
     Simulate(SimulateArgs),
+    /// Measure throughput, latency and scale.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Events per second through decode, room state, rules and planning, on one core.
+    Pipeline(PipelineArgs),
+}
+
+#[derive(clap::Args)]
+struct PipelineArgs {
+    /// Use this config's rules (its only room's, or --room's) instead of the
+    /// shipped rules with their defaults.
+    #[arg(short, long)]
+    config: Option<PathBuf>,
+    /// Whose rules to use, when the config has several rooms.
+    #[arg(long)]
+    room: Option<String>,
+    /// Replay a recording made by `usher record` instead of the built-in
+    /// workload (a busy 500-participant lecture).
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// Events in the built-in workload.
+    #[arg(long, default_value_t = 200_000)]
+    count: usize,
+    /// Rounds of each measurement; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
 }
 
 #[derive(clap::Args)]
@@ -143,7 +173,11 @@ struct SimulateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Check(_) | Command::Test(_) | Command::Why(_) | Command::Replay(_) => "warn",
+        Command::Check(_)
+        | Command::Test(_)
+        | Command::Why(_)
+        | Command::Replay(_)
+        | Command::Bench(_) => "warn",
         Command::Demo => "error",
         _ => "info",
     };
@@ -153,6 +187,7 @@ fn main() -> ExitCode {
         Command::Test(args) => return test(&args),
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
+        Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
         Command::Demo | Command::Run(_) | Command::Record(_) | Command::Simulate(_) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -164,9 +199,11 @@ fn main() -> ExitCode {
     };
     let result: anyhow::Result<ExitCode> = runtime.block_on(async {
         match cli.command {
-            Command::Check(_) | Command::Test(_) | Command::Why(_) | Command::Replay(_) => {
-                unreachable!("handled above")
-            }
+            Command::Check(_)
+            | Command::Test(_)
+            | Command::Why(_)
+            | Command::Replay(_)
+            | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
             Command::Record(args) => return record(&args).await,
             Command::Run(args) => return run(&args).await,
             Command::Demo => {
@@ -268,6 +305,49 @@ fn replay(args: &ReplayArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn bench_pipeline(args: &PipelineArgs) -> ExitCode {
+    let result = (|| -> anyhow::Result<()> {
+        let (set, bindings) = match &args.config {
+            None => usher::bench::shipped_rules().map_err(|err| anyhow::anyhow!("{err}"))?,
+            Some(path) => {
+                let config = Config::load(path).map_err(|err| anyhow::anyhow!("{err}"))?;
+                let room = match &args.room {
+                    Some(alias) => config.rooms.iter().find(|r| &r.alias == alias),
+                    None => config.rooms.first(),
+                }
+                .ok_or_else(|| anyhow::anyhow!("no such room in {}", path.display()))?;
+                let engine = Arc::new(RuleEngine::new(config.limits.to_limits()));
+                let set = RuleSet::load_dir(engine, &config.rules_dir).map_err(|errors| {
+                    anyhow::anyhow!(
+                        errors
+                            .iter()
+                            .map(|e| e.to_string())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    )
+                })?;
+                (Arc::new(set), room.rules.clone())
+            }
+        };
+        let frames = match &args.events {
+            Some(path) => usher::bench::workload::recorded(path)?,
+            None => usher::bench::workload::lecture(args.count),
+        };
+        let mut stdout = std::io::stdout();
+        let report =
+            usher::bench::pipeline::run(set, &bindings, &frames, args.rounds.max(1), &mut stdout)?;
+        println!("{}", serde_json::to_string(&report)?);
+        Ok(())
+    })();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE

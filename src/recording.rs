@@ -259,7 +259,7 @@ pub fn replay(
             }
         };
         summary.events += 1;
-        let name = event.name().to_owned();
+        let name = event.kind();
         let changes = Arc::make_mut(&mut state).apply(event);
         if changes.is_empty() {
             continue;

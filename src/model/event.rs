@@ -224,6 +224,15 @@ impl Event {
     /// The event's wire name (the canonical one where servers use two).
     pub fn name(&self) -> &str {
         match self {
+            Event::Unknown { name, .. } => name,
+            known => known.kind(),
+        }
+    }
+
+    /// The event's kind: its wire name, or `unknown` for events this
+    /// version does not know. Unlike [`Event::name`] it costs nothing to keep.
+    pub fn kind(&self) -> &'static str {
+        match self {
             Event::PresentationStart(_) => "presentation_start",
             Event::PresentationStop => "presentation_stop",
             Event::PresentationFrame => "presentation_frame",
@@ -240,7 +249,7 @@ impl Event {
             Event::Disconnect(_) => "disconnect",
             Event::RefreshToken => "refresh_token",
             Event::Bye => "bye",
-            Event::Unknown { name, .. } => name,
+            Event::Unknown { .. } => "unknown",
         }
     }
 

@@ -25,5 +25,5 @@ pub use event::{
     ServiceFlags, StageEntry,
 };
 pub use participant::{CallDirection, Participant, Role, RxPresentationPolicy, ServiceType};
-pub use room::{Change, RoomFlags, RoomState};
+pub use room::{Change, Counts, RoomFlags, RoomState};
 pub use secret::Secret;

@@ -34,6 +34,37 @@ pub struct RoomFlags {
     pub started: bool,
 }
 
+/// How many participants are where, kept up to date as the roster changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// In the room proper (not waiting, connecting or entering a PIN).
+    pub in_room: usize,
+    /// Guests in the room proper.
+    pub guests: usize,
+    /// Hosts in the room proper.
+    pub hosts: usize,
+    /// In the waiting room.
+    pub waiting: usize,
+}
+
+impl Counts {
+    fn add(&mut self, p: &Participant, sign: isize) {
+        let step = |count: &mut usize| *count = count.saturating_add_signed(sign);
+        if p.in_room() {
+            step(&mut self.in_room);
+            if p.is_guest() {
+                step(&mut self.guests);
+            }
+            if p.is_host() {
+                step(&mut self.hosts);
+            }
+        }
+        if p.is_waiting() {
+            step(&mut self.waiting);
+        }
+    }
+}
+
 /// What one event changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
@@ -101,6 +132,7 @@ pub enum Change {
 pub struct RoomState {
     /// Participants in the order we learned of them (key: arrival sequence).
     roster: BTreeMap<u64, Arc<Participant>>,
+    counts: Counts,
     /// uuid → arrival sequence.
     index: HashMap<String, u64>,
     next_seq: u64,
@@ -227,6 +259,8 @@ impl RoomState {
                 let slot = self.roster.get_mut(seq).expect("index and roster agree");
                 if **slot != *participant {
                     let before = std::mem::replace(slot, participant.clone());
+                    self.counts.add(&before, -1);
+                    self.counts.add(&participant, 1);
                     changes.push(Change::Updated {
                         before,
                         after: participant,
@@ -243,13 +277,16 @@ impl RoomState {
     fn insert(&mut self, participant: Arc<Participant>) {
         let seq = self.next_seq;
         self.next_seq += 1;
+        self.counts.add(&participant, 1);
         self.index.insert(participant.uuid.clone(), seq);
         self.roster.insert(seq, participant);
     }
 
     fn remove(&mut self, uuid: &str) -> Option<Arc<Participant>> {
         let seq = self.index.remove(uuid)?;
-        self.roster.remove(&seq)
+        let gone = self.roster.remove(&seq)?;
+        self.counts.add(&gone, -1);
+        Some(gone)
     }
 
     fn finish_sync(&mut self, changes: &mut Vec<Change>) {
@@ -336,7 +373,12 @@ impl RoomState {
     /// How many participants are in the room proper (not waiting, connecting
     /// or entering a PIN).
     pub fn count(&self) -> usize {
-        self.participants().filter(|p| p.in_room()).count()
+        self.counts.in_room
+    }
+
+    /// How many participants are where.
+    pub fn counts(&self) -> Counts {
+        self.counts
     }
 
     /// How many participants are listed at all.
@@ -596,6 +638,36 @@ mod tests {
         }));
         assert_eq!(state.count(), 1);
         assert_eq!(state.len(), 3);
+    }
+
+    #[test]
+    fn counts_follow_every_change() {
+        let mut state = RoomState::new();
+        let host = person("h", "Ada", Role::Chair);
+        let waiting = Participant {
+            service_type: ServiceType::WaitingRoom,
+            ..guest("w", "Wes")
+        };
+        sync(&mut state, &[host, guest("a", "Ann"), waiting.clone()]);
+        let expect = |state: &RoomState, in_room, guests, hosts, waiting| {
+            let counts = state.counts();
+            assert_eq!(
+                (counts.in_room, counts.guests, counts.hosts, counts.waiting),
+                (in_room, guests, hosts, waiting)
+            );
+            let recount = state.participants().filter(|p| p.in_room()).count();
+            assert_eq!(counts.in_room, recount);
+        };
+        expect(&state, 2, 1, 1, 1);
+        state.apply(Event::ParticipantUpdate(Participant {
+            service_type: ServiceType::Conference,
+            ..waiting
+        }));
+        expect(&state, 3, 2, 1, 0);
+        state.apply(Event::ParticipantDelete { uuid: "a".into() });
+        expect(&state, 2, 1, 1, 0);
+        sync(&mut state, &[guest("b", "Ben")]);
+        expect(&state, 1, 1, 0, 0);
     }
 
     #[test]

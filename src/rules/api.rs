@@ -32,6 +32,8 @@ pub(crate) struct CallScope {
     pub room: Arc<RoomState>,
     pub rule: Arc<Rule>,
     pub params: Params,
+    /// `params` as scripts see it: a read-only map, made on first use.
+    pub params_value: std::sync::OnceLock<Dynamic>,
     pub state: Dynamic,
     pub now: f64,
     pub commands: Mutex<Vec<Command>>,
@@ -49,11 +51,14 @@ pub(crate) struct ScopeTag(pub Arc<CallScope>);
 #[derive(Debug, Clone)]
 pub struct Person(pub Arc<Participant>);
 
-/// The room as rules see it.
-#[derive(Debug, Clone)]
-pub struct RoomView(pub Arc<RoomState>);
+/// The room as rules see it: a handle with nothing in it; every read goes
+/// to the room of the call in progress, so handing `room` to a script costs
+/// no allocation.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomView;
 
-/// A rule's parameters: read-only, with a clear error for unknown names.
+/// A rule's parameters, as bound for a room. Scripts read them as a
+/// read-only map; names are checked when the rule compiles.
 #[derive(Debug, Clone)]
 pub struct Params(pub Arc<Map>);
 
@@ -62,6 +67,15 @@ pub struct Params(pub Arc<Map>);
 fn scope_of(tag: Option<&Dynamic>) -> ScriptResult<Arc<CallScope>> {
     tag.and_then(|tag| tag.read_lock::<ScopeTag>().map(|tag| tag.0.clone()))
         .ok_or_else(|| "this is only available inside a handler".into())
+}
+
+/// Reads the room of the call in progress.
+fn with_room<T>(ctx: &NativeCallContext, read: impl FnOnce(&RoomState) -> T) -> ScriptResult<T> {
+    let tag = ctx
+        .tag()
+        .and_then(|tag| tag.read_lock::<ScopeTag>())
+        .ok_or("`room` is only available inside a handler")?;
+    Ok(read(&tag.0.room))
 }
 
 fn record(ctx: &NativeCallContext, command: Command) -> ScriptResult<()> {
@@ -86,8 +100,13 @@ pub(crate) fn resolve_variable(
     }
     let scope = tag.read_lock::<ScopeTag>().map(|tag| tag.0.clone());
     match (name, scope) {
-        ("room", Some(scope)) => Ok(Some(Dynamic::from(RoomView(scope.room.clone())))),
-        ("params", Some(scope)) => Ok(Some(Dynamic::from(scope.params.clone()))),
+        ("room", Some(_)) => Ok(Some(Dynamic::from(RoomView))),
+        ("params", Some(scope)) => Ok(Some(
+            scope
+                .params_value
+                .get_or_init(|| Dynamic::from_map((*scope.params.0).clone()))
+                .clone(),
+        )),
         ("state", Some(scope)) => Ok(Some(scope.state.clone())),
         ("room" | "params" | "state", None) => Err(format!(
             "`{name}` is only available inside a handler such as `fn on_join(p)`"
@@ -102,7 +121,6 @@ pub(crate) fn resolve_variable(
 pub(crate) fn register(engine: &mut Engine) {
     register_participant(engine);
     register_room(engine);
-    register_params(engine);
     register_functions(engine);
 }
 
@@ -158,12 +176,9 @@ fn register_participant(engine: &mut Engine) {
     for (name, read) in times {
         engine.register_get(name, move |p: &mut Person| read(&p.0));
     }
-    engine.register_get(
-        "speaking",
-        |ctx: NativeCallContext, p: &mut Person| -> ScriptResult<bool> {
-            Ok(scope_of(ctx.tag())?.room.is_speaking(&p.0.uuid))
-        },
-    );
+    engine.register_get("speaking", |ctx: NativeCallContext, p: &mut Person| {
+        with_room(&ctx, |room| room.is_speaking(&p.0.uuid))
+    });
     engine.register_fn("==", |a: Person, b: Person| a.0.uuid == b.0.uuid);
     engine.register_fn("!=", |a: Person, b: Person| a.0.uuid != b.0.uuid);
     engine.register_fn("to_string", |p: &mut Person| describe(&p.0));
@@ -262,26 +277,50 @@ fn transfer(
 
 fn register_room(engine: &mut Engine) {
     engine.register_type_with_name::<RoomView>("Room");
-    engine.register_get("locked", |room: &mut RoomView| room.0.flags().locked);
-    engine.register_get("guests_muted", |room: &mut RoomView| {
-        room.0.flags().guests_muted
-    });
-    engine.register_get("started", |room: &mut RoomView| room.0.flags().started);
-    engine.register_get("layout", |room: &mut RoomView| match room.0.layout() {
-        Some(layout) => {
-            let mut map = Map::new();
-            map.insert("view".into(), layout.view.clone().into());
-            let on_screen: Array = layout
-                .participants
-                .iter()
-                .map(|uuid| Dynamic::from(uuid.clone()))
-                .collect();
-            map.insert("participants".into(), on_screen.into());
-            Dynamic::from_map(map)
-        }
-        None => Dynamic::UNIT,
-    });
-    engine.register_fn("count", |room: &mut RoomView| room.0.count() as i64);
+    let flags: [(&str, fn(&RoomState) -> bool); 3] = [
+        ("locked", |room| room.flags().locked),
+        ("guests_muted", |room| room.flags().guests_muted),
+        ("started", |room| room.flags().started),
+    ];
+    for (name, read) in flags {
+        engine.register_get(name, move |ctx: NativeCallContext, _: &mut RoomView| {
+            with_room(&ctx, read)
+        });
+    }
+    engine.register_get(
+        "layout",
+        |ctx: NativeCallContext, _: &mut RoomView| -> ScriptResult<Dynamic> {
+            with_room(&ctx, |room| match room.layout() {
+                Some(layout) => {
+                    let mut map = Map::new();
+                    map.insert("view".into(), layout.view.clone().into());
+                    let on_screen: Array = layout
+                        .participants
+                        .iter()
+                        .map(|uuid| Dynamic::from(uuid.clone()))
+                        .collect();
+                    map.insert("participants".into(), on_screen.into());
+                    Dynamic::from_map(map)
+                }
+                None => Dynamic::UNIT,
+            })
+        },
+    );
+    let counts: [(&str, fn(&RoomState) -> usize); 4] = [
+        ("count", |room| room.counts().in_room),
+        ("guest_count", |room| room.counts().guests),
+        ("host_count", |room| room.counts().hosts),
+        ("waiting_count", |room| room.counts().waiting),
+    ];
+    for (name, read) in counts {
+        engine.register_fn(name, move |ctx: NativeCallContext, _: &mut RoomView| {
+            with_room(&ctx, |room| read(room) as i64)
+        });
+    }
+    engine.register_fn(
+        "participant_count",
+        |ctx: NativeCallContext, _: &mut RoomView| with_room(&ctx, |room| room.len() as i64),
+    );
     let lists: [Field<bool>; 4] = [
         ("participants", |_| true),
         ("guests", |p| p.in_room() && p.is_guest()),
@@ -289,30 +328,32 @@ fn register_room(engine: &mut Engine) {
         ("waiting", Participant::is_waiting),
     ];
     for (name, keep) in lists {
-        engine.register_fn(name, move |room: &mut RoomView| -> Array {
-            room.0
-                .participants()
-                .filter(|p| keep(p))
-                .map(|p| Dynamic::from(Person(p.clone())))
-                .collect()
-        });
-        let count = format!("{}_count", name.trim_end_matches('s'));
-        engine.register_fn(count, move |room: &mut RoomView| -> i64 {
-            room.0.participants().filter(|p| keep(p)).count() as i64
+        engine.register_fn(name, move |ctx: NativeCallContext, _: &mut RoomView| {
+            with_room(&ctx, |room| -> Array {
+                room.participants()
+                    .filter(|p| keep(p))
+                    .map(|p| Dynamic::from(Person(p.clone())))
+                    .collect()
+            })
         });
     }
-    engine.register_fn("presenter", |room: &mut RoomView| {
-        person_or_unit(room.0.presenter())
+    engine.register_fn("presenter", |ctx: NativeCallContext, _: &mut RoomView| {
+        with_room(&ctx, |room| person_or_unit(room.presenter()))
     });
-    engine.register_fn("speaker", |room: &mut RoomView| {
-        person_or_unit(room.0.speaker())
-    });
-    engine.register_fn("find", |room: &mut RoomView, name: ImmutableString| {
-        person_or_unit(room.0.find(&name))
+    engine.register_fn("speaker", |ctx: NativeCallContext, _: &mut RoomView| {
+        with_room(&ctx, |room| person_or_unit(room.speaker()))
     });
     engine.register_fn(
+        "find",
+        |ctx: NativeCallContext, _: &mut RoomView, name: ImmutableString| {
+            with_room(&ctx, |room| person_or_unit(room.find(&name)))
+        },
+    );
+    engine.register_fn(
         "participant",
-        |room: &mut RoomView, uuid: ImmutableString| person_or_unit(room.0.participant(&uuid)),
+        |ctx: NativeCallContext, _: &mut RoomView, uuid: ImmutableString| {
+            with_room(&ctx, |room| person_or_unit(room.participant(&uuid)))
+        },
     );
 
     let commands: [Verb<ConferenceCommand>; 6] = [
@@ -324,13 +365,13 @@ fn register_room(engine: &mut Engine) {
         ("end", || ConferenceCommand::Disconnect),
     ];
     for (name, command) in commands {
-        engine.register_fn(name, move |ctx: NativeCallContext, _room: RoomView| {
+        engine.register_fn(name, move |ctx: NativeCallContext, _: RoomView| {
             record(&ctx, Command::Conference(command()))
         });
     }
     engine.register_fn(
         "message",
-        |ctx: NativeCallContext, _room: RoomView, text: Dynamic| {
+        |ctx: NativeCallContext, _: RoomView, text: Dynamic| {
             let message = Message::text(text.to_string());
             record(
                 &ctx,
@@ -340,26 +381,23 @@ fn register_room(engine: &mut Engine) {
     );
     engine.register_fn(
         "layout",
-        |ctx: NativeCallContext, _room: RoomView, view: ImmutableString| {
-            set_layout(&ctx, &view, &view)
-        },
+        |ctx: NativeCallContext, _: RoomView, view: ImmutableString| set_layout(&ctx, &view, &view),
     );
     engine.register_fn(
         "layout",
-        |ctx: NativeCallContext,
-         _room: RoomView,
-         hosts: ImmutableString,
-         guests: ImmutableString| { set_layout(&ctx, &hosts, &guests) },
+        |ctx: NativeCallContext, _: RoomView, hosts: ImmutableString, guests: ImmutableString| {
+            set_layout(&ctx, &hosts, &guests)
+        },
     );
     engine.register_fn(
         "dial",
-        |ctx: NativeCallContext, _room: RoomView, destination: ImmutableString| {
+        |ctx: NativeCallContext, _: RoomView, destination: ImmutableString| {
             dial(&ctx, &destination, Map::new())
         },
     );
     engine.register_fn(
         "dial",
-        |ctx: NativeCallContext, _room: RoomView, destination: ImmutableString, options: Map| {
+        |ctx: NativeCallContext, _: RoomView, destination: ImmutableString, options: Map| {
             dial(&ctx, &destination, options)
         },
     );
@@ -418,26 +456,6 @@ fn dial(ctx: &NativeCallContext, destination: &str, options: Map) -> ScriptResul
         ctx,
         Command::Conference(ConferenceCommand::Dial(Box::new(dial))),
     )
-}
-
-fn register_params(engine: &mut Engine) {
-    engine.register_type_with_name::<Params>("Params");
-    engine.register_indexer_get(
-        |params: &mut Params, name: ImmutableString| -> ScriptResult<Dynamic> {
-            params.0.get(name.as_str()).cloned().ok_or_else(|| {
-                let known: Vec<&str> = params.0.keys().map(|k| k.as_str()).collect();
-                format!(
-                    "unknown parameter `{name}`; this rule declares {}",
-                    if known.is_empty() {
-                        "none (add `const PARAMS = #{ ... };`)".to_owned()
-                    } else {
-                        known.join(", ")
-                    }
-                )
-                .into()
-            })
-        },
-    );
 }
 
 fn register_functions(engine: &mut Engine) {

@@ -8,7 +8,8 @@
 //!    them `PARAMS`, the parameters and their defaults;
 //! 3. it compiles again with strict variables, so a misspelt variable is an
 //!    error now rather than at 10:04 in a live lecture;
-//! 4. every `on_*` function is a known handler with the right parameters.
+//! 4. every `on_*` function is a known handler with the right parameters;
+//! 5. every `params.NAME` it reads is a parameter it declares.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -31,6 +32,8 @@ pub enum Handler {
     Waiting,
     /// `on_hand_raised(p)`: someone raised a hand.
     HandRaised,
+    /// `on_hand_lowered(p)`: someone lowered a hand.
+    HandLowered,
     /// `on_presentation_start(p)`: someone started presenting.
     PresentationStart,
     /// `on_presentation_stop()`: the presentation stopped.
@@ -49,12 +52,13 @@ pub enum Handler {
 
 impl Handler {
     /// Every handler.
-    pub const ALL: [Handler; 12] = [
+    pub const ALL: [Handler; 13] = [
         Handler::Join,
         Handler::Leave,
         Handler::Update,
         Handler::Waiting,
         Handler::HandRaised,
+        Handler::HandLowered,
         Handler::PresentationStart,
         Handler::PresentationStop,
         Handler::Speaking,
@@ -72,6 +76,7 @@ impl Handler {
             Handler::Update => "on_update",
             Handler::Waiting => "on_waiting",
             Handler::HandRaised => "on_hand_raised",
+            Handler::HandLowered => "on_hand_lowered",
             Handler::PresentationStart => "on_presentation_start",
             Handler::PresentationStop => "on_presentation_stop",
             Handler::Speaking => "on_speaking",
@@ -89,6 +94,7 @@ impl Handler {
             | Handler::Leave
             | Handler::Waiting
             | Handler::HandRaised
+            | Handler::HandLowered
             | Handler::PresentationStart
             | Handler::Speaking => &["p"],
             Handler::Update => &["p", "before"],
@@ -261,6 +267,22 @@ impl Rule {
             })?,
         };
 
+        if let Some((position, unknown)) = unknown_param(source, &defaults) {
+            let known: Vec<&str> = defaults.keys().map(|k| k.as_str()).collect();
+            return Err(RuleError::new(
+                path,
+                position,
+                format!(
+                    "unknown parameter `{unknown}`; this rule declares {}",
+                    if known.is_empty() {
+                        "none (add `const PARAMS = #{ ... };`)".to_owned()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            ));
+        }
+
         Ok(Rule {
             name: name.to_owned(),
             path: path.to_owned(),
@@ -371,6 +393,57 @@ fn without_position(message: &str) -> &str {
         Some(at) if message.ends_with(')') => &message[..at],
         _ => message,
     }
+}
+
+/// The first `params.NAME` in code (not comments or strings) whose NAME is
+/// not declared in `PARAMS`, with where it is.
+fn unknown_param(source: &str, declared: &Map) -> Option<(Position, String)> {
+    let chars: Vec<char> = source.chars().collect();
+    let (mut i, mut line, mut column) = (0, 1, 1);
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    let advance = |i: &mut usize, line: &mut usize, column: &mut usize| {
+        if chars[*i] == '\n' {
+            *line += 1;
+            *column = 1;
+        } else {
+            *column += 1;
+        }
+        *i += 1;
+    };
+    while i < chars.len() {
+        let rest = &chars[i..];
+        if rest.starts_with(&['/', '/']) {
+            while i < chars.len() && chars[i] != '\n' {
+                advance(&mut i, &mut line, &mut column);
+            }
+        } else if rest.starts_with(&['/', '*']) {
+            while i < chars.len() && !chars[i..].starts_with(&['*', '/']) {
+                advance(&mut i, &mut line, &mut column);
+            }
+        } else if rest[0] == '"' || rest[0] == '`' {
+            let quote = rest[0];
+            advance(&mut i, &mut line, &mut column);
+            while i < chars.len() && chars[i] != quote {
+                if chars[i] == '\\' {
+                    advance(&mut i, &mut line, &mut column);
+                }
+                if i < chars.len() {
+                    advance(&mut i, &mut line, &mut column);
+                }
+            }
+        } else if rest.starts_with(&['p', 'a', 'r', 'a', 'm', 's', '.'])
+            && (i == 0 || !ident(chars[i - 1]))
+        {
+            let name: String = rest[7..].iter().take_while(|c| ident(**c)).collect();
+            if !name.is_empty() && !declared.contains_key(name.as_str()) {
+                return Some((Position::new(line as u16, column as u16 + 7), name));
+            }
+        }
+        if i < chars.len() {
+            advance(&mut i, &mut line, &mut column);
+        }
+    }
+    None
 }
 
 /// The `//!` lines at the top of a rule, without the markers.
@@ -495,6 +568,21 @@ mod tests {
         assert!(err.message.contains("did you mean `on_join`"), "{err}");
         let err = compile("fn on_update(p) { }\n").unwrap_err();
         assert!(err.message.contains("fn on_update(p, before)"), "{err}");
+    }
+
+    #[test]
+    fn unknown_parameters_are_compile_errors() {
+        let err = compile(
+            "const PARAMS = #{ max: 1 };\n// params.nope in a comment is fine\nfn on_join(p) {\n  room.message(\"params.typo in text is fine\");\n  if params.maxx > 1 { p.mute(); }\n}\n",
+        )
+        .unwrap_err();
+        assert_eq!((err.line, err.column), (Some(5), Some(13)), "{err}");
+        assert_eq!(
+            err.message,
+            "unknown parameter `maxx`; this rule declares max"
+        );
+        let err = compile("fn on_join(p) { if params.max > 1 { } }").unwrap_err();
+        assert!(err.message.contains("declares none"), "{err}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub struct HandlerCall {
     /// Its arguments.
     pub args: Vec<Dynamic>,
     /// The participant it is about, for the audit.
-    pub participant: Option<Target>,
+    pub subject: Option<Arc<Participant>>,
 }
 
 /// Maps one change to the handler calls it causes, in order.
@@ -44,51 +44,48 @@ pub struct HandlerCall {
 ///   arrives in the waiting room gets `on_waiting`.
 /// - Every participant change gets `on_update(p, before)`, and in addition
 ///   `on_join` when they were admitted to the room, `on_waiting` when they
-///   were moved to the waiting room and `on_hand_raised` when they raised a
-///   hand.
+///   were moved to the waiting room, `on_hand_raised` when they raised a hand
+///   and `on_hand_lowered` when they lowered it.
 /// - A presentation start is reported only when the presenter is known.
 pub fn handler_calls(change: &Change, room: &RoomState) -> Vec<HandlerCall> {
     let person = |p: &Arc<Participant>| Dynamic::from(Person(p.clone()));
-    let about = |p: &Participant| {
-        Some(Target {
-            uuid: p.uuid.clone(),
-            name: p.display_name.clone(),
-        })
-    };
-    let call = |handler, args, participant| HandlerCall {
+    let call = |handler, args, subject: Option<&Arc<Participant>>| HandlerCall {
         handler,
         args,
-        participant,
+        subject: subject.cloned(),
     };
     let mut calls = Vec::new();
     match change {
         Change::Joined(p) => {
             if p.in_room() {
-                calls.push(call(Handler::Join, vec![person(p)], about(p)));
+                calls.push(call(Handler::Join, vec![person(p)], Some(p)));
             } else if p.is_waiting() {
-                calls.push(call(Handler::Waiting, vec![person(p)], about(p)));
+                calls.push(call(Handler::Waiting, vec![person(p)], Some(p)));
             }
         }
-        Change::Left(p) => calls.push(call(Handler::Leave, vec![person(p)], about(p))),
+        Change::Left(p) => calls.push(call(Handler::Leave, vec![person(p)], Some(p))),
         Change::Updated { before, after } => {
             if !before.in_room() && after.in_room() {
-                calls.push(call(Handler::Join, vec![person(after)], about(after)));
+                calls.push(call(Handler::Join, vec![person(after)], Some(after)));
             }
             if !before.is_waiting() && after.is_waiting() {
-                calls.push(call(Handler::Waiting, vec![person(after)], about(after)));
+                calls.push(call(Handler::Waiting, vec![person(after)], Some(after)));
             }
             if !before.hand_raised() && after.hand_raised() {
-                calls.push(call(Handler::HandRaised, vec![person(after)], about(after)));
+                calls.push(call(Handler::HandRaised, vec![person(after)], Some(after)));
+            }
+            if before.hand_raised() && !after.hand_raised() {
+                calls.push(call(Handler::HandLowered, vec![person(after)], Some(after)));
             }
             calls.push(call(
                 Handler::Update,
                 vec![person(after), person(before)],
-                about(after),
+                Some(after),
             ));
         }
         Change::PresentationStarted {
             presenter: Some(p), ..
-        } => calls.push(call(Handler::PresentationStart, vec![person(p)], about(p))),
+        } => calls.push(call(Handler::PresentationStart, vec![person(p)], Some(p))),
         Change::PresentationStarted {
             presenter: None,
             presentation,
@@ -98,10 +95,10 @@ pub fn handler_calls(change: &Change, room: &RoomState) -> Vec<HandlerCall> {
         Change::PresentationStopped { presenter } => calls.push(call(
             Handler::PresentationStop,
             Vec::new(),
-            presenter.as_deref().and_then(about),
+            presenter.as_ref(),
         )),
         Change::SpeakerChanged { after: Some(p), .. } => {
-            calls.push(call(Handler::Speaking, vec![person(p)], about(p)));
+            calls.push(call(Handler::Speaking, vec![person(p)], Some(p)));
         }
         Change::SpeakerChanged { after: None, .. } => {}
         Change::LayoutChanged { after, .. } => {
@@ -120,7 +117,7 @@ pub fn handler_calls(change: &Change, room: &RoomState) -> Vec<HandlerCall> {
             calls.push(call(
                 Handler::Message,
                 vec![message_map(message, sender)],
-                sender.map(|p| p.as_ref()).and_then(about),
+                sender,
             ));
         }
         Change::RoomUpdated { before, .. } => {
@@ -152,6 +149,27 @@ fn flags_map(flags: &RoomFlags) -> Dynamic {
     map.insert("guests_muted".into(), flags.guests_muted.into());
     map.insert("started".into(), flags.started.into());
     Dynamic::from_map(map)
+}
+
+/// What a call is for: the function, the event and the participant. Made
+/// into a [`Trigger`] only when the call asks for something.
+struct Cause<'a> {
+    function: &'a str,
+    event: &'a str,
+    subject: Option<&'a Participant>,
+}
+
+impl Cause<'_> {
+    fn trigger(&self) -> Trigger {
+        Trigger {
+            handler: self.function.to_owned(),
+            event: self.event.to_owned(),
+            participant: self.subject.map(|p| Target {
+                uuid: p.uuid.clone(),
+                name: p.display_name.clone(),
+            }),
+        }
+    }
 }
 
 /// Counters for one rule in one room.
@@ -324,12 +342,12 @@ impl RoomRules {
                 if !self.bound[index].rule.handles(call.handler) {
                     continue;
                 }
-                let trigger = Trigger {
-                    handler: call.handler.name().to_owned(),
-                    event: event.to_owned(),
-                    participant: call.participant.clone(),
+                let cause = Cause {
+                    function: call.handler.name(),
+                    event,
+                    subject: call.subject.as_deref(),
                 };
-                self.call(index, room, now, trigger, call.args.clone(), &mut intents);
+                self.call(index, room, now, cause, call.args.clone(), &mut intents);
             }
         }
         intents
@@ -353,12 +371,12 @@ impl RoomRules {
                     .apply(&timer.rule, TimerRequest::CancelId(timer.id));
                 continue;
             }
-            let trigger = Trigger {
-                handler: timer.function.clone(),
-                event: "timer".to_owned(),
-                participant: None,
+            let cause = Cause {
+                function: &timer.function,
+                event: "timer",
+                subject: None,
             };
-            self.call(index, room, now, trigger, Vec::new(), &mut intents);
+            self.call(index, room, now, cause, Vec::new(), &mut intents);
         }
         intents
     }
@@ -388,7 +406,7 @@ impl RoomRules {
         index: usize,
         room: &Arc<RoomState>,
         now: f64,
-        trigger: Trigger,
+        cause: Cause,
         args: Vec<Dynamic>,
         intents: &mut Vec<Intent>,
     ) {
@@ -401,6 +419,7 @@ impl RoomRules {
             room: room.clone(),
             rule: bound.rule.clone(),
             params: bound.params.clone(),
+            params_value: std::sync::OnceLock::new(),
             state: bound.state.clone(),
             now,
             commands: Mutex::new(Vec::new()),
@@ -421,7 +440,7 @@ impl RoomRules {
                 options,
                 &mut Scope::new(),
                 bound.rule.ast(),
-                &trigger.handler,
+                cause.function,
                 args,
             )
         });
@@ -432,15 +451,17 @@ impl RoomRules {
         match result {
             Ok(_) => {
                 bound.stats.consecutive_errors = 0;
-                let trigger = Arc::new(trigger);
                 let commands =
                     std::mem::take(&mut *scope.commands.lock().unwrap_or_else(|p| p.into_inner()));
-                intents.extend(commands.into_iter().map(|command| Intent {
-                    rule: bound.name.clone(),
-                    command,
-                    trigger: trigger.clone(),
-                    shadow: bound.shadow,
-                }));
+                if !commands.is_empty() {
+                    let trigger = Arc::new(cause.trigger());
+                    intents.extend(commands.into_iter().map(|command| Intent {
+                        rule: bound.name.clone(),
+                        command,
+                        trigger: trigger.clone(),
+                        shadow: bound.shadow,
+                    }));
+                }
                 let requests =
                     std::mem::take(&mut *scope.timers.lock().unwrap_or_else(|p| p.into_inner()));
                 for request in requests {
@@ -451,7 +472,7 @@ impl RoomRules {
                 bound.stats.errors += 1;
                 bound.stats.consecutive_errors += 1;
                 let disabled = bound.stats.consecutive_errors >= limits.failures_before_disable;
-                let error = bound.rule.call_error(&err, &trigger.handler);
+                let error = bound.rule.call_error(&err, cause.function);
                 if disabled {
                     bound.stats.disabled = true;
                     self.timers.cancel_rule(&bound.name);
@@ -461,7 +482,7 @@ impl RoomRules {
                 }
                 self.failures.push(RuleFailure {
                     rule: bound.name.to_string(),
-                    handler: trigger.handler,
+                    handler: cause.function.to_owned(),
                     error,
                     disabled,
                 });
@@ -576,11 +597,21 @@ mod tests {
             handlers_for(
                 Change::Updated {
                     before: guest.clone(),
-                    after: hand
+                    after: hand.clone()
                 },
                 &room
             ),
             ["on_hand_raised", "on_update"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::Updated {
+                    before: hand,
+                    after: guest.clone()
+                },
+                &room
+            ),
+            ["on_hand_lowered", "on_update"]
         );
         assert_eq!(
             handlers_for(
@@ -912,7 +943,7 @@ mod tests {
     }
 
     #[test]
-    fn params_are_read_only_and_unknown_names_are_explained() {
+    fn params_are_read_only() {
         let mut rules = room_rules(&[
             (
                 "writer",
@@ -920,24 +951,22 @@ mod tests {
             ),
             (
                 "reader",
-                "const PARAMS = #{ max: 1 };\nfn on_join(p) { if params.maxx > 1 { p.mute(); } }",
+                "const PARAMS = #{ max: 1 };\nfn on_join(p) { if params.max == 1 { p.mute(); } }",
             ),
         ]);
         let mut room = Arc::new(RoomState::new());
-        feed(
+        let said = feed(
             &mut rules,
             &mut room,
             Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
         );
+        assert_eq!(said, ["reader: mute Gus"], "the writer changed nothing");
         let failures = rules.drain_failures();
-        assert_eq!(failures.len(), 2);
+        assert_eq!(failures.len(), 1);
         assert!(
-            failures[1]
-                .error
-                .message
-                .contains("unknown parameter `maxx`; this rule declares max"),
+            failures[0].rule == "writer" && failures[0].error.message.contains("constant"),
             "{:?}",
-            failures[1].error
+            failures[0].error
         );
     }
 

@@ -334,7 +334,7 @@ impl Harness {
                 ));
                 return;
             }
-            let name = event.name().to_owned();
+            let name = event.kind();
             let changes = Arc::make_mut(&mut self.room).apply(event);
             if changes.is_empty() {
                 continue;

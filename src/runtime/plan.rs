@@ -72,6 +72,9 @@ pub struct Plan {
 /// Plans one event's intents against the room as it is now and the
 /// commands still `in_flight`.
 pub fn plan(intents: Vec<Intent>, room: &RoomState, in_flight: &[Command]) -> Plan {
+    if intents.is_empty() {
+        return Plan::default();
+    }
     let (shadow, real): (Vec<Intent>, Vec<Intent>) =
         intents.into_iter().partition(|intent| intent.shadow);
     let mut result = Plan::default();

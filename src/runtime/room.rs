@@ -276,7 +276,7 @@ impl RoomActor<'_> {
     }
 
     fn on_event(&mut self, event: Event) {
-        let name = event.name().to_owned();
+        let name = event.kind();
         self.status.update(|status| status.count_event(&name));
         let changes = Arc::make_mut(&mut self.state).apply(event);
         if changes.is_empty() {
@@ -414,11 +414,8 @@ impl RoomActor<'_> {
         }
         self.last_snapshot = Some(Instant::now());
         let state = &self.state;
-        let (participants, in_room, waiting) = (
-            state.len(),
-            state.count(),
-            state.participants().filter(|p| p.is_waiting()).count(),
-        );
+        let (participants, counts) = (state.len(), state.counts());
+        let (in_room, waiting) = (counts.in_room, counts.waiting);
         let flags = state.flags();
         let session = self.session.stats();
         self.status.update(|status| {

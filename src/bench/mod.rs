@@ -1,0 +1,33 @@
+//! `usher bench`: measuring what matters to an operator.
+//!
+//! Every benchmark prints a readable table and, as its last line, one JSON
+//! object with its figures, so scripts can compare runs. Compare figures as
+//! ratios taken in the same run; absolute numbers depend on the machine.
+//!
+//! - [`pipeline`]: events per second through decode, state, rules and
+//!   planning, on one core.
+
+pub mod pipeline;
+pub mod workload;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::rules::{Rule, RuleBinding, RuleEngine, RuleError, RuleSet};
+use crate::shipped;
+
+/// The shipped rules, compiled from the copies built into the binary, each
+/// bound with its default parameters.
+pub fn shipped_rules() -> Result<(Arc<RuleSet>, Vec<RuleBinding>), RuleError> {
+    let engine = Arc::new(RuleEngine::default());
+    let mut rules = Vec::new();
+    for (name, source) in shipped::RULES {
+        let path = Path::new("rules").join(format!("{name}.rhai"));
+        rules.push(Rule::compile(&engine, name, &path, source)?);
+    }
+    let bindings = shipped::RULES
+        .iter()
+        .map(|(name, _)| RuleBinding::named(*name))
+        .collect();
+    Ok((Arc::new(RuleSet::new(engine, rules)), bindings))
+}

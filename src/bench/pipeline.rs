@@ -1,0 +1,216 @@
+//! `usher bench pipeline`: events per second through decode, room state,
+//! every rule and planning, on one core.
+//!
+//! Each round replays the same frames into a fresh room: JSON decode →
+//! `RoomState::apply` → the room's rules → `plan` → intents (nothing is
+//! sent). Decode-only and decode-plus-state rounds over the same frames
+//! alternate with them, so the rates are measured side by side on the same
+//! machine at the same time, and their ratios mean something on a noisy
+//! machine. Medians are reported, with the time spent in each rule.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::workload::Frame;
+use crate::model::{Event, RoomState};
+use crate::rules::{RoomRules, RuleBinding, RuleSet};
+use crate::runtime::plan::plan;
+
+/// The pipeline's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelineReport {
+    /// Events per second through the whole pipeline (median round).
+    pub events_per_sec: f64,
+    /// Events per second through JSON decode alone (median round).
+    pub decode_only_events_per_sec: f64,
+    /// Events per second through decode and room state, without rules.
+    pub state_only_events_per_sec: f64,
+    /// `events_per_sec / decode_only_events_per_sec`.
+    pub ratio_to_decode: f64,
+    /// Events per round.
+    pub events: usize,
+    /// Rounds of each kind.
+    pub rounds: usize,
+    /// Commands the rules asked for and planning kept, per round.
+    pub commands_per_round: usize,
+    /// Rule calls that failed, per round.
+    pub rule_errors_per_round: usize,
+}
+
+/// Runs `rounds` rounds of each kind over `frames` with `bindings` from
+/// `set`, and prints a table then one JSON line to `out`.
+pub fn run(
+    set: Arc<RuleSet>,
+    bindings: &[RuleBinding],
+    frames: &[Frame],
+    rounds: usize,
+    out: &mut dyn Write,
+) -> anyhow::Result<PipelineReport> {
+    anyhow::ensure!(!frames.is_empty(), "there are no events to replay");
+    let mut decode = Vec::new();
+    let mut state = Vec::new();
+    let mut pipeline = Vec::new();
+    let (mut commands, mut errors) = (0, 0);
+    let mut per_rule = Vec::new();
+    pipeline_round(&set, bindings, frames)?;
+    for _ in 0..rounds {
+        decode.push(decode_round(frames));
+        state.push(state_round(frames));
+        let round = pipeline_round(&set, bindings, frames)?;
+        pipeline.push(round.took);
+        commands = round.commands;
+        errors = round.errors;
+        per_rule = round.rules;
+    }
+    let per_sec = |times: &mut Vec<Duration>| frames.len() as f64 / median(times).as_secs_f64();
+    let decode_rate = per_sec(&mut decode);
+    let state_rate = per_sec(&mut state);
+    let pipeline_rate = per_sec(&mut pipeline);
+    let report = PipelineReport {
+        events_per_sec: pipeline_rate.round(),
+        decode_only_events_per_sec: decode_rate.round(),
+        state_only_events_per_sec: state_rate.round(),
+        ratio_to_decode: (pipeline_rate / decode_rate * 1000.0).round() / 1000.0,
+        events: frames.len(),
+        rounds,
+        commands_per_round: commands,
+        rule_errors_per_round: errors,
+    };
+    writeln!(
+        out,
+        "pipeline: {} events a round, {rounds} rounds each, one core",
+        frames.len()
+    )?;
+    writeln!(
+        out,
+        "rules: {}",
+        bindings
+            .iter()
+            .map(|b| b.rule.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+    writeln!(out)?;
+    writeln!(out, "{:<34} {:>14} {:>10}", "", "events/s", "ns/event")?;
+    for (label, rate) in [
+        ("decode only", decode_rate),
+        ("decode + state", state_rate),
+        ("decode + state + rules + plan", pipeline_rate),
+    ] {
+        writeln!(out, "{label:<34} {:>14} {:>10.0}", group(rate), 1e9 / rate)?;
+    }
+    writeln!(
+        out,
+        "{:<34} {:>14.3}",
+        "pipeline / decode", report.ratio_to_decode
+    )?;
+    writeln!(out, "{:<34} {:>14}", "commands kept per round", commands)?;
+    writeln!(out, "{:<34} {:>14}", "rule errors per round", errors)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{:<34} {:>14} {:>10} {:>10}",
+        "time in each rule (last round)", "calls", "µs/call", "ns/event"
+    )?;
+    for (rule, calls, busy) in &per_rule {
+        let per_call = if *calls == 0 {
+            0.0
+        } else {
+            busy.as_secs_f64() * 1e6 / *calls as f64
+        };
+        let per_event = busy.as_secs_f64() * 1e9 / frames.len() as f64;
+        writeln!(
+            out,
+            "{rule:<34} {calls:>14} {per_call:>10.2} {per_event:>10.0}"
+        )?;
+    }
+    Ok(report)
+}
+
+fn decode_round(frames: &[Frame]) -> Duration {
+    let started = Instant::now();
+    for frame in frames {
+        let _ = black_box(Event::parse(black_box(&frame.name), black_box(&frame.data)));
+    }
+    started.elapsed()
+}
+
+fn state_round(frames: &[Frame]) -> Duration {
+    let mut state = RoomState::new();
+    let started = Instant::now();
+    for frame in frames {
+        if let Ok(event) = Event::parse(&frame.name, &frame.data) {
+            black_box(state.apply(event));
+        }
+    }
+    started.elapsed()
+}
+
+struct Round {
+    took: Duration,
+    commands: usize,
+    errors: usize,
+    /// Each rule's name, calls and time spent in them.
+    rules: Vec<(String, u64, Duration)>,
+}
+
+fn pipeline_round(
+    set: &Arc<RuleSet>,
+    bindings: &[RuleBinding],
+    frames: &[Frame],
+) -> anyhow::Result<Round> {
+    let mut rules = RoomRules::new("bench@usher.test", set.clone(), bindings)?;
+    let mut state = Arc::new(RoomState::new());
+    let (mut commands, mut errors) = (0, 0);
+    let started = Instant::now();
+    for frame in frames {
+        let now = 1_800_000_000.0 + frame.at;
+        while let Some(due) = rules.next_timer().filter(|due| *due <= now) {
+            let intents = rules.fire_timers(&state, due);
+            commands += plan(intents, &state, &[]).send.len();
+        }
+        let Ok(event) = Event::parse(&frame.name, &frame.data) else {
+            continue;
+        };
+        let name = event.kind();
+        let changes = Arc::make_mut(&mut state).apply(event);
+        if changes.is_empty() {
+            continue;
+        }
+        let intents = rules.on_changes(&state, &changes, &name, now);
+        errors += rules.drain_failures().len();
+        commands += plan(intents, &state, &[]).send.len();
+    }
+    let took = started.elapsed();
+    Ok(Round {
+        took,
+        commands,
+        errors,
+        rules: rules
+            .stats()
+            .map(|(name, stats)| (name.to_owned(), stats.calls, stats.busy))
+            .collect(),
+    })
+}
+
+fn median(times: &mut [Duration]) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// `1234567.8` → `1,234,568`.
+pub(super) fn group(value: f64) -> String {
+    let digits = format!("{:.0}", value);
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    grouped
+}
