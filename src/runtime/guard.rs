@@ -24,38 +24,59 @@ const SETTLE_WITHIN: Duration = Duration::from_secs(5);
 #[derive(Debug, Default)]
 pub struct InFlight {
     commands: Vec<Command>,
-    entries: Vec<(u64, Option<Instant>)>,
+    entries: Vec<Entry>,
+}
+
+/// What is known about one command on its way.
+#[derive(Debug)]
+struct Entry {
+    id: u64,
+    /// When the platform answered that it was carried out.
+    done: Option<Instant>,
+    /// The room state has shown its effect (possibly before the answer).
+    seen: bool,
 }
 
 impl InFlight {
     /// Remembers a command handed to the dispatcher under `id`.
     pub fn add(&mut self, id: u64, command: Command) {
         self.commands.push(command);
-        self.entries.push((id, None));
+        self.entries.push(Entry {
+            id,
+            done: None,
+            seen: false,
+        });
     }
 
     /// The dispatcher is done with `id`. A failed command is forgotten at
-    /// once; a successful one waits to be confirmed by the room state.
+    /// once, and so is a successful one whose effect the room already
+    /// showed; any other waits to be confirmed by the room state.
     pub fn finish(&mut self, id: u64, ok: bool, now: Instant) {
-        if let Some(index) = self.entries.iter().position(|(entry, _)| *entry == id) {
-            if ok {
-                self.entries[index].1 = Some(now);
+        if let Some(index) = self.entries.iter().position(|entry| entry.id == id) {
+            if ok && !self.entries[index].seen {
+                self.entries[index].done = Some(now);
             } else {
                 self.remove(index);
             }
         }
     }
 
-    /// Forgets commands the room now reflects, and successful ones that went
-    /// unconfirmed for too long.
+    /// Notes the effects the room now shows, and forgets commands that are
+    /// done and were confirmed, and successful ones that went unconfirmed
+    /// for too long.
     pub fn settle(&mut self, room: &RoomState, now: Instant) {
         let mut index = 0;
         while index < self.entries.len() {
-            let done_long_ago = self.entries[index]
-                .1
+            if no_op(&self.commands[index], room).is_some() {
+                // The platform's event often arrives before its answer; the
+                // effect may be undone again before the answer comes.
+                self.entries[index].seen = true;
+            }
+            let entry = &self.entries[index];
+            let done_long_ago = entry
+                .done
                 .is_some_and(|done| now.duration_since(done) >= SETTLE_WITHIN);
-            let confirmed =
-                self.entries[index].1.is_some() && no_op(&self.commands[index], room).is_some();
+            let confirmed = entry.done.is_some() && entry.seen;
             if done_long_ago || confirmed {
                 self.remove(index);
             } else {
@@ -248,6 +269,33 @@ mod tests {
             ..Participant::default()
         }));
         in_flight.settle(&room, now);
+        assert!(in_flight.commands().is_empty());
+    }
+
+    #[test]
+    fn an_effect_seen_before_the_answer_confirms_the_command() {
+        let bob = |muted| {
+            Event::ParticipantUpdate(Participant {
+                uuid: "u1".into(),
+                display_name: "Bob".into(),
+                muted,
+                ..Participant::default()
+            })
+        };
+        let mut room = RoomState::new();
+        room.apply(bob(false));
+        let now = Instant::now();
+        let mut in_flight = InFlight::default();
+        in_flight.add(1, mute(true));
+        // The platform's event comes first, then someone unmutes Bob again...
+        room.apply(bob(true));
+        in_flight.settle(&room, now);
+        room.apply(bob(false));
+        in_flight.settle(&room, now);
+        assert_eq!(in_flight.commands(), [mute(true)], "not done yet");
+        // ...and when the answer arrives, the mute is no longer on its way,
+        // so muting Bob again is possible at once.
+        in_flight.finish(1, true, now);
         assert!(in_flight.commands().is_empty());
     }
 }

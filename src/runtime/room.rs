@@ -52,6 +52,11 @@ const WIND_DOWN: Duration = Duration::from_secs(10);
 /// How often a room refreshes its status snapshot at most.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
 
+/// How often a room refreshes its status snapshot at least, even when
+/// nothing happens in it: the last of a burst of events, and the session's
+/// token refreshes, must show up without waiting for the next event.
+const SNAPSHOT_IDLE: Duration = Duration::from_secs(1);
+
 /// A room run this long without failing starts its backoff afresh.
 const HEALTHY_RUN: Duration = Duration::from_secs(300);
 
@@ -226,6 +231,8 @@ impl RoomActor<'_> {
         cancel: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut reloads_open = true;
+        let mut idle = tokio::time::interval(SNAPSHOT_IDLE);
+        idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let timer = self.rules.next_timer();
             let wake = timer.map_or_else(far_future, instant_for);
@@ -247,6 +254,7 @@ impl RoomActor<'_> {
                     Ok(()) => self.rebind(),
                     Err(_) => reloads_open = false,
                 },
+                _ = idle.tick() => {}
             }
             self.snapshot(false);
         }

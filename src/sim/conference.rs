@@ -740,7 +740,7 @@ fn tile_count(view: &str) -> Option<usize> {
 }
 
 /// FNV-1a: a small, stable hash for seeding from an alias.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
         (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
     })

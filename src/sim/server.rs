@@ -136,7 +136,28 @@ pub struct Simulator {
 
 impl Simulator {
     /// Binds `listen` (port 0 picks a free one) and starts serving `rooms`.
+    /// Every start gives participants new uuids, as a restarted platform would.
     pub async fn start(listen: SocketAddr, rooms: Vec<RoomSpec>) -> anyhow::Result<Simulator> {
+        Simulator::start_with(listen, rooms, None).await
+    }
+
+    /// Like [`Simulator::start`], but each room's uuids come from `seed` and
+    /// its alias: two simulators started with the same seed and rooms list
+    /// the same participants under the same uuids (a platform that came back
+    /// with its rooms intact).
+    pub async fn start_seeded(
+        listen: SocketAddr,
+        rooms: Vec<RoomSpec>,
+        seed: u64,
+    ) -> anyhow::Result<Simulator> {
+        Simulator::start_with(listen, rooms, Some(seed)).await
+    }
+
+    async fn start_with(
+        listen: SocketAddr,
+        rooms: Vec<RoomSpec>,
+        seed: Option<u64>,
+    ) -> anyhow::Result<Simulator> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {listen}: {err}"))?;
@@ -146,6 +167,7 @@ impl Simulator {
             calls: Mutex::new(VecDeque::new()),
             addr,
             shutdown: CancellationToken::new(),
+            seed,
         });
         for spec in rooms {
             shared.add_room(spec);
@@ -267,6 +289,8 @@ struct Shared {
     calls: Mutex<VecDeque<CallRecord>>,
     addr: SocketAddr,
     shutdown: CancellationToken,
+    /// Where rooms' uuids come from; random when `None`.
+    seed: Option<u64>,
 }
 
 impl Shared {
@@ -290,7 +314,7 @@ impl Shared {
     fn add_room(&self, spec: RoomSpec) {
         let room = Arc::new(Room {
             alias: spec.alias.clone(),
-            state: Mutex::new(RoomState::new(&spec)),
+            state: Mutex::new(RoomState::new(&spec, self.seed)),
         });
         let replaced = self
             .rooms
@@ -393,8 +417,12 @@ struct Stream {
 }
 
 impl RoomState {
-    fn new(spec: &RoomSpec) -> Self {
-        let mut conference = Conference::with_seed(&spec.alias, fastrand::u64(..));
+    fn new(spec: &RoomSpec, seed: Option<u64>) -> Self {
+        let seed = seed.map_or_else(
+            || fastrand::u64(..),
+            |seed| seed ^ super::conference::fnv1a(spec.alias.as_bytes()),
+        );
+        let mut conference = Conference::with_seed(&spec.alias, seed);
         let now = unix_now();
         for joiner in &spec.participants {
             conference
@@ -1223,7 +1251,7 @@ mod tests {
     fn room_with(backlog_streams: usize) -> (RoomState, Vec<mpsc::Receiver<Bytes>>) {
         let mut spec = RoomSpec::new("r");
         spec.participants = vec![Joiner::host("Ada")];
-        let mut state = RoomState::new(&spec);
+        let mut state = RoomState::new(&spec, None);
         let (_, uuid) = state.start_session("usher", true);
         assert!(state.conference.contains(&uuid));
         let receivers = (0..backlog_streams).map(|_| state.subscribe(1).1).collect();
