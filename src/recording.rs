@@ -264,7 +264,7 @@ pub fn replay(
         if changes.is_empty() {
             continue;
         }
-        let intents = rules.on_changes(&state, &changes, &name, line.t);
+        let intents = rules.on_changes(&state, &changes, name, line.t);
         for failure in rules.drain_failures() {
             summary.rule_errors += 1;
             writeln!(

@@ -444,3 +444,39 @@ async fn the_flip_flop_guard_stops_rules_that_fight() {
     usher.stop().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_reply_to_two_guests_is_sent_twice() {
+    let sim = simulator(vec![room(vec![
+        Joiner::host("Ada"),
+        Joiner::guest("Bob"),
+        Joiner::guest("Cat"),
+    ])])
+    .await;
+    let dir = TestDir::new("same-reply-twice");
+    dir.shipped_rules();
+    let usher = Usher::start(dir, &config(&sim, &["chat_commands"], "")).await;
+    chat(&sim, "Bob", "!lock");
+    chat(&sim, "Cat", "!lock");
+    eventually(PATIENCE, "both guests are told", async || {
+        usher
+            .audit()
+            .iter()
+            .filter(|r| r.text.starts_with("message") && r.outcome == Outcome::Ok)
+            .count()
+            == 2
+    })
+    .await;
+    let told: Vec<String> = usher
+        .audit()
+        .iter()
+        .filter_map(|r| r.participant.as_ref().map(|who| who.name.clone()))
+        .collect();
+    assert_eq!(
+        told,
+        ["Bob", "Cat"],
+        "each guest got the reply meant for them"
+    );
+    usher.stop().await;
+    sim.shutdown().await;
+}

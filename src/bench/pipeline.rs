@@ -181,7 +181,7 @@ fn pipeline_round(
         if changes.is_empty() {
             continue;
         }
-        let intents = rules.on_changes(&state, &changes, &name, now);
+        let intents = rules.on_changes(&state, &changes, name, now);
         errors += rules.drain_failures().len();
         commands += plan(intents, &state, &[]).send.len();
     }

@@ -24,6 +24,9 @@ type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 /// A named read of a participant: a field, or a filter for a list.
 type Field<T> = (&'static str, fn(&Participant) -> T);
 
+/// A named read of the room.
+type RoomField<T> = (&'static str, fn(&RoomState) -> T);
+
 /// A named command with no arguments.
 type Verb<C> = (&'static str, fn() -> C);
 
@@ -277,7 +280,7 @@ fn transfer(
 
 fn register_room(engine: &mut Engine) {
     engine.register_type_with_name::<RoomView>("Room");
-    let flags: [(&str, fn(&RoomState) -> bool); 3] = [
+    let flags: [RoomField<bool>; 3] = [
         ("locked", |room| room.flags().locked),
         ("guests_muted", |room| room.flags().guests_muted),
         ("started", |room| room.flags().started),
@@ -306,7 +309,7 @@ fn register_room(engine: &mut Engine) {
             })
         },
     );
-    let counts: [(&str, fn(&RoomState) -> usize); 4] = [
+    let counts: [RoomField<usize>; 4] = [
         ("count", |room| room.counts().in_room),
         ("guest_count", |room| room.counts().guests),
         ("host_count", |room| room.counts().hosts),

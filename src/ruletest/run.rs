@@ -341,7 +341,7 @@ impl Harness {
             }
             let intents = self
                 .rules
-                .on_changes(&self.room, &changes, &name, self.clock);
+                .on_changes(&self.room, &changes, name, self.clock);
             queue.extend(self.send(intents, outcome));
         }
     }

@@ -38,8 +38,13 @@ struct Entry {
 }
 
 impl InFlight {
-    /// Remembers a command handed to the dispatcher under `id`.
+    /// Remembers a command handed to the dispatcher under `id`, if its effect
+    /// can show in the room. Others (a message, DTMF, a dial) cannot be
+    /// confirmed, and asking for them twice means sending them twice.
     pub fn add(&mut self, id: u64, command: Command) {
+        if !shows_in_room(&command) {
+            return;
+        }
         self.commands.push(command);
         self.entries.push(Entry {
             id,
@@ -93,6 +98,23 @@ impl InFlight {
     fn remove(&mut self, index: usize) {
         self.commands.remove(index);
         self.entries.remove(index);
+    }
+}
+
+/// True for commands whose effect the room state shows (so it can confirm
+/// them): a lock, a mute, an admission, a participant leaving, …
+fn shows_in_room(command: &Command) -> bool {
+    use ConferenceCommand as C;
+    use ParticipantCommand as P;
+    match command {
+        Command::Conference(command) => matches!(
+            command,
+            C::Lock | C::Unlock | C::MuteGuests | C::UnmuteGuests | C::StartService
+        ),
+        Command::Participant { action, .. } => !matches!(
+            action,
+            P::Dtmf { .. } | P::Calls(_) | P::CancelDelay | P::ResumeDelay
+        ),
     }
 }
 
@@ -205,6 +227,25 @@ mod tests {
             ParticipantCommand::Unmute
         };
         Command::participant("u1", "Bob", action)
+    }
+
+    #[test]
+    fn commands_the_room_cannot_confirm_are_never_on_their_way() {
+        let mut in_flight = InFlight::default();
+        let message = Command::Conference(ConferenceCommand::Message(crate::model::Message::text(
+            "Only hosts can use chat commands.",
+        )));
+        in_flight.add(1, message);
+        in_flight.add(
+            2,
+            Command::participant("u1", "Bob", ParticipantCommand::Dtmf { digits: "1".into() }),
+        );
+        assert!(
+            in_flight.commands().is_empty(),
+            "the same message to a second guest is sent again"
+        );
+        in_flight.add(3, Command::Conference(ConferenceCommand::Lock));
+        assert_eq!(in_flight.commands().len(), 1);
     }
 
     #[test]

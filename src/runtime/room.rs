@@ -285,7 +285,7 @@ impl RoomActor<'_> {
 
     fn on_event(&mut self, event: Event) {
         let name = event.kind();
-        self.status.update(|status| status.count_event(&name));
+        self.status.update(|status| status.count_event(name));
         let changes = Arc::make_mut(&mut self.state).apply(event);
         if changes.is_empty() {
             return;
@@ -306,7 +306,7 @@ impl RoomActor<'_> {
         self.in_flight.settle(&self.state, Instant::now());
         let intents = self
             .rules
-            .on_changes(&self.state, &changes, &name, unix_now());
+            .on_changes(&self.state, &changes, name, unix_now());
         self.dispatch(intents);
     }
 
