@@ -26,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod model;
+pub mod os;
 pub mod platform;
 pub mod recording;
 pub mod rules;

@@ -63,6 +63,44 @@ enum Command {
 enum BenchCommand {
     /// Events per second through decode, room state, rules and planning, on one core.
     Pipeline(PipelineArgs),
+    /// Latency from an event leaving the platform to the command it causes arriving back.
+    Latency(LatencyArgs),
+    /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
+    Scale(ScaleArgs),
+    /// The simulator half of `bench scale`, run as its own process.
+    #[command(hide = true)]
+    ServeRooms(ServeRoomsArgs),
+}
+
+#[derive(clap::Args)]
+struct ScaleArgs {
+    /// Rooms to watch.
+    #[arg(long, default_value_t = 1000)]
+    rooms: usize,
+    /// How long to measure; at least two token lifetimes.
+    #[arg(long, default_value = "40s")]
+    length: Span,
+    /// How long each token lasts.
+    #[arg(long, default_value = "15s")]
+    token_expiry: Span,
+}
+
+#[derive(clap::Args)]
+struct ServeRoomsArgs {
+    #[arg(long)]
+    rooms: usize,
+    #[arg(long)]
+    token_expiry: Span,
+}
+
+#[derive(clap::Args)]
+struct LatencyArgs {
+    /// Events the simulator emits per second.
+    #[arg(long, default_value_t = 1000)]
+    rate: u32,
+    /// How long to emit them (e.g. `10s`).
+    #[arg(long, default_value = "10s")]
+    length: Span,
 }
 
 #[derive(clap::Args)]
@@ -188,7 +226,13 @@ fn main() -> ExitCode {
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
-        Command::Demo | Command::Run(_) | Command::Record(_) | Command::Simulate(_) => {}
+        Command::Demo
+        | Command::Run(_)
+        | Command::Record(_)
+        | Command::Simulate(_)
+        | Command::Bench(
+            BenchCommand::Latency(_) | BenchCommand::Scale(_) | BenchCommand::ServeRooms(_),
+        ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -205,6 +249,30 @@ fn main() -> ExitCode {
             | Command::Replay(_)
             | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
             Command::Record(args) => return record(&args).await,
+            Command::Bench(BenchCommand::Scale(args)) => {
+                let mut stdout = std::io::stdout();
+                let report = usher::bench::scale::run(
+                    args.rooms,
+                    args.length.0,
+                    args.token_expiry.0,
+                    &mut stdout,
+                )
+                .await?;
+                println!("{}", serde_json::to_string(&report)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::ServeRooms(args)) => {
+                usher::os::raise_open_files_limit()?;
+                usher::bench::scale::serve_rooms(args.rooms, args.token_expiry.0).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::Latency(args)) => {
+                let mut stdout = std::io::stdout();
+                let report =
+                    usher::bench::latency::run(args.rate, args.length.0, &mut stdout).await?;
+                println!("{}", serde_json::to_string(&report)?);
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Run(args) => return run(&args).await,
             Command::Demo => {
                 let mut stdout = std::io::stdout();
@@ -237,6 +305,9 @@ fn main() -> ExitCode {
 const BAD_CONFIG: u8 = 2;
 
 async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
+    if let Err(err) = usher::os::raise_open_files_limit() {
+        tracing::warn!("cannot raise the open-files limit: {err}");
+    }
     let config = match Config::load(&args.config) {
         Ok(config) => config,
         Err(err) => {

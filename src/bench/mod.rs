@@ -6,8 +6,14 @@
 //!
 //! - [`pipeline`]: events per second through decode, state, rules and
 //!   planning, on one core.
+//! - [`latency`]: from an event leaving the platform to the command it
+//!   causes arriving back, over loopback.
+//! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
+//!   refreshes, reconnects, lost commands.
 
+pub mod latency;
 pub mod pipeline;
+pub mod scale;
 pub mod workload;
 
 use std::path::Path;

@@ -133,7 +133,10 @@ pub enum BindError {
 /// The rule's defaults with the binding's parameters laid over them.
 pub fn bind_params(rule: &Rule, binding: &RuleBinding) -> Result<Params, BindError> {
     let defaults = rule.defaults();
-    let mut merged: Map = defaults.clone();
+    if binding.params.is_empty() {
+        return Ok(Params(defaults.clone()));
+    }
+    let mut merged: Map = (**defaults).clone();
     for (name, value) in &binding.params {
         let Some(default) = defaults.get(name.as_str()) else {
             let known: Vec<&str> = defaults.keys().map(|k| k.as_str()).collect();

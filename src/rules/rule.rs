@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rhai::{AST, Dynamic, EvalAltResult, Map, ParseError, Position, Scope};
 
@@ -165,7 +166,8 @@ pub struct Rule {
     /// Where each function is defined, for errors Rhai reports without a
     /// position (limits hit inside a call).
     definitions: HashMap<String, Position>,
-    defaults: Map,
+    /// Shared by every room that binds the rule with its defaults.
+    defaults: Arc<Map>,
     constants: HashMap<String, Dynamic>,
 }
 
@@ -291,7 +293,7 @@ impl Rule {
             handlers,
             functions,
             definitions,
-            defaults,
+            defaults: Arc::new(defaults),
             constants,
         })
     }
@@ -312,7 +314,7 @@ impl Rule {
     }
 
     /// The parameters the rule declares, with their defaults.
-    pub fn defaults(&self) -> &Map {
+    pub fn defaults(&self) -> &Arc<Map> {
         &self.defaults
     }
 

@@ -84,8 +84,9 @@ impl Reporting {
     }
 }
 
-/// Starts a room's dispatcher. Jobs go in through the returned sender and
-/// finished ones come back on the receiver. The task ends when the sender is
+/// Starts a room's dispatcher. Jobs go in through the returned sender
+/// (boxed: a channel allocates room for 32 items at once, and most rooms are
+/// quiet) and finished ones come back on the receiver. The task ends when the sender is
 /// dropped and the queue is empty, or when `cancel` fires (the queue is then
 /// recorded as cancelled).
 pub fn spawn(
@@ -94,11 +95,11 @@ pub fn spawn(
     reporting: Reporting,
     cancel: CancellationToken,
 ) -> (
-    mpsc::UnboundedSender<Job>,
+    mpsc::UnboundedSender<Box<Job>>,
     mpsc::UnboundedReceiver<Done>,
     tokio::task::JoinHandle<()>,
 ) {
-    let (jobs, mut queue) = mpsc::unbounded_channel::<Job>();
+    let (jobs, mut queue) = mpsc::unbounded_channel::<Box<Job>>();
     let (done, finished) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
         let mut bucket = TokenBucket::new(pacing.rate, pacing.burst);

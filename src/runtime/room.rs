@@ -215,7 +215,7 @@ struct RoomActor<'a> {
     rules_updates: watch::Receiver<Arc<RuleSet>>,
     in_flight: InFlight,
     guard: FlipFlopGuard,
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::UnboundedSender<Box<Job>>,
     next_job: u64,
     reporting: Reporting,
     last_snapshot: Option<Instant>,
@@ -279,7 +279,7 @@ impl RoomActor<'_> {
                     "event stream down ({reason}); retrying in {retry_in:.1?}"
                 ));
             }
-            FeedItem::Event(event) => self.on_event(event),
+            FeedItem::Event(event) => self.on_event(*event),
         }
     }
 
@@ -390,11 +390,11 @@ impl RoomActor<'_> {
             let id = self.next_job;
             self.next_job += 1;
             self.in_flight.add(id, intent.command.clone());
-            let job = Job {
+            let job = Box::new(Job {
                 id,
                 intent,
                 decided_at: Instant::now(),
-            };
+            });
             if self.jobs.send(job).is_err() {
                 tracing::error!(room = %self.alias, "the dispatcher has stopped; a command was not sent");
             }

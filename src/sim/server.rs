@@ -14,7 +14,7 @@
 //! visible participant leaves soon after its token runs out. Tokens and PINs
 //! never reach a log line.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -122,7 +122,7 @@ pub struct CallRecord {
     pub path: String,
     /// The HTTP status answered.
     pub status: u16,
-    /// When it was answered.
+    /// When it arrived.
     pub at: SystemTime,
 }
 
@@ -165,6 +165,7 @@ impl Simulator {
         let shared = Arc::new(Shared {
             rooms: RwLock::new(HashMap::new()),
             calls: Mutex::new(VecDeque::new()),
+            tally: Mutex::new(BTreeMap::new()),
             addr,
             shutdown: CancellationToken::new(),
             seed,
@@ -239,6 +240,13 @@ impl Simulator {
         lock(&self.shared.calls).iter().cloned().collect()
     }
 
+    /// How many calls were answered, by call name (the last path segment,
+    /// e.g. `refresh_session` or `mute`) and HTTP status, since the start.
+    /// Unlike [`Simulator::calls`] this is never trimmed.
+    pub fn tally(&self) -> BTreeMap<(String, u16), u64> {
+        lock(&self.shared.tally).clone()
+    }
+
     /// How many sessions of the room are alive.
     pub fn active_sessions(&self, room: &str) -> usize {
         self.shared.room(room).map_or(0, |room| {
@@ -287,6 +295,8 @@ impl Drop for Simulator {
 struct Shared {
     rooms: RwLock<HashMap<String, Arc<Room>>>,
     calls: Mutex<VecDeque<CallRecord>>,
+    /// Every call ever answered, by call name and status (never trimmed).
+    tally: Mutex<BTreeMap<(String, u16), u64>>,
     addr: SocketAddr,
     shutdown: CancellationToken,
     /// Where rooms' uuids come from; random when `None`.
@@ -352,6 +362,8 @@ impl Shared {
     }
 
     fn record(&self, call: CallRecord) {
+        let name = call.path.rsplit('/').next().unwrap_or_default().to_owned();
+        *lock(&self.tally).entry((name, call.status)).or_default() += 1;
         let mut calls = lock(&self.calls);
         if calls.len() == CALLS_KEPT {
             calls.pop_front();
@@ -674,6 +686,7 @@ fn router(shared: Arc<Shared>) -> Router {
 
 /// Records every call and holds back responses a `delay_responses` fault asked for.
 async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let arrived = SystemTime::now();
     let method = request.method().to_string();
     let full_path = request.uri().path().to_owned();
     let (room, path) = match full_path.strip_prefix("/api/services/") {
@@ -696,7 +709,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         method,
         path,
         status: response.status().as_u16(),
-        at: SystemTime::now(),
+        at: arrived,
     });
     response
 }

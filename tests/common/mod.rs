@@ -237,13 +237,13 @@ impl Feed {
     pub async fn sync_bracket(&mut self) -> Vec<Event> {
         let items = self
             .until("a whole sync bracket", |item| {
-                matches!(item, FeedItem::Event(Event::ParticipantSyncEnd))
+                matches!(item, FeedItem::Event(event) if **event == Event::ParticipantSyncEnd)
             })
             .await;
         let events: Vec<Event> = items
             .into_iter()
             .map(|item| match item {
-                FeedItem::Event(event) => event,
+                FeedItem::Event(event) => *event,
                 other => panic!("expected only events in a sync bracket, got {other:?}"),
             })
             .collect();
@@ -260,7 +260,9 @@ impl Feed {
         );
         let mut events = events;
         match self.next("the room's flags after the bracket").await {
-            FeedItem::Event(flags @ Event::ServiceUpdate(_)) => events.push(flags),
+            FeedItem::Event(flags) if matches!(*flags, Event::ServiceUpdate(_)) => {
+                events.push(*flags)
+            }
             other => panic!("expected the room's flags after the bracket, got {other:?}"),
         }
         events
