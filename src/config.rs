@@ -6,6 +6,7 @@
 //!   # check_join: { api_server: https://api.example.com }   # …or look it up per room
 //!   display_name: usher
 //!   hide: true                      # hideme on new_session
+//!   stream_protocol: http1          # or http2 for thousands of rooms
 //! rules_dir: rules
 //! rooms:
 //!   - alias: hall-a@example.com
@@ -31,6 +32,7 @@ use serde::{Deserialize, Deserializer};
 use url::Url;
 
 use crate::model::{Secret, Span};
+use crate::platform::vmr::{HttpOptions, StreamProtocol};
 use crate::rules::{Limits, RuleBinding, RuleSet};
 use crate::yaml::{self, YamlError};
 
@@ -83,6 +85,24 @@ pub struct PlatformConfig {
     /// Network timeouts.
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
+    /// How event streams reach the node: `http1` (one connection per room,
+    /// works everywhere) or `http2` (multiplexed, far lighter for thousands
+    /// of rooms; the node must speak HTTP/2).
+    #[serde(default)]
+    pub stream_protocol: StreamProtocol,
+}
+
+impl PlatformConfig {
+    /// How to talk to the platform, for `rooms` rooms.
+    pub fn http_options(&self, rooms: usize) -> HttpOptions {
+        HttpOptions {
+            connect_timeout: self.timeouts.connect.0,
+            request_timeout: self.timeouts.request.0,
+            stream_idle_timeout: self.timeouts.stream_idle.0,
+            stream_protocol: self.stream_protocol,
+            rooms,
+        }
+    }
 }
 
 /// Where to look rooms up with `checkJoin`.

@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use usher::config::Config;
 use usher::model::Span;
+use usher::platform::vmr::StreamProtocol;
 use usher::rules::{Handler, Rule, RuleEngine, RuleSet, rule_files};
 use usher::runtime::audit::{explain, read_log};
 use usher::runtime::{Daemon, StartError};
@@ -83,6 +84,15 @@ struct ScaleArgs {
     /// How long each token lasts.
     #[arg(long, default_value = "15s")]
     token_expiry: Span,
+    /// How event streams travel: http1 (a connection per room) or http2 (multiplexed).
+    #[arg(long, value_enum, default_value_t = Protocol::Http2)]
+    stream_protocol: Protocol,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Protocol {
+    Http1,
+    Http2,
 }
 
 #[derive(clap::Args)]
@@ -251,10 +261,15 @@ fn main() -> ExitCode {
             Command::Record(args) => return record(&args).await,
             Command::Bench(BenchCommand::Scale(args)) => {
                 let mut stdout = std::io::stdout();
+                let protocol = match args.stream_protocol {
+                    Protocol::Http1 => StreamProtocol::Http1,
+                    Protocol::Http2 => StreamProtocol::Http2,
+                };
                 let report = usher::bench::scale::run(
                     args.rooms,
                     args.length.0,
                     args.token_expiry.0,
+                    protocol,
                     &mut stdout,
                 )
                 .await?;

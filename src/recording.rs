@@ -26,8 +26,8 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::model::{Event, RoomState};
 use crate::platform::vmr::{
-    Credentials, FeedItem, FeedOptions, HttpClients, HttpOptions, RoomClient, Session, check_join,
-    node_url, run_feed,
+    Credentials, FeedItem, FeedOptions, HttpClients, RoomClient, Session, check_join, node_url,
+    run_feed,
 };
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleLibrary};
 use crate::runtime::plan::plan;
@@ -118,12 +118,7 @@ pub async fn record(
             )
         })?;
     let pin = room.resolve_pin().map_err(|err| anyhow::anyhow!(err))?;
-    let timeouts = config.platform.timeouts;
-    let http = HttpClients::new(HttpOptions {
-        connect_timeout: timeouts.connect.0,
-        request_timeout: timeouts.request.0,
-        stream_idle_timeout: timeouts.stream_idle.0,
-    })?;
+    let http = HttpClients::new(config.platform.http_options(1))?;
     let node = match (&config.platform.url, &config.platform.check_join) {
         (Some(url), _) => url.0.clone(),
         (None, Some(lookup)) => {

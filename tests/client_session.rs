@@ -10,14 +10,15 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use common::{
-    Feed, PIN, ROOM, USHER, apply_all, calls_to, clients, credentials, describe, open_session,
-    room, room_client, roster, sim_roster, simulator,
+    Feed, PIN, ROOM, USHER, apply_all, calls_to, clients, clients_with, credentials, describe,
+    open_session, room, room_client, roster, sim_roster, simulator,
 };
 use usher::model::{
     Change, Command, ConferenceCommand, Event, ParticipantCommand, RoomState, Secret,
 };
 use usher::platform::vmr::{
-    ClientError, Credentials, FeedItem, RoomClient, Session, check_join, node_url,
+    ClientError, Credentials, FeedItem, HttpOptions, RoomClient, Session, StreamProtocol,
+    check_join, node_url,
 };
 use usher::sim::Fault;
 use usher::sim::step::{Joiner, Step};
@@ -417,5 +418,32 @@ async fn check_join_finds_a_node_that_serves_the_room() {
         ),
         "{err:?}"
     );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn event_streams_also_travel_over_http2() {
+    let sim = simulator(room(lecture())).await;
+    let clients = clients_with(HttpOptions {
+        stream_protocol: StreamProtocol::Http2,
+        rooms: 200,
+        ..HttpOptions::default()
+    });
+    let session = Session::open(room_client(&sim, &clients), credentials(true))
+        .await
+        .expect("a session opens");
+    let mut feed = Feed::start(session.clone());
+    feed.connected().await;
+    let mut state = RoomState::new();
+    state.add_own_uuid(&session.participant_uuid());
+    apply_all(&mut state, feed.sync_bracket().await);
+    assert_eq!(roster(&state), sim_roster(&sim));
+    sim.step(ROOM, &Step::Join(Joiner::guest("Eve")))
+        .expect("Eve joins");
+    let FeedItem::Event(joined) = feed.next("Eve's participant_create").await else {
+        panic!("expected an event");
+    };
+    assert_eq!(describe(&state.apply(*joined)), ["joined Eve"]);
+    feed.stop().await;
     sim.shutdown().await;
 }

@@ -17,6 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::platform::vmr::StreamProtocol;
 use crate::runtime::{Daemon, StartError, StartOptions};
 use crate::sim::step::{Joiner, Step};
 use crate::sim::{RoomSpec, Simulator};
@@ -93,13 +94,19 @@ fn room_alias(n: usize) -> String {
     format!("room-{n}@scale.usher.test")
 }
 
-/// Runs `rooms` rooms for `length` with tokens lasting `token_expiry`.
+/// Runs `rooms` rooms for `length` with tokens lasting `token_expiry`, their
+/// event streams over `protocol`.
 pub async fn run(
     rooms: usize,
     length: Duration,
     token_expiry: Duration,
+    protocol: StreamProtocol,
     out: &mut dyn Write,
 ) -> anyhow::Result<ScaleReport> {
+    let protocol = match protocol {
+        StreamProtocol::Http1 => "http1",
+        StreamProtocol::Http2 => "http2",
+    };
     anyhow::ensure!(
         length >= token_expiry * 2,
         "run for at least two token lifetimes"
@@ -133,7 +140,7 @@ pub async fn run(
     let workdir = std::env::temp_dir().join(format!("usher-bench-scale-{}", std::process::id()));
     crate::shipped::write_rules(&workdir.join("rules"))?;
     let mut config = format!(
-        "platform: {{ url: {url} }}\nrules_dir: rules\nhttp: {{ listen: 127.0.0.1:0 }}\nrooms:\n"
+        "platform: {{ url: {url}, stream_protocol: {protocol} }}\nrules_dir: rules\nhttp: {{ listen: 127.0.0.1:0 }}\nrooms:\n"
     );
     for n in 0..rooms {
         config.push_str(&format!(
@@ -152,7 +159,7 @@ pub async fn run(
     };
     writeln!(
         out,
-        "scale: {rooms} rooms, tokens lasting {token_expiry:?}, measured over {length:?}"
+        "scale: {rooms} rooms, streams over {protocol}, tokens lasting {token_expiry:?}, measured over {length:?}"
     )?;
     let connect_by = started + Duration::from_secs(300);
     loop {

@@ -26,7 +26,7 @@ use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
 use super::status::Registry;
 use crate::config::{Config, PlatformConfig};
-use crate::platform::vmr::{FeedOptions, HttpClients, HttpOptions};
+use crate::platform::vmr::{FeedOptions, HttpClients};
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
 
 /// Why the daemon did not start.
@@ -51,6 +51,24 @@ pub(crate) struct Shared {
     pub pacing: Pacing,
     pub flip_flops_per_minute: u32,
     pub feed: FeedOptions,
+}
+
+/// How often freed memory is handed back to the operating system.
+const MEMORY_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Hands memory freed by bursts (thousands of rooms connecting or
+/// reconnecting at once) back to the operating system, every half minute.
+async fn release_memory_now_and_then(cancel: CancellationToken) {
+    let mut ticks = tokio::time::interval(MEMORY_UPKEEP_EVERY);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = ticks.tick() => {
+                let _ = tokio::task::spawn_blocking(crate::os::release_free_memory).await;
+            }
+        }
+    }
 }
 
 /// How to start the daemon, beyond its configuration.
@@ -123,13 +141,8 @@ impl Daemon {
             ))
         })?;
         let http_addr = listener.local_addr().map_err(anyhow::Error::from)?;
-        let timeouts = config.platform.timeouts;
-        let http = HttpClients::new(HttpOptions {
-            connect_timeout: timeouts.connect.0,
-            request_timeout: timeouts.request.0,
-            stream_idle_timeout: timeouts.stream_idle.0,
-        })
-        .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
+        let http = HttpClients::new(config.platform.http_options(config.rooms.len()))
+            .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
 
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
@@ -172,6 +185,7 @@ impl Daemon {
             reload_requests.clone(),
             cancel.clone(),
         ));
+        let upkeep = tokio::spawn(release_memory_now_and_then(cancel.clone()));
         let router = super::http::router(registry.clone());
         let stop_serving = cancel.clone();
         let server = tokio::spawn(async move {
@@ -190,7 +204,7 @@ impl Daemon {
         Ok(Daemon {
             cancel,
             rooms: room_tasks,
-            background: vec![watcher, server],
+            background: vec![watcher, upkeep, server],
             audit_writer,
             http_addr,
             activity,

@@ -120,7 +120,7 @@ pub fn spawn(
                 }
                 _ = bucket.take() => {}
             }
-            let (outcome, error, attempts) = send(&session, &job, pacing.attempts).await;
+            let (outcome, error, attempts) = Box::pin(send(&session, &job, pacing.attempts)).await;
             let mut record =
                 AuditRecord::for_intent(&reporting.room, &job.intent, outcome, unix_now());
             record.attempts = attempts;

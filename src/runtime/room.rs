@@ -108,14 +108,15 @@ pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: Canc
 async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> anyhow::Result<()> {
     room.status
         .update(|status| status.set_phase(Phase::Connecting, None));
-    let node = node_for(room, shared).await?;
+    // The slow paths are boxed: this future lives as long as the room does.
+    let node = Box::pin(node_for(room, shared)).await?;
     let client = RoomClient::new(&shared.http, &node, &room.alias);
     let credentials = Credentials {
         pin: room.pin.clone(),
         display_name: shared.platform.display_name.clone(),
         hidden: shared.platform.hide,
     };
-    let session = Session::open(client, credentials)
+    let session = Box::pin(Session::open(client, credentials))
         .await
         .context("cannot open a session")?;
     let rules = RoomRules::new(&room.alias, shared.rules.borrow().clone(), &room.bindings)
@@ -175,7 +176,7 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
     }
     let _ = keeper.await;
     let _ = feeder.await;
-    session.close().await;
+    Box::pin(session.close()).await;
     result
 }
 

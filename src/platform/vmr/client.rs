@@ -5,10 +5,15 @@
 //! place, [`RoomClient::call`], which turns HTTP statuses and the
 //! `{status, result}` envelope into a value or a typed [`ClientError`].
 //!
-//! Two HTTP clients are used. Event streams get a dedicated HTTP/1-only client:
-//! reqwest would otherwise put every request to one node onto one HTTP/2
-//! connection, and long-lived streams stall it past about a hundred rooms.
+//! REST calls and event streams use separate HTTP clients. reqwest puts
+//! every request to one node onto one HTTP/2 connection, and long-lived
+//! streams stall it past about a hundred rooms (the server's limit on
+//! concurrent streams). So event streams either go over HTTP/1, one
+//! connection per room, or over HTTP/2 spread across several clients, each
+//! with its own connection carrying at most [`STREAMS_PER_CONNECTION`].
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -24,7 +29,26 @@ use super::wire::{
 };
 use crate::model::{Command, Participant, Secret};
 
-/// Timeouts for talking to the platform.
+/// How a room's event stream reaches the node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamProtocol {
+    /// One HTTP/1.1 connection per room. Works with every node; costs some
+    /// 40 KB per room in connection buffers.
+    #[default]
+    Http1,
+    /// Streams multiplexed over HTTP/2, at most [`STREAMS_PER_CONNECTION`]
+    /// to a connection so none hits the server's concurrent-stream limit.
+    /// A few KB per room. The node must speak HTTP/2 (cleartext `http://`
+    /// nodes by prior knowledge).
+    Http2,
+}
+
+/// Event streams sharing one HTTP/2 connection, kept under the usual
+/// server limit of 100 concurrent streams.
+pub const STREAMS_PER_CONNECTION: usize = 80;
+
+/// How to talk to the platform.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpOptions {
     /// Longest wait for a TCP/TLS connection.
@@ -33,6 +57,10 @@ pub struct HttpOptions {
     pub request_timeout: Duration,
     /// A stream silent for this long is taken to be dead and reconnected.
     pub stream_idle_timeout: Duration,
+    /// How event streams travel.
+    pub stream_protocol: StreamProtocol,
+    /// How many rooms will stream, to size the HTTP/2 connections.
+    pub rooms: usize,
 }
 
 impl Default for HttpOptions {
@@ -41,6 +69,8 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(10),
             stream_idle_timeout: Duration::from_secs(90),
+            stream_protocol: StreamProtocol::Http1,
+            rooms: 1,
         }
     }
 }
@@ -53,11 +83,14 @@ const REST_IDLE_CONNECTIONS: usize = 16;
 #[derive(Debug, Clone)]
 pub struct HttpClients {
     rest: reqwest::Client,
-    streams: reqwest::Client,
+    /// Clients for event streams: one over HTTP/1, or one per HTTP/2
+    /// connection's worth of rooms.
+    streams: Arc<[reqwest::Client]>,
+    next_stream: Arc<AtomicUsize>,
 }
 
 impl HttpClients {
-    /// Builds the REST client and the HTTP/1-only streaming client.
+    /// Builds the REST client and the clients for event streams.
     pub fn new(options: HttpOptions) -> Result<Self, reqwest::Error> {
         let user_agent = concat!("usher/", env!("CARGO_PKG_VERSION"));
         let rest = reqwest::Client::builder()
@@ -67,14 +100,39 @@ impl HttpClients {
             .pool_max_idle_per_host(REST_IDLE_CONNECTIONS)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()?;
-        let streams = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .http1_only()
-            .connect_timeout(options.connect_timeout)
-            .read_timeout(options.stream_idle_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(HttpClients { rest, streams })
+        let stream_client = || {
+            let builder = reqwest::Client::builder()
+                .user_agent(user_agent)
+                .connect_timeout(options.connect_timeout)
+                .read_timeout(options.stream_idle_timeout)
+                .pool_idle_timeout(Duration::from_secs(30));
+            match options.stream_protocol {
+                StreamProtocol::Http1 => builder.http1_only(),
+                StreamProtocol::Http2 => builder
+                    .http2_prior_knowledge()
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .http2_keep_alive_timeout(Duration::from_secs(10)),
+            }
+            .build()
+        };
+        let shards = match options.stream_protocol {
+            StreamProtocol::Http1 => 1,
+            StreamProtocol::Http2 => options.rooms.div_ceil(STREAMS_PER_CONNECTION).max(1),
+        };
+        let streams = (0..shards)
+            .map(|_| stream_client())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(HttpClients {
+            rest,
+            streams: streams.into(),
+            next_stream: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The client the next room's event stream uses, in turn.
+    fn stream_client(&self) -> reqwest::Client {
+        let next = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        self.streams[next % self.streams.len()].clone()
     }
 
     /// The REST client, for calls outside a room (such as `checkJoin`).
@@ -87,6 +145,8 @@ impl HttpClients {
 #[derive(Debug, Clone)]
 pub struct RoomClient {
     clients: HttpClients,
+    /// This room's client for its event stream.
+    stream: reqwest::Client,
     /// `https://node/api/services/<alias>/`
     room_url: Url,
     alias: String,
@@ -105,6 +165,7 @@ impl RoomClient {
             .extend(["api", "services", alias, ""]);
         RoomClient {
             clients: clients.clone(),
+            stream: clients.stream_client(),
             room_url,
             alias: alias.to_owned(),
         }
@@ -223,7 +284,7 @@ impl RoomClient {
     pub fn events(&self, token: &Secret) -> EventStream {
         let mut url = self.url("events");
         url.query_pairs_mut().append_pair("token", token.expose());
-        EventStream::open(self.clients.streams.get(url))
+        EventStream::open(self.stream.get(url))
     }
 
     fn url(&self, path: &str) -> Url {

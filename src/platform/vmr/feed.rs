@@ -114,7 +114,7 @@ pub async fn run_feed(
                         {
                             return;
                         }
-                        match room_flags(&session, &current.token).await {
+                        match Box::pin(room_flags(&session, &current.token)).await {
                             Some(flags) => FeedItem::Event(Box::new(flags)),
                             None => continue,
                         }
@@ -137,7 +137,7 @@ pub async fn run_feed(
         let retry_in = match end {
             StreamEnd::Forbidden => {
                 tracing::info!(room = %room, "event stream refused the token; starting a new session");
-                match session.renew(current.generation).await {
+                match Box::pin(session.renew(current.generation)).await {
                     Ok(()) if !renewed_since_open => {
                         renewed_since_open = true;
                         Duration::ZERO

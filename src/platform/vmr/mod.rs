@@ -18,7 +18,7 @@ pub mod session;
 pub mod wire;
 
 pub use check_join::{check_join, node_url};
-pub use client::{HttpClients, HttpOptions, RoomClient};
+pub use client::{HttpClients, HttpOptions, RoomClient, STREAMS_PER_CONNECTION, StreamProtocol};
 pub use error::ClientError;
 pub use feed::{FeedItem, FeedOptions, run_feed};
 pub use session::{Credentials, Session, SessionStats};

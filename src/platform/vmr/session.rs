@@ -231,7 +231,9 @@ impl Session {
                 _ = tokio::time::sleep_until(due) => {}
                 _ = self.refresh_requested.notified() => {}
             }
-            match self.refresh().await {
+            // Boxed: the refresh (and any renewal) is a big future, and every
+            // room keeps this task alive between refreshes.
+            match Box::pin(self.refresh()).await {
                 Ok(()) => retry_delay = MIN_REFRESH_DELAY,
                 Err(err) => {
                     tracing::warn!(room = %self.client.alias(), error = %err, retry_in = ?retry_delay, "token refresh failed");
