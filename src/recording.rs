@@ -26,11 +26,11 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::model::{Event, RoomState};
 use crate::platform::vmr::{
-    Credentials, FeedItem, FeedOptions, HttpClients, RoomClient, Session, check_join, node_url,
-    run_feed,
+    Credentials, FeedItem, FeedOptions, HttpClients, RoomClient, Session, run_feed,
 };
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleLibrary};
 use crate::runtime::plan::plan;
+use crate::runtime::room::node_for;
 
 /// One line of a recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -119,21 +119,7 @@ pub async fn record(
         })?;
     let pin = room.resolve_pin().map_err(|err| anyhow::anyhow!(err))?;
     let http = HttpClients::new(config.platform.http_options(1))?;
-    let node = match (&config.platform.url, &config.platform.check_join) {
-        (Some(url), _) => url.0.clone(),
-        (None, Some(lookup)) => {
-            let found = check_join(
-                http.rest(),
-                &lookup.api_server.0,
-                alias,
-                pin.as_ref(),
-                &config.platform.display_name,
-            )
-            .await?;
-            node_url(&lookup.api_server.0, &found.mcu_host)?
-        }
-        (None, None) => anyhow::bail!("the config names neither a node url nor check_join"),
-    };
+    let node = node_for(&config.platform, &http, alias, pin.as_ref()).await?;
     let credentials = Credentials {
         pin,
         display_name: config.platform.display_name.clone(),

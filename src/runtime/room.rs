@@ -32,9 +32,10 @@ use super::guard::{FlipFlopGuard, InFlight};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
+use crate::config::PlatformConfig;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState, Secret};
 use crate::platform::vmr::{
-    Credentials, FeedItem, RoomClient, Session, check_join, node_url, run_feed,
+    Credentials, FeedItem, HttpClients, RoomClient, Session, check_join, node_url, run_feed,
 };
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 
@@ -109,7 +110,13 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
     room.status
         .update(|status| status.set_phase(Phase::Connecting, None));
     // The slow paths are boxed: this future lives as long as the room does.
-    let node = Box::pin(node_for(room, shared)).await?;
+    let node = Box::pin(node_for(
+        &shared.platform,
+        &shared.http,
+        &room.alias,
+        room.pin.as_ref(),
+    ))
+    .await?;
     let client = RoomClient::new(&shared.http, &node, &room.alias);
     let credentials = Credentials {
         pin: room.pin.clone(),
@@ -181,26 +188,24 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
 }
 
 /// The meeting node for a room: the configured one, or `checkJoin`'s answer.
-async fn node_for(room: &RoomSetup, shared: &Shared) -> anyhow::Result<Url> {
-    if let Some(url) = &shared.platform.url {
+pub(crate) async fn node_for(
+    platform: &PlatformConfig,
+    http: &HttpClients,
+    alias: &str,
+    pin: Option<&Secret>,
+) -> anyhow::Result<Url> {
+    if let Some(url) = &platform.url {
         return Ok(url.0.clone());
     }
-    let api = &shared
-        .platform
+    let api = &platform
         .check_join
         .as_ref()
         .context("the config names neither a node url nor check_join")?
         .api_server
         .0;
-    let found = check_join(
-        shared.http.rest(),
-        api,
-        &room.alias,
-        room.pin.as_ref(),
-        &shared.platform.display_name,
-    )
-    .await
-    .context("checkJoin failed")?;
+    let found = check_join(http.rest(), api, alias, pin, &platform.display_name)
+        .await
+        .context("checkJoin failed")?;
     node_url(api, &found.mcu_host)
         .with_context(|| format!("checkJoin named an unusable node {:?}", found.mcu_host))
 }
