@@ -470,14 +470,6 @@ impl Config {
         }
         Ok(())
     }
-
-    /// Every binding of every room, for checking a reloaded rule set.
-    pub fn all_bindings(&self) -> Vec<RuleBinding> {
-        self.rooms
-            .iter()
-            .flat_map(|room| room.rules.iter().cloned())
-            .collect()
-    }
 }
 
 impl RoomConfig {

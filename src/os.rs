@@ -4,9 +4,6 @@
 //!   thousands of rooms needs thousands of file descriptors. Many systems
 //!   start processes with a soft limit of 1,024 and allow far more; usher
 //!   raises its soft limit to the hard one at startup.
-//! - Connecting thousands of rooms at once allocates and frees a great deal
-//!   of memory that glibc's allocator keeps rather than returns; usher asks
-//!   it now and then to give free memory back ([`release_free_memory`]).
 
 /// Raises the soft limit on open files to the hard limit and returns the
 /// limit now in force, or why it could not.
@@ -35,17 +32,6 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
         reason = "rlim_t is u64 on 64-bit Linux, not everywhere"
     )]
     Ok(limit.rlim_cur as u64)
-}
-
-/// Returns memory the allocator holds but no longer uses to the operating
-/// system. Takes some milliseconds on a large heap: call it off the async
-/// threads. Does nothing where the allocator is not glibc's.
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
 }
 
 #[cfg(test)]

@@ -149,7 +149,7 @@ pub async fn record(
                 None => break,
             },
         };
-        let line = match item {
+        let line = match *item {
             FeedItem::Connected { own_uuid } => Line {
                 t: unix_now(),
                 event: None,

@@ -272,13 +272,13 @@ impl Harness {
             .feed
             .until(
                 &format!("the events of `{command}`"),
-                |item| matches!(item, FeedItem::Event(event) if matches!(&**event, Event::Message(m) if m.payload == marker)),
+                |item| matches!(item, FeedItem::Event(event) if matches!(event, Event::Message(m) if m.payload == marker)),
             )
             .await;
         let mut events: Vec<Event> = items
             .into_iter()
             .map(|item| match item {
-                FeedItem::Event(event) => *event,
+                FeedItem::Event(event) => event,
                 other => panic!("`{command}`: the feed reported {other:?}"),
             })
             .collect();
@@ -559,14 +559,15 @@ async fn every_command_is_answered_and_observed_as_the_events_it_causes() {
     assert_eq!(reply, json!(true), "`{end}`");
     let items = h
         .feed
-        .until("our own disconnect", |item| {
-            matches!(item, FeedItem::Event(event) if matches!(**event, Event::Disconnect(_)))
-        })
+        .until(
+            "our own disconnect",
+            |item| matches!(item, FeedItem::Event(event) if matches!(event, Event::Disconnect(_))),
+        )
         .await;
     let events: Vec<Event> = items
         .into_iter()
         .map(|item| match item {
-            FeedItem::Event(event) => *event,
+            FeedItem::Event(event) => event,
             other => panic!("`{end}`: the feed reported {other:?}"),
         })
         .collect();

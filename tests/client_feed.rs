@@ -238,17 +238,13 @@ async fn malformed_and_unknown_frames_are_skipped_and_the_stream_goes_on() {
         .await;
     let (end, forwarded) = items.split_last().expect("at least the end");
     let expected = [
-        FeedItem::Event(Box::new(
-            Event::parse("participant_create", &first).expect("valid"),
-        )),
-        FeedItem::Event(Box::new(Event::Unknown {
+        FeedItem::Event(Event::parse("participant_create", &first).expect("valid")),
+        FeedItem::Event(Event::Unknown {
             name: "fecc".into(),
             data: r#"{"action":"start","target":"p-1"}"#.into(),
-        })),
-        FeedItem::Event(Box::new(Event::RefreshToken)),
-        FeedItem::Event(Box::new(
-            Event::parse("participant_create", &last).expect("valid"),
-        )),
+        }),
+        FeedItem::Event(Event::RefreshToken),
+        FeedItem::Event(Event::parse("participant_create", &last).expect("valid")),
     ];
     assert_eq!(
         forwarded, expected,

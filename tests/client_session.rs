@@ -96,7 +96,7 @@ async fn a_hidden_session_follows_the_room_through_its_sync_bracket() {
     let FeedItem::Event(joined) = feed.next("Eve's participant_create").await else {
         panic!("expected an event");
     };
-    assert_eq!(describe(&state.apply(*joined)), ["joined Eve"]);
+    assert_eq!(describe(&state.apply(joined)), ["joined Eve"]);
     assert_eq!(roster(&state), sim_roster(&sim));
 
     feed.stop().await;
@@ -187,12 +187,12 @@ async fn the_token_is_refreshed_across_several_expiries_and_commands_keep_workin
         let item = feed
             .next_matching(&format!("the update for `{command}`"), |item| {
                 matches!(item, FeedItem::Event(event)
-                    if matches!(&**event, Event::ParticipantUpdate(p) if p.uuid == bob))
+                    if matches!(event, Event::ParticipantUpdate(p) if p.uuid == bob))
                     || matches!(item, FeedItem::Disconnected { .. })
             })
             .await;
         match item {
-            FeedItem::Event(event) => match *event {
+            FeedItem::Event(event) => match event {
                 Event::ParticipantUpdate(p) => assert_eq!(p.muted, muted, "`{command}`"),
                 other => panic!("expected Bob's update, got {other:?}"),
             },
@@ -443,7 +443,7 @@ async fn event_streams_also_travel_over_http2() {
     let FeedItem::Event(joined) = feed.next("Eve's participant_create").await else {
         panic!("expected an event");
     };
-    assert_eq!(describe(&state.apply(*joined)), ["joined Eve"]);
+    assert_eq!(describe(&state.apply(joined)), ["joined Eve"]);
     feed.stop().await;
     sim.shutdown().await;
 }

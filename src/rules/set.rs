@@ -165,7 +165,10 @@ impl RuleLibrary {
 
     /// Recompiles the directory. The new set replaces the current one only if
     /// every file compiles and every binding in `bindings` still fits.
-    pub fn reload(&self, bindings: &[RuleBinding]) -> Result<Arc<RuleSet>, ReloadError> {
+    pub fn reload<'a>(
+        &self,
+        bindings: impl IntoIterator<Item = &'a RuleBinding>,
+    ) -> Result<Arc<RuleSet>, ReloadError> {
         let set =
             RuleSet::load_dir(self.engine.clone(), &self.dir).map_err(ReloadError::Compile)?;
         for binding in bindings {

@@ -53,24 +53,6 @@ pub(crate) struct Shared {
     pub feed: FeedOptions,
 }
 
-/// How often freed memory is handed back to the operating system.
-const MEMORY_UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Hands memory freed by bursts (thousands of rooms connecting or
-/// reconnecting at once) back to the operating system, every half minute.
-async fn release_memory_now_and_then(cancel: CancellationToken) {
-    let mut ticks = tokio::time::interval(MEMORY_UPKEEP_EVERY);
-    ticks.tick().await;
-    loop {
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = ticks.tick() => {
-                let _ = tokio::task::spawn_blocking(crate::os::release_free_memory).await;
-            }
-        }
-    }
-}
-
 /// How to start the daemon, beyond its configuration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StartOptions {
@@ -120,7 +102,7 @@ impl Daemon {
         let mut rooms = Vec::new();
         for room in &config.rooms {
             let pin = room.resolve_pin().map_err(StartError::Config)?;
-            rooms.push((room.alias.clone(), pin, room.rules.clone()));
+            rooms.push((room.alias.clone(), pin, Arc::from(room.rules.as_slice())));
         }
         let (audit, audit_writer) = match &config.audit_log {
             Some(path) => {
@@ -164,6 +146,10 @@ impl Daemon {
             feed: options.feed,
         });
         let cancel = CancellationToken::new();
+        let all_bindings = rooms
+            .iter()
+            .map(|(_, _, bindings)| Arc::clone(bindings))
+            .collect();
         let room_tasks = rooms
             .into_iter()
             .map(|(alias, pin, bindings)| {
@@ -180,12 +166,11 @@ impl Daemon {
         let watcher = tokio::spawn(watch_rules(
             library,
             publish,
-            config.all_bindings(),
+            all_bindings,
             registry.clone(),
             reload_requests.clone(),
             cancel.clone(),
         ));
-        let upkeep = tokio::spawn(release_memory_now_and_then(cancel.clone()));
         let router = super::http::router(registry.clone());
         let stop_serving = cancel.clone();
         let server = tokio::spawn(async move {
@@ -204,7 +189,7 @@ impl Daemon {
         Ok(Daemon {
             cancel,
             rooms: room_tasks,
-            background: vec![watcher, upkeep, server],
+            background: vec![watcher, server],
             audit_writer,
             http_addr,
             activity,

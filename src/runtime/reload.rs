@@ -29,7 +29,7 @@ const POLL_EVERY: Duration = Duration::from_millis(500);
 pub(crate) async fn watch_rules(
     library: Arc<RuleLibrary>,
     publish: watch::Sender<Arc<RuleSet>>,
-    bindings: Vec<RuleBinding>,
+    bindings: Vec<Arc<[RuleBinding]>>,
     registry: Arc<Registry>,
     requests: Arc<Notify>,
     cancel: CancellationToken,
@@ -64,11 +64,11 @@ pub(crate) async fn watch_rules(
 fn reload(
     library: &RuleLibrary,
     publish: &watch::Sender<Arc<RuleSet>>,
-    bindings: &[RuleBinding],
+    bindings: &[Arc<[RuleBinding]>],
     registry: &Registry,
     why: &str,
 ) {
-    match library.reload(bindings) {
+    match library.reload(bindings.iter().flat_map(|room| room.iter())) {
         Ok(set) => {
             let names: Vec<&str> = set.rules().map(|rule| rule.name()).collect();
             tracing::info!(rules = %names.join(", "), "rules reloaded {why}");

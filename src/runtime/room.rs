@@ -27,7 +27,7 @@ use url::Url;
 use super::activity::{Activity, describe};
 use super::audit::{AuditRecord, Outcome};
 use super::daemon::Shared;
-use super::dispatch::{self, Done, Job, Reporting};
+use super::dispatch::{self, Finished, Job, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
@@ -43,7 +43,7 @@ use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 pub(crate) struct RoomSetup {
     pub alias: String,
     pub pin: Option<Secret>,
-    pub bindings: Vec<RuleBinding>,
+    pub bindings: Arc<[RuleBinding]>,
     pub status: Arc<RoomStatus>,
 }
 
@@ -145,7 +145,7 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
         activity: shared.activity.clone(),
     };
     let stop_dispatching = CancellationToken::new();
-    let (jobs, mut done, dispatcher) = dispatch::spawn(
+    let (jobs, finished, dispatcher) = dispatch::spawn(
         session.clone(),
         shared.pacing,
         reporting.clone(),
@@ -164,12 +164,13 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
         in_flight: InFlight::default(),
         guard: FlipFlopGuard::new(shared.flip_flops_per_minute),
         jobs,
+        finished,
         next_job: 0,
         reporting,
         last_snapshot: None,
         ended_at: None,
     };
-    let result = actor.run(&mut feed, &mut done, cancel).await;
+    let result = actor.run(&mut feed, cancel).await;
     drop(actor);
 
     background.cancel();
@@ -222,6 +223,8 @@ struct RoomActor<'a> {
     in_flight: InFlight,
     guard: FlipFlopGuard,
     jobs: mpsc::UnboundedSender<Box<Job>>,
+    /// What the dispatcher has finished since the room last looked.
+    finished: Arc<Finished>,
     next_job: u64,
     reporting: Reporting,
     last_snapshot: Option<Instant>,
@@ -232,8 +235,7 @@ struct RoomActor<'a> {
 impl RoomActor<'_> {
     async fn run(
         &mut self,
-        feed: &mut mpsc::Receiver<FeedItem>,
-        done: &mut mpsc::UnboundedReceiver<Done>,
+        feed: &mut mpsc::Receiver<Box<FeedItem>>,
         cancel: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut reloads_open = true;
@@ -245,11 +247,8 @@ impl RoomActor<'_> {
             tokio::select! {
                 biased;
                 _ = cancel.cancelled() => return Ok(()),
-                Some(finished) = done.recv() => {
-                    self.in_flight.finish(finished.id, finished.ok, Instant::now());
-                }
                 item = feed.recv() => match item {
-                    Some(item) => self.on_feed(item),
+                    Some(item) => self.on_feed(*item),
                     None => anyhow::bail!("the event feed stopped"),
                 },
                 _ = tokio::time::sleep_until(wake), if timer.is_some() => {
@@ -285,7 +284,7 @@ impl RoomActor<'_> {
                     "event stream down ({reason}); retrying in {retry_in:.1?}"
                 ));
             }
-            FeedItem::Event(event) => self.on_event(*event),
+            FeedItem::Event(event) => self.on_event(event),
         }
     }
 
@@ -309,6 +308,7 @@ impl RoomActor<'_> {
         {
             self.ended_at = None;
         }
+        self.note_finished();
         self.in_flight.settle(&self.state, Instant::now());
         let intents = self
             .rules
@@ -327,6 +327,13 @@ impl RoomActor<'_> {
         self.ended_at.is_some()
     }
 
+    /// Takes note of the commands the dispatcher has finished.
+    fn note_finished(&mut self) {
+        for done in self.finished.take() {
+            self.in_flight.finish(done.id, done.ok, done.at);
+        }
+    }
+
     /// Plans intents and hands what is left to the dispatcher.
     fn dispatch(&mut self, intents: Vec<Intent>) {
         for failure in self.rules.drain_failures() {
@@ -340,6 +347,7 @@ impl RoomActor<'_> {
             tracing::info!(room = %self.alias, count = intents.len(), "the conference was ended; not sending what rules ask while it empties");
             return;
         }
+        self.note_finished();
         let plan = plan(intents, &self.state, self.in_flight.commands());
         let now = unix_now();
         for (intent, why) in plan.dropped {

@@ -66,7 +66,7 @@ pub struct RoomSnapshot {
     /// The rules running here.
     pub rules: Vec<RuleStatus>,
     /// Events received, by type.
-    pub events: BTreeMap<String, u64>,
+    pub events: BTreeMap<&'static str, u64>,
     /// Commands by verb, then outcome.
     pub commands: BTreeMap<String, BTreeMap<String, u64>>,
     /// Event-stream reconnects.
@@ -128,13 +128,8 @@ impl RoomSnapshot {
     }
 
     /// Counts one event.
-    pub fn count_event(&mut self, name: &str) {
-        match self.events.get_mut(name) {
-            Some(count) => *count += 1,
-            None => {
-                self.events.insert(name.to_owned(), 1);
-            }
-        }
+    pub fn count_event(&mut self, kind: &'static str) {
+        *self.events.entry(kind).or_default() += 1;
     }
 
     /// Counts one command's outcome.

@@ -151,7 +151,7 @@ pub fn describe(changes: &[Change]) -> Vec<String> {
 
 /// A running [`run_feed`] and the items it reported, awaited one by one.
 pub struct Feed {
-    items: mpsc::Receiver<FeedItem>,
+    items: mpsc::Receiver<Box<FeedItem>>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
     /// Every item received so far, for failure messages.
@@ -180,7 +180,7 @@ impl Feed {
     /// The next item; panics after [`PATIENCE`] naming `waiting_for`.
     pub async fn next(&mut self, waiting_for: &str) -> FeedItem {
         let item = match tokio::time::timeout(PATIENCE, self.items.recv()).await {
-            Ok(Some(item)) => item,
+            Ok(Some(item)) => *item,
             Ok(None) => panic!(
                 "the feed ended while waiting for {waiting_for}; it reported:\n{}",
                 self.report()
@@ -237,13 +237,13 @@ impl Feed {
     pub async fn sync_bracket(&mut self) -> Vec<Event> {
         let items = self
             .until("a whole sync bracket", |item| {
-                matches!(item, FeedItem::Event(event) if **event == Event::ParticipantSyncEnd)
+                matches!(item, FeedItem::Event(event) if *event == Event::ParticipantSyncEnd)
             })
             .await;
         let events: Vec<Event> = items
             .into_iter()
             .map(|item| match item {
-                FeedItem::Event(event) => *event,
+                FeedItem::Event(event) => event,
                 other => panic!("expected only events in a sync bracket, got {other:?}"),
             })
             .collect();
@@ -260,8 +260,8 @@ impl Feed {
         );
         let mut events = events;
         match self.next("the room's flags after the bracket").await {
-            FeedItem::Event(flags) if matches!(*flags, Event::ServiceUpdate(_)) => {
-                events.push(*flags)
+            FeedItem::Event(flags) if matches!(flags, Event::ServiceUpdate(_)) => {
+                events.push(flags)
             }
             other => panic!("expected the room's flags after the bracket, got {other:?}"),
         }

@@ -27,10 +27,14 @@ use super::events::{StreamEnd, StreamItem};
 use super::session::Session;
 use crate::model::{Event, Secret, ServiceFlags};
 
-/// What the feed reports. Events are boxed: a channel of items allocates
-/// room for 32 at once, and a daemon watching thousands of mostly quiet rooms
-/// would otherwise hold 9 KB per room for nothing.
+/// What the feed reports. The channel carries items boxed: a channel
+/// allocates room for 32 items at once, and a daemon watching thousands of
+/// mostly quiet rooms would otherwise hold kilobytes per room for nothing.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "items travel boxed, so the channel holds only pointers"
+)]
 pub enum FeedItem {
     /// The stream is connected; a sync bracket follows. `own_uuid` is usher's
     /// own participant in the current session.
@@ -39,7 +43,7 @@ pub enum FeedItem {
         own_uuid: String,
     },
     /// An event.
-    Event(Box<Event>),
+    Event(Event),
     /// The stream is down and will be retried.
     Disconnected {
         /// Why it went down.
@@ -71,7 +75,7 @@ impl Default for FeedOptions {
 /// closed, forwarding everything to `sink`.
 pub async fn run_feed(
     session: Arc<Session>,
-    sink: mpsc::Sender<FeedItem>,
+    sink: mpsc::Sender<Box<FeedItem>>,
     cancel: CancellationToken,
     options: FeedOptions,
 ) {
@@ -104,33 +108,34 @@ pub async fn run_feed(
                         own_uuid: current.participant_uuid.clone(),
                     }
                 }
-                Ok(StreamItem::Frame { name, data }) => match Event::parse(&name, &data) {
-                    Ok(Event::ParticipantSyncEnd) if resyncing => {
+                Ok(StreamItem::Frame { name, data }) => {
+                    let event = match Event::parse(&name, &data) {
+                        Ok(event) => event,
+                        Err(err) => {
+                            tracing::warn!(room = %room, event = %name, error = %err.reason, "skipping a malformed event");
+                            continue;
+                        }
+                    };
+                    if resyncing && matches!(event, Event::ParticipantSyncEnd) {
+                        // The event is moved out before any await, so the
+                        // task that lives as long as the room does not keep
+                        // room for one.
                         resyncing = false;
-                        if sink
-                            .send(FeedItem::Event(Box::new(Event::ParticipantSyncEnd)))
-                            .await
-                            .is_err()
-                        {
+                        if sink.send(Box::new(FeedItem::Event(event))).await.is_err() {
                             return;
                         }
                         match Box::pin(room_flags(&session, &current.token)).await {
-                            Some(flags) => FeedItem::Event(Box::new(flags)),
+                            Some(flags) => FeedItem::Event(flags),
                             None => continue,
                         }
-                    }
-                    Ok(event) => {
+                    } else {
                         note_event(&room, &session, &event, &mut unknown_events);
-                        FeedItem::Event(Box::new(event))
+                        FeedItem::Event(event)
                     }
-                    Err(err) => {
-                        tracing::warn!(room = %room, event = %name, error = %err.reason, "skipping a malformed event");
-                        continue;
-                    }
-                },
+                }
                 Err(end) => break end,
             };
-            if sink.send(forward).await.is_err() {
+            if sink.send(Box::new(forward)).await.is_err() {
                 return;
             }
         };
@@ -161,7 +166,7 @@ pub async fn run_feed(
             reason: end.to_string(),
             retry_in,
         };
-        if sink.send(down).await.is_err() {
+        if sink.send(Box::new(down)).await.is_err() {
             return;
         }
         tokio::select! {
