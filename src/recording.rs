@@ -241,7 +241,7 @@ pub fn replay(
         };
         summary.events += 1;
         let name = event.kind();
-        let changes = Arc::make_mut(&mut state).apply(event);
+        let changes = Arc::make_mut(&mut state).apply_at(event, line.t);
         if changes.is_empty() {
             continue;
         }

@@ -139,12 +139,15 @@ fn decode_round(frames: &[Frame]) -> Duration {
     started.elapsed()
 }
 
+/// The clock the frames are replayed on: their `at` seconds after this.
+const START: f64 = 1_800_000_000.0;
+
 fn state_round(frames: &[Frame]) -> Duration {
     let mut state = RoomState::new();
     let started = Instant::now();
     for frame in frames {
         if let Ok(event) = Event::parse(&frame.name, &frame.data) {
-            black_box(state.apply(event));
+            black_box(state.apply_at(event, START + frame.at));
         }
     }
     started.elapsed()
@@ -168,7 +171,7 @@ fn pipeline_round(
     let (mut commands, mut errors) = (0, 0);
     let started = Instant::now();
     for frame in frames {
-        let now = 1_800_000_000.0 + frame.at;
+        let now = START + frame.at;
         while let Some(due) = rules.next_timer().filter(|due| *due <= now) {
             let intents = rules.fire_timers(&state, due);
             commands += plan(intents, &state, &[]).send.len();
@@ -177,7 +180,7 @@ fn pipeline_round(
             continue;
         };
         let name = event.kind();
-        let changes = Arc::make_mut(&mut state).apply(event);
+        let changes = Arc::make_mut(&mut state).apply_at(event, now);
         if changes.is_empty() {
             continue;
         }

@@ -145,6 +145,10 @@ pub struct RoomState {
     /// The listing collected inside an open sync bracket.
     pending_sync: Option<Vec<Arc<Participant>>>,
     synced: bool,
+    /// When each participant present was last heard on the stage.
+    heard: HashMap<String, f64>,
+    /// The time of the latest event (UNIX seconds), once one is timed.
+    clock: f64,
 }
 
 /// How many of our own session uuids we remember (sessions are renewed).
@@ -174,7 +178,16 @@ impl RoomState {
         self.own_uuids.iter().any(|own| own == uuid)
     }
 
-    /// Applies one event and returns what it changed, in order.
+    /// Applies one event that happened at `at` (UNIX seconds) and returns
+    /// what it changed, in order. The time is what [`RoomState::heard_at`]
+    /// reports for voices that fall silent.
+    pub fn apply_at(&mut self, event: Event, at: f64) -> Vec<Change> {
+        self.clock = at;
+        self.apply(event)
+    }
+
+    /// Applies one event as if it happened when the latest timed one did
+    /// (see [`RoomState::apply_at`]), and returns what it changed, in order.
     pub fn apply(&mut self, event: Event) -> Vec<Change> {
         let mut changes = Vec::new();
         match event {
@@ -230,7 +243,8 @@ impl RoomState {
             }
             Event::Stage(stage) => {
                 let before = self.speaker().cloned();
-                self.stage = stage;
+                let heard = std::mem::replace(&mut self.stage, stage);
+                self.note_silenced(&heard);
                 let after = self.speaker().cloned();
                 if before.as_ref().map(|p| &p.uuid) != after.as_ref().map(|p| &p.uuid) {
                     changes.push(Change::SpeakerChanged { before, after });
@@ -282,7 +296,26 @@ impl RoomState {
         self.roster.insert(seq, participant);
     }
 
+    /// Stamps the voices of the stage before that the stage now shows
+    /// silent (or gone) as heard until now. Voices still heard need no
+    /// stamp: [`RoomState::heard_at`] reports them heard at the moment.
+    fn note_silenced(&mut self, before: &[StageEntry]) {
+        let voices = before.iter().filter(|entry| entry.vad > 0);
+        for uuid in voices.map(|entry| entry.participant_uuid.as_str()) {
+            if self.is_speaking(uuid) || !self.index.contains_key(uuid) {
+                continue;
+            }
+            match self.heard.get_mut(uuid) {
+                Some(heard) => *heard = self.clock,
+                None => {
+                    self.heard.insert(uuid.to_owned(), self.clock);
+                }
+            }
+        }
+    }
+
     fn remove(&mut self, uuid: &str) -> Option<Arc<Participant>> {
+        self.heard.remove(uuid);
         let seq = self.index.remove(uuid)?;
         let gone = self.roster.remove(&seq)?;
         self.counts.add(&gone, -1);
@@ -432,6 +465,16 @@ impl RoomState {
         self.stage
             .iter()
             .any(|entry| entry.participant_uuid == uuid && entry.vad > 0)
+    }
+
+    /// When this participant was last heard on the stage (UNIX seconds):
+    /// `now` while they are heard, 0 if they have not been heard since usher
+    /// joined.
+    pub fn heard_at(&self, uuid: &str, now: f64) -> f64 {
+        if self.is_speaking(uuid) {
+            return now;
+        }
+        self.heard.get(uuid).copied().unwrap_or(0.0)
     }
 
     /// True once a sync bracket has completed: the roster is the server's.
@@ -758,6 +801,44 @@ mod tests {
                 after: None
             }]
         ));
+    }
+
+    #[test]
+    fn voices_are_timed_until_they_fall_silent() {
+        let mut state = RoomState::new();
+        state.apply_at(Event::ParticipantCreate(guest("a", "Ann")), 100.0);
+        state.apply_at(Event::ParticipantCreate(guest("b", "Ben")), 100.0);
+        let stage = |voices: &[(&str, i64)]| {
+            let entries = voices
+                .iter()
+                .enumerate()
+                .map(|(index, (uuid, vad))| StageEntry {
+                    participant_uuid: (*uuid).into(),
+                    stage_index: index as i64,
+                    vad: *vad,
+                });
+            Event::Stage(entries.collect())
+        };
+        assert_eq!(state.heard_at("a", 105.0), 0.0, "not heard yet");
+        state.apply_at(stage(&[("a", 100), ("ghost", 100)]), 110.0);
+        assert_eq!(state.heard_at("a", 115.0), 115.0, "heard now");
+        state.apply_at(stage(&[("b", 100), ("a", 0)]), 120.0);
+        assert_eq!(
+            state.heard_at("a", 130.0),
+            120.0,
+            "heard until the stage said otherwise"
+        );
+        assert_eq!(state.heard_at("b", 130.0), 130.0);
+        state.apply_at(stage(&[("b", 0), ("a", 0)]), 125.0);
+        assert_eq!(state.heard_at("b", 130.0), 125.0);
+        state.apply_at(Event::ParticipantDelete { uuid: "a".into() }, 140.0);
+        state.apply_at(Event::ParticipantCreate(guest("a", "Ann")), 150.0);
+        assert_eq!(state.heard_at("a", 150.0), 0.0, "forgotten when they left");
+        assert_eq!(
+            state.heard_at("ghost", 150.0),
+            0.0,
+            "only participants are timed"
+        );
     }
 
     #[test]

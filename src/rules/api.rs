@@ -2,21 +2,22 @@
 //!
 //! Inside a handler a rule reads `room`, `params` and `state`, gets
 //! participants as values with fields and command methods, and uses `now()`,
-//! timers, `log` and a few text helpers. Each handler call carries a
-//! [`CallScope`] as its Rhai *tag*; `room`, `params` and `state` are resolved
-//! from it (Rhai functions cannot see outer variables), and every command
-//! method records an intent in it. Nothing here performs I/O.
+//! timers, `log` and a few text helpers. A handler call runs with its
+//! [`CallContext`] installed on the thread ([`CallContext::run`]); `room`,
+//! `params` and `state` are resolved from it (Rhai functions cannot see outer
+//! variables), and every command method records an intent in it. Nothing here
+//! performs I/O.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::cell::RefCell;
+use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, NativeCallContext};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
 use super::rule::Rule;
 use super::timers::{Timer, TimerRequest};
 use crate::model::{
-    Command, ConferenceCommand, Dial, LayoutOverride, Message, Participant, ParticipantCommand,
-    Role, RoomState, Secret, Transfer,
+    Command, ConferenceCommand, Dial, Layout, LayoutOverride, Message, Participant,
+    ParticipantCommand, Role, RoomState, Secret, Transfer,
 };
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
@@ -30,25 +31,42 @@ type RoomField<T> = (&'static str, fn(&RoomState) -> T);
 /// A named command with no arguments.
 type Verb<C> = (&'static str, fn() -> C);
 
-/// Everything one handler call can reach. It is the call's Rhai tag.
-pub(crate) struct CallScope {
+/// Everything one handler call can reach, and what it asked for.
+pub(crate) struct CallContext {
     pub room: Arc<RoomState>,
     pub rule: Arc<Rule>,
-    pub params: Params,
-    /// `params` as scripts see it: a read-only map, made on first use.
-    pub params_value: std::sync::OnceLock<Dynamic>,
+    /// The rule's parameters: a shared, read-only map.
+    pub params: Dynamic,
+    /// The rule's `state` map in this room (shared, so writes persist).
     pub state: Dynamic,
     pub now: f64,
-    pub commands: Mutex<Vec<Command>>,
-    pub timers: Mutex<Vec<TimerRequest>>,
-    pub next_timer_id: Arc<AtomicI64>,
+    pub commands: Vec<Command>,
+    pub timers: Vec<TimerRequest>,
+    /// The id the next timer started in this room gets.
+    pub next_timer_id: i64,
     /// How many more timers this rule may start in this room.
     pub timer_room: usize,
 }
 
-/// The tag value: a cheap, clonable handle on the call's scope.
-#[derive(Clone)]
-pub(crate) struct ScopeTag(pub Arc<CallScope>);
+thread_local! {
+    /// The context of the handler call running on this thread. A call runs
+    /// synchronously on one thread, so a thread-local is exactly its scope,
+    /// and reaching it costs no allocation (a Rhai tag would cost two).
+    static CURRENT: RefCell<Option<CallContext>> = const { RefCell::new(None) };
+}
+
+impl CallContext {
+    /// Runs `call` with this context installed, and hands the context back
+    /// with what the call recorded in it.
+    pub(crate) fn run<T>(self, call: impl FnOnce() -> T) -> (T, CallContext) {
+        let outer = CURRENT.replace(Some(self));
+        let result = call();
+        let context = CURRENT
+            .replace(outer)
+            .expect("the context stays installed for the whole call");
+        (result, context)
+    }
+}
 
 /// A participant as rules see it: read-only fields and command methods.
 #[derive(Debug, Clone)]
@@ -60,63 +78,44 @@ pub struct Person(pub Arc<Participant>);
 #[derive(Debug, Clone, Copy)]
 pub struct RoomView;
 
-/// A rule's parameters, as bound for a room. Scripts read them as a
-/// read-only map; names are checked when the rule compiles.
-#[derive(Debug, Clone)]
-pub struct Params(pub Arc<Map>);
-
-/// Returns the current call's scope, or an error when a rule uses the API
+/// Uses the current call's context, or fails when a rule uses the API
 /// outside a handler (for example at the top level of the file).
-fn scope_of(tag: Option<&Dynamic>) -> ScriptResult<Arc<CallScope>> {
-    tag.and_then(|tag| tag.read_lock::<ScopeTag>().map(|tag| tag.0.clone()))
+fn with_call<T>(use_context: impl FnOnce(&mut CallContext) -> T) -> ScriptResult<T> {
+    CURRENT
+        .with_borrow_mut(|current| current.as_mut().map(use_context))
         .ok_or_else(|| "this is only available inside a handler".into())
 }
 
 /// Reads the room of the call in progress.
-fn with_room<T>(ctx: &NativeCallContext, read: impl FnOnce(&RoomState) -> T) -> ScriptResult<T> {
-    let tag = ctx
-        .tag()
-        .and_then(|tag| tag.read_lock::<ScopeTag>())
-        .ok_or("`room` is only available inside a handler")?;
-    Ok(read(&tag.0.room))
+fn with_room<T>(read: impl FnOnce(&RoomState) -> T) -> ScriptResult<T> {
+    with_call(|call| read(&call.room))
+        .map_err(|_| "`room` is only available inside a handler".into())
 }
 
-fn record(ctx: &NativeCallContext, command: Command) -> ScriptResult<()> {
-    let scope = scope_of(ctx.tag())?;
-    scope
-        .commands
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push(command);
-    Ok(())
+fn record(command: Command) -> ScriptResult<()> {
+    with_call(|call| call.commands.push(command))
 }
 
 /// Resolves `room`, `params`, `state` and the rule's own top-level constants
 /// inside handlers.
-pub(crate) fn resolve_variable(
-    name: &str,
-    index: usize,
-    tag: &Dynamic,
-) -> ScriptResult<Option<Dynamic>> {
+pub(crate) fn resolve_variable(name: &str, index: usize) -> ScriptResult<Option<Dynamic>> {
     if index > 0 {
         return Ok(None);
     }
-    let scope = tag.read_lock::<ScopeTag>().map(|tag| tag.0.clone());
-    match (name, scope) {
-        ("room", Some(_)) => Ok(Some(Dynamic::from(RoomView))),
-        ("params", Some(scope)) => Ok(Some(
-            scope
-                .params_value
-                .get_or_init(|| Dynamic::from_map((*scope.params.0).clone()))
-                .clone(),
-        )),
-        ("state", Some(scope)) => Ok(Some(scope.state.clone())),
+    let resolved = CURRENT.with_borrow(|current| {
+        current.as_ref().map(|call| match name {
+            "room" => Some(Dynamic::from(RoomView)),
+            "params" => Some(call.params.clone()),
+            "state" => Some(call.state.clone()),
+            _ => call.rule.constant(name).cloned(),
+        })
+    });
+    match (name, resolved) {
         ("room" | "params" | "state", None) => Err(format!(
             "`{name}` is only available inside a handler such as `fn on_join(p)`"
         )
         .into()),
-        (_, Some(scope)) => Ok(scope.rule.constant(name).cloned()),
-        (_, None) => Ok(None),
+        (_, resolved) => Ok(resolved.flatten()),
     }
 }
 
@@ -179,8 +178,11 @@ fn register_participant(engine: &mut Engine) {
     for (name, read) in times {
         engine.register_get(name, move |p: &mut Person| read(&p.0));
     }
-    engine.register_get("speaking", |ctx: NativeCallContext, p: &mut Person| {
-        with_room(&ctx, |room| room.is_speaking(&p.0.uuid))
+    engine.register_get("speaking", |p: &mut Person| {
+        with_room(|room| room.is_speaking(&p.0.uuid))
+    });
+    engine.register_get("heard_at", |p: &mut Person| {
+        with_call(|call| call.room.heard_at(&p.0.uuid, call.now))
     });
     engine.register_fn("==", |a: Person, b: Person| a.0.uuid == b.0.uuid);
     engine.register_fn("!=", |a: Person, b: Person| a.0.uuid != b.0.uuid);
@@ -206,38 +208,30 @@ fn register_participant(engine: &mut Engine) {
         ("video_unmute", || ParticipantCommand::VideoUnmute),
     ];
     for (name, action) in commands {
-        engine.register_fn(name, move |ctx: NativeCallContext, p: Person| {
-            record(&ctx, participant_command(&p, action()))
+        engine.register_fn(name, move |p: &mut Person| {
+            record(participant_command(p, action()))
         });
     }
+    engine.register_fn("dtmf", |p: &mut Person, digits: ImmutableString| {
+        let action = ParticipantCommand::Dtmf {
+            digits: digits.to_string(),
+        };
+        record(participant_command(p, action))
+    });
+    engine.register_fn("transfer", |p: &mut Person, alias: ImmutableString| {
+        transfer(p, &alias, "guest", None)
+    });
     engine.register_fn(
-        "dtmf",
-        |ctx: NativeCallContext, p: Person, digits: ImmutableString| {
-            let action = ParticipantCommand::Dtmf {
-                digits: digits.to_string(),
-            };
-            record(&ctx, participant_command(&p, action))
+        "transfer",
+        |p: &mut Person, alias: ImmutableString, role: ImmutableString| {
+            transfer(p, &alias, &role, None)
         },
     );
     engine.register_fn(
         "transfer",
-        |ctx: NativeCallContext, p: Person, alias: ImmutableString| {
-            transfer(&ctx, &p, &alias, "guest", None)
+        |p: &mut Person, alias: ImmutableString, role: ImmutableString, pin: ImmutableString| {
+            transfer(p, &alias, &role, Some(&pin))
         },
-    );
-    engine.register_fn(
-        "transfer",
-        |ctx: NativeCallContext, p: Person, alias: ImmutableString, role: ImmutableString| {
-            transfer(&ctx, &p, &alias, &role, None)
-        },
-    );
-    engine.register_fn(
-        "transfer",
-        |ctx: NativeCallContext,
-         p: Person,
-         alias: ImmutableString,
-         role: ImmutableString,
-         pin: ImmutableString| { transfer(&ctx, &p, &alias, &role, Some(&pin)) },
     );
 }
 
@@ -263,19 +257,13 @@ fn parse_role(role: &str) -> ScriptResult<Role> {
     }
 }
 
-fn transfer(
-    ctx: &NativeCallContext,
-    p: &Person,
-    alias: &str,
-    role: &str,
-    pin: Option<&str>,
-) -> ScriptResult<()> {
+fn transfer(p: &Person, alias: &str, role: &str, pin: Option<&str>) -> ScriptResult<()> {
     let action = ParticipantCommand::Transfer(Transfer {
         conference_alias: alias.to_owned(),
         role: parse_role(role)?,
         pin: pin.map(Secret::new),
     });
-    record(ctx, participant_command(p, action))
+    record(participant_command(p, action))
 }
 
 fn register_room(engine: &mut Engine) {
@@ -286,29 +274,11 @@ fn register_room(engine: &mut Engine) {
         ("started", |room| room.flags().started),
     ];
     for (name, read) in flags {
-        engine.register_get(name, move |ctx: NativeCallContext, _: &mut RoomView| {
-            with_room(&ctx, read)
-        });
+        engine.register_get(name, move |_: &mut RoomView| with_room(read));
     }
-    engine.register_get(
-        "layout",
-        |ctx: NativeCallContext, _: &mut RoomView| -> ScriptResult<Dynamic> {
-            with_room(&ctx, |room| match room.layout() {
-                Some(layout) => {
-                    let mut map = Map::new();
-                    map.insert("view".into(), layout.view.clone().into());
-                    let on_screen: Array = layout
-                        .participants
-                        .iter()
-                        .map(|uuid| Dynamic::from(uuid.clone()))
-                        .collect();
-                    map.insert("participants".into(), on_screen.into());
-                    Dynamic::from_map(map)
-                }
-                None => Dynamic::UNIT,
-            })
-        },
-    );
+    engine.register_get("layout", |_: &mut RoomView| {
+        with_room(|room| room.layout().map_or(Dynamic::UNIT, layout_map))
+    });
     let counts: [RoomField<usize>; 4] = [
         ("count", |room| room.counts().in_room),
         ("guest_count", |room| room.counts().guests),
@@ -316,14 +286,13 @@ fn register_room(engine: &mut Engine) {
         ("waiting_count", |room| room.counts().waiting),
     ];
     for (name, read) in counts {
-        engine.register_fn(name, move |ctx: NativeCallContext, _: &mut RoomView| {
-            with_room(&ctx, |room| read(room) as i64)
+        engine.register_fn(name, move |_: &mut RoomView| {
+            with_room(|room| read(room) as i64)
         });
     }
-    engine.register_fn(
-        "participant_count",
-        |ctx: NativeCallContext, _: &mut RoomView| with_room(&ctx, |room| room.len() as i64),
-    );
+    engine.register_fn("participant_count", |_: &mut RoomView| {
+        with_room(|room| room.len() as i64)
+    });
     let lists: [Field<bool>; 4] = [
         ("participants", |_| true),
         ("guests", |p| p.in_room() && p.is_guest()),
@@ -331,33 +300,27 @@ fn register_room(engine: &mut Engine) {
         ("waiting", Participant::is_waiting),
     ];
     for (name, keep) in lists {
-        engine.register_fn(name, move |ctx: NativeCallContext, _: &mut RoomView| {
-            with_room(&ctx, |room| -> Array {
+        engine.register_fn(name, move |_: &mut RoomView| {
+            with_room(|room| -> Array {
                 room.participants()
                     .filter(|p| keep(p))
-                    .map(|p| Dynamic::from(Person(p.clone())))
+                    .map(person)
                     .collect()
             })
         });
     }
-    engine.register_fn("presenter", |ctx: NativeCallContext, _: &mut RoomView| {
-        with_room(&ctx, |room| person_or_unit(room.presenter()))
+    engine.register_fn("presenter", |_: &mut RoomView| {
+        with_room(|room| person_or_unit(room.presenter()))
     });
-    engine.register_fn("speaker", |ctx: NativeCallContext, _: &mut RoomView| {
-        with_room(&ctx, |room| person_or_unit(room.speaker()))
+    engine.register_fn("speaker", |_: &mut RoomView| {
+        with_room(|room| person_or_unit(room.speaker()))
     });
-    engine.register_fn(
-        "find",
-        |ctx: NativeCallContext, _: &mut RoomView, name: ImmutableString| {
-            with_room(&ctx, |room| person_or_unit(room.find(&name)))
-        },
-    );
-    engine.register_fn(
-        "participant",
-        |ctx: NativeCallContext, _: &mut RoomView, uuid: ImmutableString| {
-            with_room(&ctx, |room| person_or_unit(room.participant(&uuid)))
-        },
-    );
+    engine.register_fn("find", |_: &mut RoomView, name: ImmutableString| {
+        with_room(|room| person_or_unit(room.find(&name)))
+    });
+    engine.register_fn("participant", |_: &mut RoomView, uuid: ImmutableString| {
+        with_room(|room| person_or_unit(room.participant(&uuid)))
+    });
 
     let commands: [Verb<ConferenceCommand>; 6] = [
         ("lock", || ConferenceCommand::Lock),
@@ -368,52 +331,58 @@ fn register_room(engine: &mut Engine) {
         ("end", || ConferenceCommand::Disconnect),
     ];
     for (name, command) in commands {
-        engine.register_fn(name, move |ctx: NativeCallContext, _: RoomView| {
-            record(&ctx, Command::Conference(command()))
+        engine.register_fn(name, move |_: &mut RoomView| {
+            record(Command::Conference(command()))
         });
     }
-    engine.register_fn(
-        "message",
-        |ctx: NativeCallContext, _: RoomView, text: Dynamic| {
-            let message = Message::text(text.to_string());
-            record(
-                &ctx,
-                Command::Conference(ConferenceCommand::Message(message)),
-            )
-        },
-    );
+    engine.register_fn("message", |_: &mut RoomView, text: Dynamic| {
+        let message = Message::text(text.to_string());
+        record(Command::Conference(ConferenceCommand::Message(message)))
+    });
+    engine.register_fn("layout", |_: &mut RoomView, view: ImmutableString| {
+        set_layout(&view, &view)
+    });
     engine.register_fn(
         "layout",
-        |ctx: NativeCallContext, _: RoomView, view: ImmutableString| set_layout(&ctx, &view, &view),
-    );
-    engine.register_fn(
-        "layout",
-        |ctx: NativeCallContext, _: RoomView, hosts: ImmutableString, guests: ImmutableString| {
-            set_layout(&ctx, &hosts, &guests)
+        |_: &mut RoomView, hosts: ImmutableString, guests: ImmutableString| {
+            set_layout(&hosts, &guests)
         },
     );
-    engine.register_fn(
-        "dial",
-        |ctx: NativeCallContext, _: RoomView, destination: ImmutableString| {
-            dial(&ctx, &destination, Map::new())
-        },
-    );
+    engine.register_fn("dial", |_: &mut RoomView, destination: ImmutableString| {
+        dial(&destination, Map::new())
+    });
     engine.register_fn(
         "dial",
-        |ctx: NativeCallContext, _: RoomView, destination: ImmutableString, options: Map| {
-            dial(&ctx, &destination, options)
-        },
+        |_: &mut RoomView, destination: ImmutableString, options: Map| dial(&destination, options),
     );
 }
 
+/// A participant as a script value.
+pub(crate) fn person(p: &Arc<Participant>) -> Dynamic {
+    Dynamic::from(Person(p.clone()))
+}
+
 fn person_or_unit(p: Option<&Arc<Participant>>) -> Dynamic {
-    p.map_or(Dynamic::UNIT, |p| Dynamic::from(Person(p.clone())))
+    p.map_or(Dynamic::UNIT, person)
+}
+
+/// A layout as a script value: `view` and the `participants` on screen.
+pub(crate) fn layout_map(layout: &Layout) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("view".into(), layout.view.clone().into());
+    let on_screen: Array = layout
+        .participants
+        .iter()
+        .map(|uuid| Dynamic::from(uuid.clone()))
+        .collect();
+    map.insert("participants".into(), on_screen.into());
+    Dynamic::from_map(map)
 }
 
 /// The layouts the platform supports.
 const LAYOUTS: [&str; 5] = ["1:0", "4:0", "1:7", "1:21", "2:21"];
 
-fn set_layout(ctx: &NativeCallContext, hosts: &str, guests: &str) -> ScriptResult<()> {
+fn set_layout(hosts: &str, guests: &str) -> ScriptResult<()> {
     for view in [hosts, guests] {
         if !LAYOUTS.contains(&view) {
             return Err(
@@ -425,13 +394,12 @@ fn set_layout(ctx: &NativeCallContext, hosts: &str, guests: &str) -> ScriptResul
         LayoutOverride::new("hosts", hosts),
         LayoutOverride::new("", guests),
     ];
-    record(
-        ctx,
-        Command::Conference(ConferenceCommand::OverrideLayout(layouts)),
-    )
+    record(Command::Conference(ConferenceCommand::OverrideLayout(
+        layouts,
+    )))
 }
 
-fn dial(ctx: &NativeCallContext, destination: &str, options: Map) -> ScriptResult<()> {
+fn dial(destination: &str, options: Map) -> ScriptResult<()> {
     let mut dial = Dial::new(destination, "auto");
     for (key, value) in options {
         let text = value.to_string();
@@ -455,53 +423,31 @@ fn dial(ctx: &NativeCallContext, destination: &str, options: Map) -> ScriptResul
             }
         }
     }
-    record(
-        ctx,
-        Command::Conference(ConferenceCommand::Dial(Box::new(dial))),
-    )
+    record(Command::Conference(ConferenceCommand::Dial(Box::new(dial))))
 }
 
 fn register_functions(engine: &mut Engine) {
-    engine.register_fn("now", |ctx: NativeCallContext| -> ScriptResult<f64> {
-        Ok(scope_of(ctx.tag())?.now)
+    engine.register_fn("now", || with_call(|call| call.now));
+    engine.register_fn("after", |seconds: f64, function: ImmutableString| {
+        start_timer(seconds, &function, false)
     });
-    engine.register_fn(
-        "after",
-        |ctx: NativeCallContext, seconds: f64, function: ImmutableString| {
-            start_timer(&ctx, seconds, &function, false)
-        },
-    );
-    engine.register_fn(
-        "after",
-        |ctx: NativeCallContext, seconds: i64, function: ImmutableString| {
-            start_timer(&ctx, seconds as f64, &function, false)
-        },
-    );
-    engine.register_fn(
-        "every",
-        |ctx: NativeCallContext, seconds: f64, function: ImmutableString| {
-            start_timer(&ctx, seconds, &function, true)
-        },
-    );
-    engine.register_fn(
-        "every",
-        |ctx: NativeCallContext, seconds: i64, function: ImmutableString| {
-            start_timer(&ctx, seconds as f64, &function, true)
-        },
-    );
-    engine.register_fn("cancel", |ctx: NativeCallContext, id: i64| {
-        timer_request(&ctx, TimerRequest::CancelId(id))
+    engine.register_fn("after", |seconds: i64, function: ImmutableString| {
+        start_timer(seconds as f64, &function, false)
     });
-    engine.register_fn(
-        "cancel",
-        |ctx: NativeCallContext, function: ImmutableString| {
-            timer_request(&ctx, TimerRequest::CancelFunction(function.to_string()))
-        },
-    );
-    engine.register_fn("log", |ctx: NativeCallContext, message: Dynamic| {
-        let rule = scope_of(ctx.tag())
-            .map(|scope| scope.rule.name().to_owned())
-            .unwrap_or_default();
+    engine.register_fn("every", |seconds: f64, function: ImmutableString| {
+        start_timer(seconds, &function, true)
+    });
+    engine.register_fn("every", |seconds: i64, function: ImmutableString| {
+        start_timer(seconds as f64, &function, true)
+    });
+    engine.register_fn("cancel", |id: i64| {
+        timer_request(TimerRequest::CancelId(id))
+    });
+    engine.register_fn("cancel", |function: ImmutableString| {
+        timer_request(TimerRequest::CancelFunction(function.to_string()))
+    });
+    engine.register_fn("log", |message: Dynamic| {
+        let rule = with_call(|call| call.rule.name().to_owned()).unwrap_or_default();
         tracing::info!(rule = %rule, "{message}");
     });
     engine.register_fn(
@@ -527,51 +473,40 @@ fn register_functions(engine: &mut Engine) {
 /// The shortest period `every` accepts, so a typo cannot spin a room.
 const MIN_PERIOD: f64 = 0.1;
 
-fn start_timer(
-    ctx: &NativeCallContext,
-    seconds: f64,
-    function: &str,
-    repeat: bool,
-) -> ScriptResult<i64> {
-    let scope = scope_of(ctx.tag())?;
-    if !scope.rule.has_function(function, 0) {
-        return Err(format!(
-            "no function `{function}()` with no parameters in this rule to call from a timer"
-        )
-        .into());
-    }
-    if !seconds.is_finite() || (repeat && seconds < MIN_PERIOD) {
-        return Err(format!("`every` needs a period of at least {MIN_PERIOD} seconds").into());
-    }
-    let mut timers = scope
-        .timers
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let started = timers
-        .iter()
-        .filter(|t| matches!(t, TimerRequest::Start(_)))
-        .count();
-    if started >= scope.timer_room {
-        return Err("too many timers in this room; cancel the ones you no longer need".into());
-    }
-    let id = scope.next_timer_id.fetch_add(1, Ordering::Relaxed);
-    timers.push(TimerRequest::Start(Timer {
-        id,
-        rule: scope.rule.name().into(),
-        function: function.to_owned(),
-        due: scope.now + seconds.max(0.0),
-        period: repeat.then_some(seconds),
-    }));
-    Ok(id)
+fn start_timer(seconds: f64, function: &str, repeat: bool) -> ScriptResult<i64> {
+    with_call(|call| {
+        if !call.rule.has_function(function, 0) {
+            return Err(format!(
+                "no function `{function}()` with no parameters in this rule to call from a timer"
+            )
+            .into());
+        }
+        if !seconds.is_finite() || (repeat && seconds < MIN_PERIOD) {
+            return Err(format!("`every` needs a period of at least {MIN_PERIOD} seconds").into());
+        }
+        let started = call
+            .timers
+            .iter()
+            .filter(|t| matches!(t, TimerRequest::Start(_)))
+            .count();
+        if started >= call.timer_room {
+            return Err("too many timers in this room; cancel the ones you no longer need".into());
+        }
+        let id = call.next_timer_id;
+        call.next_timer_id += 1;
+        call.timers.push(TimerRequest::Start(Timer {
+            id,
+            rule: call.rule.name().into(),
+            function: function.to_owned(),
+            due: call.now + seconds.max(0.0),
+            period: repeat.then_some(seconds),
+        }));
+        Ok(id)
+    })?
 }
 
-fn timer_request(ctx: &NativeCallContext, request: TimerRequest) -> ScriptResult<()> {
-    scope_of(ctx.tag())?
-        .timers
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .push(request);
-    Ok(())
+fn timer_request(request: TimerRequest) -> ScriptResult<()> {
+    with_call(|call| call.timers.push(request))
 }
 
 /// Case-insensitive glob match: `*` is any run of characters, `?` any one.

@@ -15,15 +15,13 @@
 //! and wrong types are errors before anything runs.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use rhai::Map;
+use rhai::{Dynamic, Map};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::api::Params;
 use super::rule::Rule;
-use super::values::{fits, to_dynamic, type_name};
+use super::values::{fits, shared_constant, to_dynamic, type_name};
 
 /// A rule to run, with its parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,11 +128,34 @@ pub enum BindError {
     },
 }
 
+/// A rule's parameters as bound for a room: the map scripts read as
+/// `params`. It is shared and read-only, so reading it costs no copy and
+/// every room bound with the defaults holds the same one.
+#[derive(Debug, Clone)]
+pub struct Params(Dynamic);
+
+impl Params {
+    /// Wraps a map of parameters.
+    pub(crate) fn new(map: Map) -> Self {
+        Params(shared_constant(Dynamic::from_map(map)))
+    }
+
+    /// The map as scripts see it.
+    pub(crate) fn value(&self) -> &Dynamic {
+        &self.0
+    }
+
+    /// One parameter's value.
+    pub fn get(&self, name: &str) -> Option<Dynamic> {
+        self.0.read_lock::<Map>()?.get(name).cloned()
+    }
+}
+
 /// The rule's defaults with the binding's parameters laid over them.
 pub fn bind_params(rule: &Rule, binding: &RuleBinding) -> Result<Params, BindError> {
     let defaults = rule.defaults();
     if binding.params.is_empty() {
-        return Ok(Params(defaults.clone()));
+        return Ok(rule.default_params().clone());
     }
     let mut merged: Map = (**defaults).clone();
     for (name, value) in &binding.params {
@@ -162,7 +183,7 @@ pub fn bind_params(rule: &Rule, binding: &RuleBinding) -> Result<Params, BindErr
         }
         merged.insert(name.as_str().into(), value);
     }
-    Ok(Params(Arc::new(merged)))
+    Ok(Params::new(merged))
 }
 
 #[cfg(test)]
@@ -202,13 +223,10 @@ mod tests {
         binding.params.insert("max".into(), 120.into());
         binding.params.insert("ratio".into(), 1.into());
         let params = bind_params(&rule(), &binding).unwrap();
-        assert_eq!(params.0["max"].as_int().unwrap(), 120);
-        assert_eq!(params.0["reserve"].as_int().unwrap(), 5);
-        assert_eq!(
-            params.0["ratio"].as_int().unwrap(),
-            1,
-            "an integer fits a number"
-        );
+        let int = |name| params.get(name).unwrap().as_int().unwrap();
+        assert_eq!(int("max"), 120);
+        assert_eq!(int("reserve"), 5);
+        assert_eq!(int("ratio"), 1, "an integer fits a number");
     }
 
     #[test]

@@ -69,8 +69,8 @@ thread_local! {
 pub(crate) const DEADLINE_TOKEN: &str = "deadline";
 
 /// Runs `call` with a wall-clock deadline enforced on Rhai code inside it.
-pub(crate) fn with_deadline<T>(deadline: Duration, call: impl FnOnce() -> T) -> T {
-    let previous = DEADLINE.replace(Some(Instant::now() + deadline));
+pub(crate) fn with_deadline<T>(deadline: Instant, call: impl FnOnce() -> T) -> T {
+    let previous = DEADLINE.replace(Some(deadline));
     let result = call();
     DEADLINE.set(previous);
     result
@@ -143,7 +143,7 @@ fn build(limits: &Limits, strict: bool) -> Engine {
         tracing::debug!(target: "usher::rules::print", source = source.unwrap_or(""), line = position.line(), "{text}");
     });
     #[allow(deprecated)]
-    engine.on_var(|name, index, context| api::resolve_variable(name, index, context.tag()));
+    engine.on_var(|name, index, _| api::resolve_variable(name, index));
     api::register(&mut engine);
     engine
 }

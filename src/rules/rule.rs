@@ -15,10 +15,13 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 use rhai::{AST, Dynamic, EvalAltResult, Map, ParseError, Position, Scope};
 
+use super::binding::Params;
 use super::engine::{DEADLINE_TOKEN, RuleEngine, with_deadline};
+use super::values::shared_constant;
 
 /// The events a rule can handle, by function name and parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +38,10 @@ pub enum Handler {
     HandRaised,
     /// `on_hand_lowered(p)`: someone lowered a hand.
     HandLowered,
+    /// `on_spotlit(p)`: someone was spotlit.
+    Spotlit,
+    /// `on_unspotlit(p)`: someone's spotlight was removed.
+    Unspotlit,
     /// `on_presentation_start(p)`: someone started presenting.
     PresentationStart,
     /// `on_presentation_stop()`: the presentation stopped.
@@ -53,13 +60,15 @@ pub enum Handler {
 
 impl Handler {
     /// Every handler.
-    pub const ALL: [Handler; 13] = [
+    pub const ALL: [Handler; 15] = [
         Handler::Join,
         Handler::Leave,
         Handler::Update,
         Handler::Waiting,
         Handler::HandRaised,
         Handler::HandLowered,
+        Handler::Spotlit,
+        Handler::Unspotlit,
         Handler::PresentationStart,
         Handler::PresentationStop,
         Handler::Speaking,
@@ -78,6 +87,8 @@ impl Handler {
             Handler::Waiting => "on_waiting",
             Handler::HandRaised => "on_hand_raised",
             Handler::HandLowered => "on_hand_lowered",
+            Handler::Spotlit => "on_spotlit",
+            Handler::Unspotlit => "on_unspotlit",
             Handler::PresentationStart => "on_presentation_start",
             Handler::PresentationStop => "on_presentation_stop",
             Handler::Speaking => "on_speaking",
@@ -96,6 +107,8 @@ impl Handler {
             | Handler::Waiting
             | Handler::HandRaised
             | Handler::HandLowered
+            | Handler::Spotlit
+            | Handler::Unspotlit
             | Handler::PresentationStart
             | Handler::Speaking => &["p"],
             Handler::Update => &["p", "before"],
@@ -166,8 +179,11 @@ pub struct Rule {
     /// Where each function is defined, for errors Rhai reports without a
     /// position (limits hit inside a call).
     definitions: HashMap<String, Position>,
-    /// Shared by every room that binds the rule with its defaults.
+    /// The parameters the rule declares, with their defaults.
     defaults: Arc<Map>,
+    /// The defaults as `params`, shared by every room that binds them.
+    default_params: Params,
+    /// The file's top-level constants, as shared constants.
     constants: HashMap<String, Dynamic>,
 }
 
@@ -197,7 +213,7 @@ impl Rule {
         let parse_error = |err: ParseError| RuleError::new(path, err.1, err.0.to_string());
         let lenient_ast = engine.lenient.compile(source).map_err(parse_error)?;
         let mut top_level = Scope::new();
-        with_deadline(engine.limits.deadline, || {
+        with_deadline(Instant::now() + engine.limits.deadline, || {
             engine
                 .lenient
                 .run_ast_with_scope(&mut top_level, &lenient_ast)
@@ -256,11 +272,11 @@ impl Rule {
 
         let mut constants = HashMap::new();
         for (variable, _, value) in top_level.iter_raw() {
-            constants.insert(variable.to_owned(), value.clone());
+            constants.insert(variable.to_owned(), shared_constant(value.clone()));
         }
         let defaults = match constants.get("PARAMS") {
             None => Map::new(),
-            Some(params) => params.clone().try_cast::<Map>().ok_or_else(|| {
+            Some(params) => params.clone().flatten().try_cast::<Map>().ok_or_else(|| {
                 RuleError::new(
                     path,
                     find_text(source, "PARAMS"),
@@ -293,6 +309,7 @@ impl Rule {
             handlers,
             functions,
             definitions,
+            default_params: Params::new(defaults.clone()),
             defaults: Arc::new(defaults),
             constants,
         })
@@ -316,6 +333,12 @@ impl Rule {
     /// The parameters the rule declares, with their defaults.
     pub fn defaults(&self) -> &Arc<Map> {
         &self.defaults
+    }
+
+    /// The defaults as scripts read them, shared by every room that binds
+    /// the rule without parameters of its own.
+    pub fn default_params(&self) -> &Params {
+        &self.default_params
     }
 
     /// True when the rule defines this handler.

@@ -12,118 +12,153 @@
 //! this room. The other rules are not affected.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicI64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{CallFnOptions, Dynamic, Map, Scope};
+use rhai::{CallFnOptions, Dynamic, FuncArgs, Map, Scope};
 
-use super::api::{CallScope, Params, Person, ScopeTag};
-use super::binding::{BindError, RuleBinding, bind_params};
+use super::api::{CallContext, layout_map, person};
+use super::binding::{BindError, Params, RuleBinding, bind_params};
 use super::engine::with_deadline;
 use super::intent::{Intent, Trigger};
 use super::rule::{Handler, Rule, RuleError};
 use super::set::RuleSet;
 use super::timers::{TimerQueue, TimerRequest};
-use crate::model::{Change, ChatMessage, Participant, RoomFlags, RoomState, Target};
+use crate::model::{Change, ChatMessage, Layout, Participant, RoomFlags, RoomState, Target};
 
 /// One handler call an event causes.
 #[derive(Clone)]
-pub struct HandlerCall {
+pub struct HandlerCall<'a> {
     /// Which handler.
     pub handler: Handler,
     /// Its arguments.
-    pub args: Vec<Dynamic>,
+    pub args: Arguments<'a>,
     /// The participant it is about, for the audit.
-    pub subject: Option<Arc<Participant>>,
+    pub subject: Option<&'a Arc<Participant>>,
+}
+
+/// A handler's arguments, borrowed from the change behind it. They become
+/// Rhai values anew for each rule that handles the call (Rhai consumes
+/// them), and only for those.
+#[derive(Clone, Copy)]
+pub enum Arguments<'a> {
+    /// No arguments.
+    None,
+    /// A participant: `on_join(p)` and the like.
+    Participant(&'a Arc<Participant>),
+    /// A participant now and as it was: `on_update(p, before)`.
+    Update(&'a Arc<Participant>, &'a Arc<Participant>),
+    /// The layout: `on_layout(layout)`.
+    Layout(&'a Layout),
+    /// A chat message and its sender, if known: `on_message(msg)`.
+    Message(&'a ChatMessage, Option<&'a Arc<Participant>>),
+    /// The room's flags before the change: `on_room_update(before)`.
+    Flags(&'a RoomFlags),
+}
+
+impl FuncArgs for Arguments<'_> {
+    fn parse<ARGS: Extend<Dynamic>>(self, args: &mut ARGS) {
+        match self {
+            Arguments::None => {}
+            Arguments::Participant(p) => args.extend([person(p)]),
+            Arguments::Update(after, before) => args.extend([person(after), person(before)]),
+            Arguments::Layout(layout) => args.extend([layout_map(layout)]),
+            Arguments::Message(message, sender) => args.extend([message_map(message, sender)]),
+            Arguments::Flags(flags) => args.extend([flags_map(flags)]),
+        }
+    }
 }
 
 /// Maps one change to the handler calls it causes, in order.
 ///
 /// - A participant who arrives in the room proper gets `on_join`; one who
 ///   arrives in the waiting room gets `on_waiting`.
-/// - Every participant change gets `on_update(p, before)`, and in addition
+/// - Every participant change gets `on_update(p, before)`, and before it
 ///   `on_join` when they were admitted to the room, `on_waiting` when they
-///   were moved to the waiting room, `on_hand_raised` when they raised a hand
-///   and `on_hand_lowered` when they lowered it.
+///   were moved to the waiting room, `on_hand_raised` / `on_hand_lowered`
+///   when they raised or lowered a hand, and `on_spotlit` / `on_unspotlit`
+///   when they were spotlit or their spotlight was removed.
 /// - A presentation start is reported only when the presenter is known.
-pub fn handler_calls(change: &Change, room: &RoomState) -> Vec<HandlerCall> {
-    let person = |p: &Arc<Participant>| Dynamic::from(Person(p.clone()));
-    let call = |handler, args, subject: Option<&Arc<Participant>>| HandlerCall {
+pub fn handler_calls<'a>(change: &'a Change, room: &'a RoomState) -> Vec<HandlerCall<'a>> {
+    let about = |handler, p| HandlerCall {
         handler,
-        args,
-        subject: subject.cloned(),
+        args: Arguments::Participant(p),
+        subject: Some(p),
     };
     let mut calls = Vec::new();
     match change {
         Change::Joined(p) => {
             if p.in_room() {
-                calls.push(call(Handler::Join, vec![person(p)], Some(p)));
+                calls.push(about(Handler::Join, p));
             } else if p.is_waiting() {
-                calls.push(call(Handler::Waiting, vec![person(p)], Some(p)));
+                calls.push(about(Handler::Waiting, p));
             }
         }
-        Change::Left(p) => calls.push(call(Handler::Leave, vec![person(p)], Some(p))),
+        Change::Left(p) => calls.push(about(Handler::Leave, p)),
         Change::Updated { before, after } => {
             if !before.in_room() && after.in_room() {
-                calls.push(call(Handler::Join, vec![person(after)], Some(after)));
+                calls.push(about(Handler::Join, after));
             }
             if !before.is_waiting() && after.is_waiting() {
-                calls.push(call(Handler::Waiting, vec![person(after)], Some(after)));
+                calls.push(about(Handler::Waiting, after));
             }
             if !before.hand_raised() && after.hand_raised() {
-                calls.push(call(Handler::HandRaised, vec![person(after)], Some(after)));
+                calls.push(about(Handler::HandRaised, after));
             }
             if before.hand_raised() && !after.hand_raised() {
-                calls.push(call(Handler::HandLowered, vec![person(after)], Some(after)));
+                calls.push(about(Handler::HandLowered, after));
             }
-            calls.push(call(
-                Handler::Update,
-                vec![person(after), person(before)],
-                Some(after),
-            ));
+            if !before.spotlit() && after.spotlit() {
+                calls.push(about(Handler::Spotlit, after));
+            }
+            if before.spotlit() && !after.spotlit() {
+                calls.push(about(Handler::Unspotlit, after));
+            }
+            calls.push(HandlerCall {
+                handler: Handler::Update,
+                args: Arguments::Update(after, before),
+                subject: Some(after),
+            });
         }
         Change::PresentationStarted {
             presenter: Some(p), ..
-        } => calls.push(call(Handler::PresentationStart, vec![person(p)], Some(p))),
+        } => calls.push(about(Handler::PresentationStart, p)),
         Change::PresentationStarted {
             presenter: None,
             presentation,
         } => {
             tracing::debug!(presenter = %presentation.presenter_name, "presenter not in the roster; on_presentation_start not called")
         }
-        Change::PresentationStopped { presenter } => calls.push(call(
-            Handler::PresentationStop,
-            Vec::new(),
-            presenter.as_ref(),
-        )),
-        Change::SpeakerChanged { after: Some(p), .. } => {
-            calls.push(call(Handler::Speaking, vec![person(p)], Some(p)));
-        }
+        Change::PresentationStopped { presenter } => calls.push(HandlerCall {
+            handler: Handler::PresentationStop,
+            args: Arguments::None,
+            subject: presenter.as_ref(),
+        }),
+        Change::SpeakerChanged { after: Some(p), .. } => calls.push(about(Handler::Speaking, p)),
         Change::SpeakerChanged { after: None, .. } => {}
-        Change::LayoutChanged { after, .. } => {
-            let mut layout = Map::new();
-            layout.insert("view".into(), after.view.clone().into());
-            let on_screen: rhai::Array = after
-                .participants
-                .iter()
-                .map(|uuid| Dynamic::from(uuid.clone()))
-                .collect();
-            layout.insert("participants".into(), on_screen.into());
-            calls.push(call(Handler::Layout, vec![Dynamic::from_map(layout)], None));
-        }
+        Change::LayoutChanged { after, .. } => calls.push(HandlerCall {
+            handler: Handler::Layout,
+            args: Arguments::Layout(after),
+            subject: None,
+        }),
         Change::Message(message) => {
             let sender = room.participant(&message.uuid);
-            calls.push(call(
-                Handler::Message,
-                vec![message_map(message, sender)],
-                sender,
-            ));
+            calls.push(HandlerCall {
+                handler: Handler::Message,
+                args: Arguments::Message(message, sender),
+                subject: sender,
+            });
         }
-        Change::RoomUpdated { before, .. } => {
-            calls.push(call(Handler::RoomUpdate, vec![flags_map(before)], None));
-        }
-        Change::Synced { .. } => calls.push(call(Handler::Connect, Vec::new(), None)),
+        Change::RoomUpdated { before, .. } => calls.push(HandlerCall {
+            handler: Handler::RoomUpdate,
+            args: Arguments::Flags(before),
+            subject: None,
+        }),
+        Change::Synced { .. } => calls.push(HandlerCall {
+            handler: Handler::Connect,
+            args: Arguments::None,
+            subject: None,
+        }),
         Change::Disconnected { .. } => {}
     }
     calls
@@ -136,10 +171,7 @@ fn message_map(message: &ChatMessage, sender: Option<&Arc<Participant>>) -> Dyna
     map.insert("uuid".into(), message.uuid.clone().into());
     map.insert("type".into(), message.mime_type.clone().into());
     map.insert("direct".into(), message.direct.into());
-    map.insert(
-        "sender".into(),
-        sender.map_or(Dynamic::UNIT, |p| Dynamic::from(Person(p.clone()))),
-    );
+    map.insert("sender".into(), sender.map_or(Dynamic::UNIT, person));
     Dynamic::from_map(map)
 }
 
@@ -253,9 +285,12 @@ pub struct RoomRules {
     set: Arc<RuleSet>,
     bound: Vec<BoundRule>,
     timers: TimerQueue,
-    next_timer_id: Arc<AtomicI64>,
+    next_timer_id: i64,
     failures: Vec<RuleFailure>,
     latency: CallLatency,
+    /// The variables of the call in progress; kept between calls (empty)
+    /// so that calls do not allocate a new one.
+    scope: Scope<'static>,
 }
 
 impl RoomRules {
@@ -266,9 +301,10 @@ impl RoomRules {
             bound: Vec::new(),
             set: set.clone(),
             timers: TimerQueue::default(),
-            next_timer_id: Arc::new(AtomicI64::new(1)),
+            next_timer_id: 1,
             failures: Vec::new(),
             latency: CallLatency::default(),
+            scope: Scope::new(),
         };
         rules.bound = rules.bind(&set, bindings)?;
         Ok(rules)
@@ -345,9 +381,9 @@ impl RoomRules {
                 let cause = Cause {
                     function: call.handler.name(),
                     event,
-                    subject: call.subject.as_deref(),
+                    subject: call.subject.map(|p| &**p),
                 };
-                self.call(index, room, now, cause, call.args.clone(), &mut intents);
+                self.call(index, room, now, cause, call.args, &mut intents);
             }
         }
         intents
@@ -376,7 +412,7 @@ impl RoomRules {
                 event: "timer",
                 subject: None,
             };
-            self.call(index, room, now, cause, Vec::new(), &mut intents);
+            self.call(index, room, now, cause, Arguments::None, &mut intents);
         }
         intents
     }
@@ -407,7 +443,7 @@ impl RoomRules {
         room: &Arc<RoomState>,
         now: f64,
         cause: Cause,
-        args: Vec<Dynamic>,
+        args: Arguments,
         intents: &mut Vec<Intent>,
     ) {
         let limits = *self.set.engine().limits();
@@ -415,56 +451,53 @@ impl RoomRules {
         if bound.stats.disabled {
             return;
         }
-        let scope = Arc::new(CallScope {
+        let context = CallContext {
             room: room.clone(),
             rule: bound.rule.clone(),
-            params: bound.params.clone(),
-            params_value: std::sync::OnceLock::new(),
+            params: bound.params.value().clone(),
             state: bound.state.clone(),
             now,
-            commands: Mutex::new(Vec::new()),
-            timers: Mutex::new(Vec::new()),
-            next_timer_id: self.next_timer_id.clone(),
+            commands: Vec::new(),
+            timers: Vec::new(),
+            next_timer_id: self.next_timer_id,
             timer_room: limits
                 .max_timers
                 .saturating_sub(self.timers.count(&bound.name)),
-        });
-        let options = CallFnOptions::new()
-            .eval_ast(false)
-            .rewind_scope(true)
-            .with_tag(ScopeTag(scope.clone()));
+        };
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let engine = &self.set.engine().strict;
+        let scope = &mut self.scope;
+        scope.clear();
         let started = Instant::now();
-        let result = with_deadline(limits.deadline, || {
-            engine.call_fn_with_options::<Dynamic>(
-                options,
-                &mut Scope::new(),
-                bound.rule.ast(),
-                cause.function,
-                args,
-            )
+        let (result, context) = context.run(|| {
+            with_deadline(started + limits.deadline, || {
+                engine.call_fn_with_options::<Dynamic>(
+                    options,
+                    scope,
+                    bound.rule.ast(),
+                    cause.function,
+                    args,
+                )
+            })
         });
         let took = started.elapsed();
+        self.next_timer_id = context.next_timer_id;
         bound.stats.busy += took;
         bound.stats.calls += 1;
         self.latency.observe(took);
         match result {
             Ok(_) => {
                 bound.stats.consecutive_errors = 0;
-                let commands =
-                    std::mem::take(&mut *scope.commands.lock().unwrap_or_else(|p| p.into_inner()));
-                if !commands.is_empty() {
+                if !context.commands.is_empty() {
                     let trigger = Arc::new(cause.trigger());
-                    intents.extend(commands.into_iter().map(|command| Intent {
+                    intents.extend(context.commands.into_iter().map(|command| Intent {
                         rule: bound.name.clone(),
                         command,
                         trigger: trigger.clone(),
                         shadow: bound.shadow,
                     }));
                 }
-                let requests =
-                    std::mem::take(&mut *scope.timers.lock().unwrap_or_else(|p| p.into_inner()));
-                for request in requests {
+                for request in context.timers {
                     self.timers.apply(&bound.name, request);
                 }
             }
@@ -612,6 +645,30 @@ mod tests {
                 &room
             ),
             ["on_hand_lowered", "on_update"]
+        );
+        let lit = Arc::new(Participant {
+            spotlight: 7.0,
+            ..(*guest).clone()
+        });
+        assert_eq!(
+            handlers_for(
+                Change::Updated {
+                    before: guest.clone(),
+                    after: lit.clone()
+                },
+                &room
+            ),
+            ["on_spotlit", "on_update"]
+        );
+        assert_eq!(
+            handlers_for(
+                Change::Updated {
+                    before: lit,
+                    after: guest.clone()
+                },
+                &room
+            ),
+            ["on_unspotlit", "on_update"]
         );
         assert_eq!(
             handlers_for(

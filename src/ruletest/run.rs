@@ -335,7 +335,7 @@ impl Harness {
                 return;
             }
             let name = event.kind();
-            let changes = Arc::make_mut(&mut self.room).apply(event);
+            let changes = Arc::make_mut(&mut self.room).apply_at(event, self.clock);
             if changes.is_empty() {
                 continue;
             }

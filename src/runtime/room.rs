@@ -291,7 +291,8 @@ impl RoomActor<'_> {
     fn on_event(&mut self, event: Event) {
         let name = event.kind();
         self.status.update(|status| status.count_event(name));
-        let changes = Arc::make_mut(&mut self.state).apply(event);
+        let now = unix_now();
+        let changes = Arc::make_mut(&mut self.state).apply_at(event, now);
         if changes.is_empty() {
             return;
         }
@@ -310,9 +311,7 @@ impl RoomActor<'_> {
         }
         self.note_finished();
         self.in_flight.settle(&self.state, Instant::now());
-        let intents = self
-            .rules
-            .on_changes(&self.state, &changes, name, unix_now());
+        let intents = self.rules.on_changes(&self.state, &changes, name, now);
         self.dispatch(intents);
     }
 
