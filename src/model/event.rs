@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lenient;
 use super::participant::Participant;
+use super::stage_json;
 
 /// One event from a conference's event stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +209,10 @@ impl Event {
             "service_update" | "conference_update" => Event::ServiceUpdate(payload(name, data)?),
             "layout" => Event::Layout(payload(name, data)?),
             "message" | "message_received" => Event::Message(payload(name, data)?),
-            "stage" => Event::Stage(payload(name, data)?),
+            "stage" => match stage_json::read(data) {
+                Some(stage) => Event::Stage(stage),
+                None => Event::Stage(payload(name, data)?),
+            },
             "call_disconnected" => Event::CallDisconnected(payload(name, data)?),
             "disconnect" => Event::Disconnect(optional_payload(name, data)?),
             "refresh_token" => Event::RefreshToken,

@@ -14,6 +14,7 @@ mod open_enum;
 pub mod participant;
 pub mod room;
 pub mod secret;
+mod stage_json;
 
 pub use command::{
     CallRequest, Command, ConferenceCommand, Dial, LayoutOverride, Message, ParticipantCommand,
