@@ -16,8 +16,8 @@ use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 use super::rule::Rule;
 use super::timers::{Timer, TimerRequest};
 use crate::model::{
-    Command, ConferenceCommand, Dial, Layout, LayoutOverride, Message, Participant,
-    ParticipantCommand, Role, RoomState, Secret, Transfer,
+    ChatMessage, Command, ConferenceCommand, Dial, Layout, LayoutOverride, Message, Participant,
+    ParticipantCommand, Role, RoomFlags, RoomState, Secret, Transfer,
 };
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
@@ -376,6 +376,28 @@ pub(crate) fn layout_map(layout: &Layout) -> Dynamic {
         .map(|uuid| Dynamic::from(uuid.clone()))
         .collect();
     map.insert("participants".into(), on_screen.into());
+    Dynamic::from_map(map)
+}
+
+/// A chat message as a script value: `text`, `from`, `uuid`, `type`,
+/// `direct` and the `sender` (a participant, or `()` when unknown).
+pub(crate) fn message_map(message: &ChatMessage, sender: Option<&Arc<Participant>>) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("text".into(), message.payload.clone().into());
+    map.insert("from".into(), message.origin.clone().into());
+    map.insert("uuid".into(), message.uuid.clone().into());
+    map.insert("type".into(), message.mime_type.clone().into());
+    map.insert("direct".into(), message.direct.into());
+    map.insert("sender".into(), sender.map_or(Dynamic::UNIT, person));
+    Dynamic::from_map(map)
+}
+
+/// The room's flags as a script value: `locked`, `guests_muted`, `started`.
+pub(crate) fn flags_map(flags: &RoomFlags) -> Dynamic {
+    let mut map = Map::new();
+    map.insert("locked".into(), flags.locked.into());
+    map.insert("guests_muted".into(), flags.guests_muted.into());
+    map.insert("started".into(), flags.started.into());
     Dynamic::from_map(map)
 }
 

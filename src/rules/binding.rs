@@ -144,11 +144,6 @@ impl Params {
     pub(crate) fn value(&self) -> &Dynamic {
         &self.0
     }
-
-    /// One parameter's value.
-    pub fn get(&self, name: &str) -> Option<Dynamic> {
-        self.0.read_lock::<Map>()?.get(name).cloned()
-    }
 }
 
 /// The rule's defaults with the binding's parameters laid over them.
@@ -223,7 +218,8 @@ mod tests {
         binding.params.insert("max".into(), 120.into());
         binding.params.insert("ratio".into(), 1.into());
         let params = bind_params(&rule(), &binding).unwrap();
-        let int = |name| params.get(name).unwrap().as_int().unwrap();
+        let map = params.value().read_lock::<Map>().unwrap();
+        let int = |name| map[name].as_int().unwrap();
         assert_eq!(int("max"), 120);
         assert_eq!(int("reserve"), 5);
         assert_eq!(int("ratio"), 1, "an integer fits a number");

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rhai::{CallFnOptions, Dynamic, FuncArgs, Map, Scope};
 
-use super::api::{CallContext, layout_map, person};
+use super::api::{CallContext, flags_map, layout_map, message_map, person};
 use super::binding::{BindError, Params, RuleBinding, bind_params};
 use super::engine::with_deadline;
 use super::intent::{Intent, Trigger};
@@ -162,25 +162,6 @@ pub fn handler_calls<'a>(change: &'a Change, room: &'a RoomState) -> Vec<Handler
         Change::Disconnected { .. } => {}
     }
     calls
-}
-
-fn message_map(message: &ChatMessage, sender: Option<&Arc<Participant>>) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("text".into(), message.payload.clone().into());
-    map.insert("from".into(), message.origin.clone().into());
-    map.insert("uuid".into(), message.uuid.clone().into());
-    map.insert("type".into(), message.mime_type.clone().into());
-    map.insert("direct".into(), message.direct.into());
-    map.insert("sender".into(), sender.map_or(Dynamic::UNIT, person));
-    Dynamic::from_map(map)
-}
-
-fn flags_map(flags: &RoomFlags) -> Dynamic {
-    let mut map = Map::new();
-    map.insert("locked".into(), flags.locked.into());
-    map.insert("guests_muted".into(), flags.guests_muted.into());
-    map.insert("started".into(), flags.started.into());
-    Dynamic::from_map(map)
 }
 
 /// What a call is for: the function, the event and the participant. Made
@@ -997,6 +978,30 @@ mod tests {
             "{:?}",
             failures[0]
         );
+    }
+
+    #[test]
+    fn copies_of_params_and_constants_are_the_rules_own() {
+        let source = r#"const PARAMS = #{ max: 1 };
+            const NAMES = ["a"];
+            fn on_join(p) {
+                let mine = params;
+                mine.max += 1;
+                let names = NAMES;
+                names.push(p.name);
+                room.message(`${params.max} ${NAMES.len()} ${mine.max} ${names.len()}`);
+            }"#;
+        let mut rules = room_rules(&[("copier", source)]);
+        let mut room = Arc::new(RoomState::new());
+        for (uuid, name) in [("g", "Gus"), ("h", "Hal")] {
+            let said = feed(
+                &mut rules,
+                &mut room,
+                Event::ParticipantCreate(person(uuid, name, Role::Guest)),
+            );
+            assert_eq!(said, [r#"copier: message "1 1 2 2""#], "call for {name}");
+        }
+        assert!(rules.drain_failures().is_empty());
     }
 
     #[test]
