@@ -242,12 +242,17 @@ impl RoomState {
                 }
             }
             Event::Stage(stage) => {
-                let before = self.speaker().cloned();
                 let heard = std::mem::replace(&mut self.stage, stage);
                 self.note_silenced(&heard);
-                let after = self.speaker().cloned();
-                if before.as_ref().map(|p| &p.uuid) != after.as_ref().map(|p| &p.uuid) {
-                    changes.push(Change::SpeakerChanged { before, after });
+                let voice_before = top_voice(&heard);
+                if voice_before != top_voice(&self.stage) {
+                    let before = voice_before
+                        .and_then(|uuid| self.participant(uuid))
+                        .cloned();
+                    let after = self.speaker().cloned();
+                    if before.as_ref().map(|p| &p.uuid) != after.as_ref().map(|p| &p.uuid) {
+                        changes.push(Change::SpeakerChanged { before, after });
+                    }
                 }
             }
             Event::Message(message) => {
@@ -453,11 +458,7 @@ impl RoomState {
 
     /// The active speaker: the first place on the stage with voice activity.
     pub fn speaker(&self) -> Option<&Arc<Participant>> {
-        self.stage
-            .iter()
-            .filter(|entry| entry.vad > 0)
-            .min_by_key(|entry| entry.stage_index)
-            .and_then(|entry| self.participant(&entry.participant_uuid))
+        top_voice(&self.stage).and_then(|uuid| self.participant(uuid))
     }
 
     /// True when this participant shows voice activity on the stage now.
@@ -486,6 +487,15 @@ impl RoomState {
     pub fn is_syncing(&self) -> bool {
         self.pending_sync.is_some()
     }
+}
+
+/// The uuid in the first place on `stage` with voice activity.
+fn top_voice(stage: &[StageEntry]) -> Option<&str> {
+    stage
+        .iter()
+        .filter(|entry| entry.vad > 0)
+        .min_by_key(|entry| entry.stage_index)
+        .map(|entry| entry.participant_uuid.as_str())
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
+use super::binding::Params;
 use super::rule::Rule;
 use super::timers::{Timer, TimerRequest};
 use crate::model::{
@@ -25,6 +26,9 @@ type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 /// A named read of a participant: a field, or a filter for a list.
 type Field<T> = (&'static str, fn(&Participant) -> T);
 
+/// A named text field of a participant.
+type TextField = (&'static str, fn(&Participant) -> &str);
+
 /// A named read of the room.
 type RoomField<T> = (&'static str, fn(&RoomState) -> T);
 
@@ -35,8 +39,13 @@ type Verb<C> = (&'static str, fn() -> C);
 pub(crate) struct CallContext {
     pub room: Arc<RoomState>,
     pub rule: Arc<Rule>,
-    /// The rule's parameters: a shared, read-only map.
-    pub params: Dynamic,
+    pub params: Params,
+    /// `params` as scripts see it, made on first use: a read-only map,
+    /// shared so that each use clones a pointer, not the map. It is this
+    /// call's own, never kept: each use of a shared value locks it, and a
+    /// value kept between calls would be locked from several threads
+    /// (rooms share their defaults) or cost each room a copy.
+    pub params_value: Option<Dynamic>,
     /// The rule's `state` map in this room (shared, so writes persist).
     pub state: Dynamic,
     pub now: f64,
@@ -102,10 +111,17 @@ pub(crate) fn resolve_variable(name: &str, index: usize) -> ScriptResult<Option<
     if index > 0 {
         return Ok(None);
     }
-    let resolved = CURRENT.with_borrow(|current| {
-        current.as_ref().map(|call| match name {
+    let resolved = CURRENT.with_borrow_mut(|current| {
+        current.as_mut().map(|call| match name {
             "room" => Some(Dynamic::from(RoomView)),
-            "params" => Some(call.params.clone()),
+            "params" => Some(
+                call.params_value
+                    .get_or_insert_with(|| {
+                        let map = Dynamic::from_map((*call.params.0).clone());
+                        map.into_read_only().into_shared()
+                    })
+                    .clone(),
+            ),
             "state" => Some(call.state.clone()),
             _ => call.rule.constant(name).cloned(),
         })
@@ -154,21 +170,23 @@ fn register_participant(engine: &mut Engine) {
     for (name, read) in flags {
         engine.register_get(name, move |p: &mut Person| read(&p.0));
     }
-    let texts: [Field<String>; 8] = [
-        ("name", |p| p.display_name.clone()),
-        ("uuid", |p| p.uuid.clone()),
+    let texts: [TextField; 8] = [
+        ("name", |p| &p.display_name),
+        ("uuid", |p| &p.uuid),
         ("role", |p| match &p.role {
-            Role::Chair => "host".to_owned(),
-            other => other.as_str().to_owned(),
+            Role::Chair => "host",
+            other => other.as_str(),
         }),
-        ("protocol", |p| p.protocol.clone()),
-        ("uri", |p| p.uri.clone()),
-        ("alias", |p| p.local_alias.clone()),
-        ("vendor", |p| p.vendor.clone()),
-        ("service_type", |p| p.service_type.as_str().to_owned()),
+        ("protocol", |p| &p.protocol),
+        ("uri", |p| &p.uri),
+        ("alias", |p| &p.local_alias),
+        ("vendor", |p| &p.vendor),
+        ("service_type", |p| p.service_type.as_str()),
     ];
     for (name, read) in texts {
-        engine.register_get(name, move |p: &mut Person| read(&p.0));
+        engine.register_get(name, move |p: &mut Person| {
+            ImmutableString::from(read(&p.0))
+        });
     }
     let times: [Field<f64>; 3] = [
         ("joined_at", |p| p.start_time),

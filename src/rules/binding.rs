@@ -16,12 +16,14 @@
 
 use std::collections::BTreeMap;
 
-use rhai::{Dynamic, Map};
+use std::sync::Arc;
+
+use rhai::Map;
 use serde::Deserialize;
 use serde_json::Value;
 
 use super::rule::Rule;
-use super::values::{fits, shared_constant, to_dynamic, type_name};
+use super::values::{fits, to_dynamic, type_name};
 
 /// A rule to run, with its parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,29 +130,16 @@ pub enum BindError {
     },
 }
 
-/// A rule's parameters as bound for a room: the map scripts read as
-/// `params`. It is shared and read-only, so reading it costs no copy and
-/// every room bound with the defaults holds the same one.
+/// A rule's parameters as bound for a room, the map scripts read as
+/// `params`. Every room bound with the defaults holds the same one.
 #[derive(Debug, Clone)]
-pub struct Params(Dynamic);
-
-impl Params {
-    /// Wraps a map of parameters.
-    pub(crate) fn new(map: Map) -> Self {
-        Params(shared_constant(Dynamic::from_map(map)))
-    }
-
-    /// The map as scripts see it.
-    pub(crate) fn value(&self) -> &Dynamic {
-        &self.0
-    }
-}
+pub struct Params(pub Arc<Map>);
 
 /// The rule's defaults with the binding's parameters laid over them.
 pub fn bind_params(rule: &Rule, binding: &RuleBinding) -> Result<Params, BindError> {
     let defaults = rule.defaults();
     if binding.params.is_empty() {
-        return Ok(rule.default_params().clone());
+        return Ok(Params(defaults.clone()));
     }
     let mut merged: Map = (**defaults).clone();
     for (name, value) in &binding.params {
@@ -178,7 +167,7 @@ pub fn bind_params(rule: &Rule, binding: &RuleBinding) -> Result<Params, BindErr
         }
         merged.insert(name.as_str().into(), value);
     }
-    Ok(Params::new(merged))
+    Ok(Params(Arc::new(merged)))
 }
 
 #[cfg(test)]
@@ -218,8 +207,7 @@ mod tests {
         binding.params.insert("max".into(), 120.into());
         binding.params.insert("ratio".into(), 1.into());
         let params = bind_params(&rule(), &binding).unwrap();
-        let map = params.value().read_lock::<Map>().unwrap();
-        let int = |name| map[name].as_int().unwrap();
+        let int = |name| params.0[name].as_int().unwrap();
         assert_eq!(int("max"), 120);
         assert_eq!(int("reserve"), 5);
         assert_eq!(int("ratio"), 1, "an integer fits a number");

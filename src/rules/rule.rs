@@ -19,9 +19,7 @@ use std::time::Instant;
 
 use rhai::{AST, Dynamic, EvalAltResult, Map, ParseError, Position, Scope};
 
-use super::binding::Params;
 use super::engine::{DEADLINE_TOKEN, RuleEngine, with_deadline};
-use super::values::shared_constant;
 
 /// The events a rule can handle, by function name and parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -179,11 +177,9 @@ pub struct Rule {
     /// Where each function is defined, for errors Rhai reports without a
     /// position (limits hit inside a call).
     definitions: HashMap<String, Position>,
-    /// The parameters the rule declares, with their defaults.
+    /// The parameters the rule declares, with their defaults; shared by
+    /// every room that binds the rule with them.
     defaults: Arc<Map>,
-    /// The defaults as `params`, shared by every room that binds them.
-    default_params: Params,
-    /// The file's top-level constants, as shared constants.
     constants: HashMap<String, Dynamic>,
 }
 
@@ -272,11 +268,11 @@ impl Rule {
 
         let mut constants = HashMap::new();
         for (variable, _, value) in top_level.iter_raw() {
-            constants.insert(variable.to_owned(), shared_constant(value.clone()));
+            constants.insert(variable.to_owned(), value.clone());
         }
         let defaults = match constants.get("PARAMS") {
             None => Map::new(),
-            Some(params) => params.clone().flatten().try_cast::<Map>().ok_or_else(|| {
+            Some(params) => params.clone().try_cast::<Map>().ok_or_else(|| {
                 RuleError::new(
                     path,
                     find_text(source, "PARAMS"),
@@ -309,7 +305,6 @@ impl Rule {
             handlers,
             functions,
             definitions,
-            default_params: Params::new(defaults.clone()),
             defaults: Arc::new(defaults),
             constants,
         })
@@ -333,12 +328,6 @@ impl Rule {
     /// The parameters the rule declares, with their defaults.
     pub fn defaults(&self) -> &Arc<Map> {
         &self.defaults
-    }
-
-    /// The defaults as scripts read them, shared by every room that binds
-    /// the rule without parameters of its own.
-    pub fn default_params(&self) -> &Params {
-        &self.default_params
     }
 
     /// True when the rule defines this handler.

@@ -435,7 +435,8 @@ impl RoomRules {
         let context = CallContext {
             room: room.clone(),
             rule: bound.rule.clone(),
-            params: bound.params.value().clone(),
+            params: bound.params.clone(),
+            params_value: None,
             state: bound.state.clone(),
             now,
             commands: Vec::new(),

@@ -7,12 +7,6 @@
 use rhai::{Array, Dynamic, Map};
 use serde_json::Value;
 
-/// Makes `value` a shared constant: scripts cannot change it, and handing
-/// it to a script clones a pointer, not the value.
-pub fn shared_constant(value: Dynamic) -> Dynamic {
-    value.into_read_only().into_shared()
-}
-
 /// Converts a config value to a Rhai value. Integers stay integers; other
 /// numbers become floats.
 pub fn to_dynamic(value: &Value) -> Dynamic {
