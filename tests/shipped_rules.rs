@@ -24,3 +24,67 @@ fn every_shipped_rule_passes_its_tests() {
         );
     }
 }
+
+/// The version of `hand_queue` before `p.heard_at`, as far as a reload
+/// cares: Bob has the floor, and its state says when it was last heard.
+const HAND_QUEUE_BEFORE: &str = r#"
+const PARAMS = #{ silence: 20, check_every: 5 };
+fn on_connect() {
+    state.queue = #{};
+    state.raised = 0;
+    state.current = room.find("Bob").uuid;
+    state.heard_at = now();
+    state.checking = true;
+    every(params.check_every, "check_silence");
+}
+fn check_silence() {}
+"#;
+
+#[test]
+fn reloading_hand_queue_keeps_the_floor_of_the_previous_version() {
+    use std::path::Path;
+    use std::sync::Arc;
+    use usher::model::{Event, Participant, Role, RoomState};
+    use usher::rules::{RoomRules, Rule, RuleBinding, RuleEngine, RuleSet};
+
+    let engine = Arc::new(RuleEngine::default());
+    let path = Path::new("rules/hand_queue.rhai");
+    let compile = |source: &str| {
+        let rule = Rule::compile(&engine, "hand_queue", path, source).unwrap();
+        Arc::new(RuleSet::new(engine.clone(), vec![rule]))
+    };
+    let (_, shipped) = usher::shipped::RULES
+        .iter()
+        .find(|(name, _)| *name == "hand_queue")
+        .unwrap();
+    let bindings = [RuleBinding::named("hand_queue")];
+    let mut rules = RoomRules::new("hall", compile(HAND_QUEUE_BEFORE), &bindings).unwrap();
+
+    let mut room = RoomState::new();
+    room.apply_at(Event::ParticipantSyncBegin, 1000.0);
+    for (uuid, name) in [("b", "Bob"), ("c", "Cat")] {
+        let guest = Participant {
+            uuid: uuid.into(),
+            display_name: name.into(),
+            role: Role::Guest,
+            ..Participant::default()
+        };
+        room.apply_at(Event::ParticipantCreate(guest), 1000.0);
+    }
+    let changes = room.apply_at(Event::ParticipantSyncEnd, 1000.0);
+    let room = Arc::new(room);
+    rules.on_changes(&room, &changes, "participant_sync_end", 1000.0);
+
+    rules.rebind(compile(shipped), &bindings).unwrap();
+    let mut said = Vec::new();
+    while let Some(due) = rules.next_timer().filter(|due| *due <= 1030.0) {
+        let intents = rules.fire_timers(&room, due);
+        said.extend(intents.iter().map(|i| format!("{} at {due}", i.command)));
+    }
+    assert!(rules.drain_failures().is_empty(), "the new version fails");
+    assert_eq!(
+        said,
+        ["mute Bob at 1020"],
+        "silent since 1000, so moved on at 1020"
+    );
+}

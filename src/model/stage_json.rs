@@ -145,7 +145,8 @@ impl<'a> Cursor<'a> {
         Some(text)
     }
 
-    /// An integer of at most 18 digits, as JSON writes integers.
+    /// An integer of at most 15 digits (so that, like serde's reading
+    /// through a float, it is exact), as JSON writes integers.
     fn integer(&mut self) -> Option<i64> {
         let negative = self.peek() == Some(b'-');
         if negative {
@@ -158,7 +159,7 @@ impl<'a> Cursor<'a> {
         let digits = &self.text.as_bytes()[start..self.at];
         let leading_zero = digits.len() > 1 && digits[0] == b'0';
         let fraction = matches!(self.peek(), Some(b'.' | b'e' | b'E'));
-        if digits.is_empty() || digits.len() > 18 || leading_zero || fraction {
+        if digits.is_empty() || digits.len() > 15 || leading_zero || fraction {
             return None;
         }
         let value = digits
@@ -189,8 +190,10 @@ mod tests {
     #[test]
     fn reads_the_shapes_servers_send() {
         let compact = r#"[{"participant_uuid":"b-1","stage_index":0,"vad":100},{"participant_uuid":"Zoë","stage_index":1,"vad":-0}]"#;
+        let widest =
+            r#"[{"participant_uuid":"a","stage_index":-999999999999999,"vad":999999999999999}]"#;
         let pexip = include_str!("../../tests/fixtures/pexip-payloads/stage.json");
-        for data in [compact, pexip, SEED_EXAMPLE, " [ ] ", "[]"] {
+        for data in [compact, widest, pexip, SEED_EXAMPLE, " [ ] ", "[]"] {
             let read = read(data).unwrap_or_else(|| panic!("declined {data}"));
             assert_eq!(Some(read), by_serde(data), "{data}");
         }
@@ -210,6 +213,7 @@ mod tests {
             r#"[{"participant_uuid":"a","stage_index":0,"vad":1e2}]"#,
             r#"[{"participant_uuid":"a","stage_index":0,"vad":01}]"#,
             r#"[{"participant_uuid":"a","stage_index":0,"vad":12345678901234567890}]"#,
+            r#"[{"participant_uuid":"a","stage_index":0,"vad":9007199254740993}]"#,
             r#"[{"participant_uuid":"a","stage_index":0}]"#,
             r#"[{"participant_uuid":"a","stage_index":0,"vad":0,"vad":1}]"#,
             r#"[{"participant_uuid":"a","stage_index":0,"vad":0,"extra":1}]"#,

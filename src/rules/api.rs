@@ -39,13 +39,11 @@ type Verb<C> = (&'static str, fn() -> C);
 pub(crate) struct CallContext {
     pub room: Arc<RoomState>,
     pub rule: Arc<Rule>,
+    /// The rule's parameters, which scripts read as a read-only map. Each
+    /// use gets its own copy: a shared value would be locked by every use,
+    /// failing a closure that reads `params` inside a method on `params`,
+    /// and rooms (which share their defaults) run on several threads.
     pub params: Params,
-    /// `params` as scripts see it, made on first use: a read-only map,
-    /// shared so that each use clones a pointer, not the map. It is this
-    /// call's own, never kept: each use of a shared value locks it, and a
-    /// value kept between calls would be locked from several threads
-    /// (rooms share their defaults) or cost each room a copy.
-    pub params_value: Option<Dynamic>,
     /// The rule's `state` map in this room (shared, so writes persist).
     pub state: Dynamic,
     pub now: f64,
@@ -111,17 +109,10 @@ pub(crate) fn resolve_variable(name: &str, index: usize) -> ScriptResult<Option<
     if index > 0 {
         return Ok(None);
     }
-    let resolved = CURRENT.with_borrow_mut(|current| {
-        current.as_mut().map(|call| match name {
+    let resolved = CURRENT.with_borrow(|current| {
+        current.as_ref().map(|call| match name {
             "room" => Some(Dynamic::from(RoomView)),
-            "params" => Some(
-                call.params_value
-                    .get_or_insert_with(|| {
-                        let map = Dynamic::from_map((*call.params.0).clone());
-                        map.into_read_only().into_shared()
-                    })
-                    .clone(),
-            ),
+            "params" => Some(Dynamic::from_map((*call.params.0).clone())),
             "state" => Some(call.state.clone()),
             _ => call.rule.constant(name).cloned(),
         })

@@ -11,11 +11,13 @@
 //! counted, and after repeated consecutive failures the rule is disabled in
 //! this room. The other rules are not affected.
 
+use std::any::Any;
 use std::collections::HashMap;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{CallFnOptions, Dynamic, FuncArgs, Map, Scope};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, FuncArgs, Map, Scope};
 
 use super::api::{CallContext, flags_map, layout_map, message_map, person};
 use super::binding::{BindError, Params, RuleBinding, bind_params};
@@ -436,7 +438,6 @@ impl RoomRules {
             room: room.clone(),
             rule: bound.rule.clone(),
             params: bound.params.clone(),
-            params_value: None,
             state: bound.state.clone(),
             now,
             commands: Vec::new(),
@@ -453,13 +454,18 @@ impl RoomRules {
         let started = Instant::now();
         let (result, context) = context.run(|| {
             with_deadline(started + limits.deadline, || {
-                engine.call_fn_with_options::<Dynamic>(
-                    options,
-                    scope,
-                    bound.rule.ast(),
-                    cause.function,
-                    args,
-                )
+                // A panic inside the engine fails this call like an error
+                // would, instead of taking the room down.
+                panic::catch_unwind(AssertUnwindSafe(|| {
+                    engine.call_fn_with_options::<Dynamic>(
+                        options,
+                        scope,
+                        bound.rule.ast(),
+                        cause.function,
+                        args,
+                    )
+                }))
+                .unwrap_or_else(|panic| Err(engine_failure(panic.as_ref())))
             })
         });
         let took = started.elapsed();
@@ -504,6 +510,16 @@ impl RoomRules {
             }
         }
     }
+}
+
+/// The error a call fails with when the engine panicked.
+fn engine_failure(panic: &(dyn Any + Send)) -> Box<EvalAltResult> {
+    let message = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("the rule engine failed ({message})").into()
 }
 
 #[cfg(test)]
@@ -1003,6 +1019,32 @@ mod tests {
             assert_eq!(said, [r#"copier: message "1 1 2 2""#], "call for {name}");
         }
         assert!(rules.drain_failures().is_empty());
+    }
+
+    #[test]
+    fn closures_can_read_params_and_a_copy_of_state() {
+        let source = r#"const PARAMS = #{ names: ["Ann", "Gus"], skip: "Ann" };
+            fn on_join(p) {
+                state.seen = ["Gus"];
+                let named = params.names.filter(|n| n != params.skip);
+                let seen = state.seen;
+                let seen = seen.filter(|n| n == p.name && state.seen.len() > 0);
+                if named == seen { p.mute(); }
+            }"#;
+        let mut rules = room_rules(&[("closures", source)]);
+        let mut room = Arc::new(RoomState::new());
+        let said = feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+        );
+        let failures: Vec<String> = rules
+            .drain_failures()
+            .iter()
+            .map(|f| f.error.to_string())
+            .collect();
+        assert_eq!(failures, Vec::<String>::new());
+        assert_eq!(said, ["closures: mute Gus"]);
     }
 
     #[test]
