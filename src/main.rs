@@ -11,7 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use usher::config::Config;
 use usher::model::Span;
-use usher::platform::vmr::StreamProtocol;
+use usher::platform::http::StreamProtocol;
 use usher::rules::{Handler, Rule, RuleEngine, RuleSet, rule_files};
 use usher::runtime::audit::{explain, read_log};
 use usher::runtime::{Daemon, StartError};
@@ -378,7 +378,8 @@ async fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         args.room,
         args.output.display()
     );
-    let events = usher::recording::record(&config, &args.room, &args.output, stop).await?;
+    let events =
+        usher::recording::record(&config, &args.config, &args.room, &args.output, stop).await?;
     eprintln!("recorded {events} events");
     Ok(ExitCode::SUCCESS)
 }

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::workload::Frame;
-use crate::model::{Event, RoomState};
+use super::workload::{self, Frame};
+use crate::model::RoomState;
 use crate::rules::{RoomRules, RuleBinding, RuleSet};
 use crate::runtime::plan::plan;
 
@@ -132,9 +132,10 @@ pub fn run(
 }
 
 fn decode_round(frames: &[Frame]) -> Duration {
+    let mut codec = workload::codec();
     let started = Instant::now();
     for frame in frames {
-        let _ = black_box(Event::parse(black_box(&frame.name), black_box(&frame.data)));
+        let _ = black_box(codec.decode(black_box(&frame.wire)));
     }
     started.elapsed()
 }
@@ -144,9 +145,10 @@ const START: f64 = 1_800_000_000.0;
 
 fn state_round(frames: &[Frame]) -> Duration {
     let mut state = RoomState::new();
+    let mut codec = workload::codec();
     let started = Instant::now();
     for frame in frames {
-        if let Ok(event) = Event::parse(&frame.name, &frame.data) {
+        if let Ok(Some(event)) = codec.decode(&frame.wire) {
             black_box(state.apply_at(event, START + frame.at));
         }
     }
@@ -168,15 +170,17 @@ fn pipeline_round(
 ) -> anyhow::Result<Round> {
     let mut rules = RoomRules::new("bench@usher.test", set.clone(), bindings)?;
     let mut state = Arc::new(RoomState::new());
+    let mut codec = workload::codec();
+    let capabilities = workload::PLATFORM.capabilities();
     let (mut commands, mut errors) = (0, 0);
     let started = Instant::now();
     for frame in frames {
         let now = START + frame.at;
         while let Some(due) = rules.next_timer().filter(|due| *due <= now) {
             let intents = rules.fire_timers(&state, due);
-            commands += plan(intents, &state, &[]).send.len();
+            commands += plan(intents, &state, &[], &capabilities).send.len();
         }
-        let Ok(event) = Event::parse(&frame.name, &frame.data) else {
+        let Ok(Some(event)) = codec.decode(&frame.wire) else {
             continue;
         };
         let name = event.kind();
@@ -186,7 +190,7 @@ fn pipeline_round(
         }
         let intents = rules.on_changes(&state, &changes, name, now);
         errors += rules.drain_failures().len();
-        commands += plan(intents, &state, &[]).send.len();
+        commands += plan(intents, &state, &[], &capabilities).send.len();
     }
     let took = started.elapsed();
     Ok(Round {

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::platform::vmr::StreamProtocol;
+use crate::platform::http::StreamProtocol;
 use crate::runtime::{Daemon, StartError, StartOptions};
 use crate::sim::step::{Joiner, Step};
 use crate::sim::{RoomSpec, Simulator};

@@ -565,10 +565,10 @@ mod tests {
 
     /// Applies an event to the room and runs the rules on what it changed.
     fn feed(rules: &mut RoomRules, room: &mut Arc<RoomState>, event: Event) -> Vec<String> {
-        let name = event.name().to_owned();
+        let name = event.kind();
         let changes = Arc::make_mut(room).apply(event);
         rules
-            .on_changes(room, &changes, &name, 1000.0)
+            .on_changes(room, &changes, name, 1000.0)
             .iter()
             .map(|intent| format!("{}: {}", intent.rule, intent.command))
             .collect()
@@ -743,11 +743,8 @@ mod tests {
         ]);
         let mut room = Arc::new(RoomState::new());
         let name = "participant_create";
-        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantCreate(person(
-            "g",
-            "Gus",
-            Role::Guest,
-        )));
+        let changes =
+            Arc::make_mut(&mut room).apply(Event::Participant(person("g", "Gus", Role::Guest)));
         let intents = rules.on_changes(&room, &changes, name, 0.0);
         let shown: Vec<String> = intents
             .iter()
@@ -785,14 +782,14 @@ mod tests {
             let said = feed(
                 &mut rules,
                 &mut room,
-                Event::ParticipantCreate(person(uuid, name, Role::Guest)),
+                Event::Participant(person(uuid, name, Role::Guest)),
             );
             assert!(said.is_empty(), "{said:?}");
         }
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("c", "Cat", Role::Guest)),
+            Event::Participant(person("c", "Cat", Role::Guest)),
         );
         assert_eq!(said, ["count: lock"]);
     }
@@ -813,12 +810,12 @@ mod tests {
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("h", "Ada", Role::Chair)),
+            Event::Participant(person("h", "Ada", Role::Chair)),
         );
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let said = feed(
             &mut rules,
@@ -858,7 +855,7 @@ mod tests {
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         assert_eq!(
             said,
@@ -899,7 +896,7 @@ mod tests {
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let failures = rules.drain_failures();
         assert!(
@@ -926,7 +923,7 @@ mod tests {
             let said = feed(
                 &mut rules,
                 &mut room,
-                Event::ParticipantCreate(person(&uuid, &uuid, Role::Guest)),
+                Event::Participant(person(&uuid, &uuid, Role::Guest)),
             );
             assert_eq!(said, [format!("steady: mute {uuid}")]);
         }
@@ -955,12 +952,10 @@ mod tests {
                fn once() { room.lock(); }"#,
         )]);
         let mut room = Arc::new(RoomState::new());
-        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantSyncBegin);
-        assert!(changes.is_empty());
-        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantSyncEnd);
+        let changes = Arc::make_mut(&mut room).apply(Event::Roster(Vec::new()));
         assert!(
             rules
-                .on_changes(&room, &changes, "participant_sync_end", 1000.0)
+                .on_changes(&room, &changes, "roster", 1000.0)
                 .is_empty()
         );
         let mut fired = Vec::new();
@@ -1014,7 +1009,7 @@ mod tests {
             let said = feed(
                 &mut rules,
                 &mut room,
-                Event::ParticipantCreate(person(uuid, name, Role::Guest)),
+                Event::Participant(person(uuid, name, Role::Guest)),
             );
             assert_eq!(said, [r#"copier: message "1 1 2 2""#], "call for {name}");
         }
@@ -1036,7 +1031,7 @@ mod tests {
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let failures: Vec<String> = rules
             .drain_failures()
@@ -1063,7 +1058,7 @@ mod tests {
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         assert_eq!(said, ["reader: mute Gus"], "the writer changed nothing");
         let failures = rules.drain_failures();
@@ -1085,12 +1080,12 @@ mod tests {
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("h", "Ada", Role::Chair)),
+            Event::Participant(person("h", "Ada", Role::Chair)),
         );
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let message = |uuid: &str| {
             Event::Message(ChatMessage {

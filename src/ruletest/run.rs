@@ -16,6 +16,7 @@ use std::sync::Arc;
 use super::spec::{Action, TestCase, TestFile};
 use crate::clock::parse_timestamp;
 use crate::model::{Event, RoomState};
+use crate::platform::{Capabilities, PlatformKind};
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleSet};
 use crate::runtime::plan::plan;
 use crate::sim::conference::{Actor, Conference};
@@ -247,6 +248,8 @@ struct Harness {
     rules: RoomRules,
     actor: Actor,
     clock: f64,
+    /// What the simulated room's platform can do.
+    capabilities: Capabilities,
 }
 
 impl Harness {
@@ -273,23 +276,22 @@ impl Harness {
                 .map_err(|err| format!("participants: {err}"))?;
         }
         let (uuid, _) = conference.add_session_participant("usher", true, clock);
-        let mut room = RoomState::new();
-        room.add_own_uuid(&uuid);
         Ok(Harness {
             conference,
-            room: Arc::new(room),
+            room: Arc::new(RoomState::new()),
             rules,
             actor: Actor {
                 uuid,
                 name: "usher".to_owned(),
             },
             clock,
+            capabilities: PlatformKind::Vmr.capabilities(),
         })
     }
 
     fn connect(&mut self) -> Outcome {
         let mut outcome = Outcome::default();
-        let events = self.conference.sync_events();
+        let events = vec![self.conference.roster()];
         self.deliver(events, &mut outcome);
         outcome
     }
@@ -298,7 +300,7 @@ impl Harness {
         let mut outcome = Outcome::default();
         match action {
             Action::Reconnect => {
-                let events = self.conference.sync_events();
+                let events = vec![self.conference.roster()];
                 self.deliver(events, &mut outcome);
             }
             Action::Step(Step::Wait(span)) => {
@@ -355,7 +357,7 @@ impl Harness {
                 .into_iter()
                 .map(|failure| failure.error.to_string()),
         );
-        let plan = plan(intents, &self.room, &[]);
+        let plan = plan(intents, &self.room, &[], &self.capabilities);
         let mut events = Vec::new();
         for intent in plan.send {
             outcome.sent.push(intent.command.to_string());

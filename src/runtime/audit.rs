@@ -34,6 +34,8 @@ pub enum Outcome {
     Blocked,
     /// Not sent: usher was shutting down.
     Cancelled,
+    /// Not sent: the room's platform cannot do this.
+    Unsupported,
 }
 
 impl Outcome {
@@ -47,6 +49,7 @@ impl Outcome {
             Outcome::Conflict => "conflict",
             Outcome::Blocked => "blocked",
             Outcome::Cancelled => "cancelled",
+            Outcome::Unsupported => "unsupported",
         }
     }
 }

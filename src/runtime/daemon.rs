@@ -1,8 +1,9 @@
 //! The daemon: everything `usher run` starts, and its orderly stop.
 //!
 //! [`Daemon::start`] checks everything it can before touching a room: the
-//! rules compile, every room's bindings fit them, every PIN can be read, the
-//! audit log can be opened and the HTTP port bound. Any of these failing is a
+//! rules compile, every room's bindings fit them, every secret can be read,
+//! every platform can be set up, the audit log can be opened and the HTTP
+//! port bound. Any of these failing is a
 //! [`StartError::Config`]; the CLI exits with status 2. Then it starts one
 //! supervised task per room, the rules watcher and the HTTP endpoint.
 //!
@@ -25,8 +26,8 @@ use super::dispatch::Pacing;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
 use super::status::Registry;
-use crate::config::{Config, PlatformConfig};
-use crate::platform::vmr::{FeedOptions, HttpClients};
+use crate::config::Config;
+use crate::platform::{self, FeedOptions, RoomAddress};
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
 
 /// Why the daemon did not start.
@@ -42,21 +43,18 @@ pub enum StartError {
 
 /// What every room task shares.
 pub(crate) struct Shared {
-    pub platform: PlatformConfig,
-    pub http: HttpClients,
     pub audit: AuditSink,
     pub activity: broadcast::Sender<Activity>,
     pub rules: watch::Receiver<Arc<RuleSet>>,
     pub dry_run: bool,
     pub pacing: Pacing,
     pub flip_flops_per_minute: u32,
-    pub feed: FeedOptions,
 }
 
 /// How to start the daemon, beyond its configuration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StartOptions {
-    /// How the event feeds pace their reconnects.
+    /// How the platforms' feeds pace their reconnects.
     pub feed: FeedOptions,
     /// Keep the activity feed from the very start, for
     /// [`Daemon::take_activity`]. Activity costs a little per event, so
@@ -99,11 +97,33 @@ impl Daemon {
         config
             .check_bindings(config_path, &library.current())
             .map_err(|err| StartError::Config(err.to_string()))?;
-        let mut rooms = Vec::new();
-        for room in &config.rooms {
-            let pin = room.resolve_pin().map_err(StartError::Config)?;
-            rooms.push((room.alias.clone(), pin, Arc::from(room.rules.as_slice())));
+        let pins = config
+            .resolve_pins(config_path)
+            .map_err(|err| StartError::Config(err.to_string()))?;
+        let mut platforms = std::collections::BTreeMap::new();
+        for (name, platform) in &config.platforms {
+            let rooms = config
+                .rooms
+                .iter()
+                .filter(|room| room.platform_name() == name)
+                .count();
+            let built = platform::build(platform, rooms, options.feed)
+                .map_err(|err| StartError::Config(format!("platform `{name}`: {err}")))?;
+            platforms.insert(name.clone(), built);
         }
+        let rooms: Vec<_> = config
+            .rooms
+            .iter()
+            .zip(pins)
+            .map(|(room, pin)| {
+                let address = RoomAddress {
+                    alias: room.alias.clone(),
+                    pin,
+                };
+                let platform = platforms[room.platform_name()].clone();
+                (address, platform, Arc::from(room.rules.as_slice()))
+            })
+            .collect();
         let (audit, audit_writer) = match &config.audit_log {
             Some(path) => {
                 let (sink, writer) = AuditSink::open(path).map_err(|err| {
@@ -123,16 +143,12 @@ impl Daemon {
             ))
         })?;
         let http_addr = listener.local_addr().map_err(anyhow::Error::from)?;
-        let http = HttpClients::new(config.platform.http_options(config.rooms.len()))
-            .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
 
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
         let first_activity = options.follow_activity.then_some(first_activity);
         let registry = Arc::new(Registry::default());
         let shared = Arc::new(Shared {
-            platform: config.platform.clone(),
-            http,
             audit,
             activity: activity.clone(),
             rules,
@@ -143,7 +159,6 @@ impl Daemon {
                 attempts: config.dispatch.attempts,
             },
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
-            feed: options.feed,
         });
         let cancel = CancellationToken::new();
         let all_bindings = rooms
@@ -152,11 +167,11 @@ impl Daemon {
             .collect();
         let room_tasks = rooms
             .into_iter()
-            .map(|(alias, pin, bindings)| {
+            .map(|(address, platform, bindings)| {
                 let setup = RoomSetup {
-                    status: registry.add_room(&alias),
-                    alias,
-                    pin,
+                    status: registry.add_room(&address.alias),
+                    address,
+                    platform,
                     bindings,
                 };
                 tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))

@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn in_flight_commands_settle_when_confirmed_or_failed() {
         let mut room = RoomState::new();
-        room.apply(Event::ParticipantCreate(Participant {
+        room.apply(Event::Participant(Participant {
             uuid: "u1".into(),
             display_name: "Bob".into(),
             ..Participant::default()
@@ -303,7 +303,7 @@ mod tests {
             1,
             "done but not yet seen in the room"
         );
-        room.apply(Event::ParticipantUpdate(Participant {
+        room.apply(Event::Participant(Participant {
             uuid: "u1".into(),
             display_name: "Bob".into(),
             muted: true,
@@ -316,7 +316,7 @@ mod tests {
     #[test]
     fn an_effect_seen_before_the_answer_confirms_the_command() {
         let bob = |muted| {
-            Event::ParticipantUpdate(Participant {
+            Event::Participant(Participant {
                 uuid: "u1".into(),
                 display_name: "Bob".into(),
                 muted,

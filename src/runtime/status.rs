@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde::Serialize;
 
 use crate::clock::{format_timestamp, unix_now};
-use crate::platform::vmr::SessionStats;
+use crate::platform::LinkStats;
 use crate::rules::{CallLatency, LATENCY_BUCKETS, RuleStats};
 
 /// Where a room's connection stands.
@@ -160,7 +160,7 @@ impl RoomSnapshot {
     }
 
     /// Takes in the session's counters.
-    pub fn set_session(&mut self, stats: SessionStats) {
+    pub fn set_session(&mut self, stats: LinkStats) {
         self.refreshes = stats.refreshes;
         self.renewals = stats.renewals;
     }

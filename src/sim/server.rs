@@ -36,7 +36,8 @@ use tracing::{info, warn};
 use super::conference::{Actor, Conference, SimError};
 use super::scenario::{Action, Fault, Scenario};
 use super::step::{Joiner, Step};
-use crate::model::{Command, Disconnect, Event, Participant, RoomFlags, Secret};
+use crate::model::{Command, Event, Participant, RoomFlags, Secret};
+use crate::platform::vmr::codec::{Encoder, participant_json};
 use crate::platform::vmr::wire::{
     self, CHECK_JOIN_PATH, CheckJoinRequest, INVALID_TOKEN, NewSessionRequest, PIN_HEADER,
     ParseRequestError, Reply, ServiceStatus, TOKEN_HEADER,
@@ -403,6 +404,8 @@ struct RoomState {
     streams: Vec<Stream>,
     next_session: u64,
     next_event_id: u64,
+    /// Writes events as frames, remembering who the room has heard of.
+    encoder: Encoder,
     /// `fail_commands`: how many more, and with which status.
     failing: Option<(u32, u16)>,
     /// `delay_responses`: by how much, and how many more.
@@ -450,6 +453,7 @@ impl RoomState {
             streams: Vec::new(),
             next_session: 0,
             next_event_id: 0,
+            encoder: Encoder::default(),
             failing: None,
             delaying: None,
         }
@@ -458,12 +462,11 @@ impl RoomState {
     /// Sends events to every stream of the room, closing streams that are
     /// gone or too far behind.
     fn broadcast(&mut self, events: &[Event]) {
-        for event in events {
-            let id = self.next_id();
+        let frames: Vec<Bytes> = events.iter().flat_map(|event| self.frames(event)).collect();
+        for frame in frames {
             if self.streams.is_empty() {
                 continue;
             }
-            let frame = frame(event, id);
             self.streams
                 .retain(|stream| match stream.frames.try_send(frame.clone()) {
                     Ok(()) => true,
@@ -479,21 +482,25 @@ impl RoomState {
         }
     }
 
-    fn next_id(&mut self) -> u64 {
-        self.next_event_id += 1;
-        self.next_event_id
+    /// The server-sent frames for an event, each with its own id.
+    fn frames(&mut self, event: &Event) -> Vec<Bytes> {
+        self.encoder
+            .encode(event)
+            .into_iter()
+            .map(|(name, data)| {
+                self.next_event_id += 1;
+                Bytes::from(format!(
+                    "event: {name}\nid: {}\ndata: {data}\n\n",
+                    self.next_event_id
+                ))
+            })
+            .collect()
     }
 
     /// Opens a stream for a session: its sync bracket, then live frames.
     fn subscribe(&mut self, session: u64) -> (Vec<Bytes>, mpsc::Receiver<Bytes>) {
-        let sync = self.conference.sync_events();
-        let frames = sync
-            .iter()
-            .map(|event| {
-                let id = self.next_id();
-                frame(event, id)
-            })
-            .collect();
+        let roster = self.conference.roster();
+        let frames = self.frames(&roster);
         let (sender, receiver) = mpsc::channel(STREAM_BACKLOG);
         self.streams.push(Stream {
             session,
@@ -573,16 +580,13 @@ impl RoomState {
             return;
         };
         self.tokens.retain(|_, grant| grant.session != id);
-        let goodbye = farewell.map(|event| {
-            let id = self.next_id();
-            frame(event, id)
-        });
+        let goodbye = farewell.map(|event| self.frames(event));
         self.streams.retain(|stream| {
             if stream.session != id {
                 return true;
             }
-            if let Some(goodbye) = &goodbye {
-                let _ = stream.frames.try_send(goodbye.clone());
+            for frame in goodbye.iter().flatten() {
+                let _ = stream.frames.try_send(frame.clone());
             }
             false
         });
@@ -608,9 +612,9 @@ impl RoomState {
             .filter(|(_, session)| !self.conference.contains(&session.participant_uuid))
             .map(|(id, _)| *id)
             .collect();
-        let farewell = Event::Disconnect(Disconnect {
+        let farewell = Event::Disconnected {
             reason: KICKED.to_owned(),
-        });
+        };
         for id in removed {
             info!(room = %self.conference.alias(), "session ended: its participant was disconnected");
             self.end_session(id, Some(&farewell));
@@ -841,8 +845,12 @@ async fn participants(
         &alias,
         header_text(&headers, TOKEN_HEADER),
         |state, _| {
-            let list: Vec<&Participant> = state.conference.participants().collect();
-            reply(StatusCode::OK, Reply::success(json!(list)))
+            let list: Vec<Value> = state
+                .conference
+                .participants()
+                .map(participant_json)
+                .collect();
+            reply(StatusCode::OK, Reply::success(list))
         },
     )
 }
@@ -1098,14 +1106,6 @@ async fn play(shared: Arc<Shared>, scenario: Scenario) {
         }
     }
     info!(room = %room, "scenario finished; still serving");
-}
-
-fn frame(event: &Event, id: u64) -> Bytes {
-    Bytes::from(format!(
-        "event: {}\nid: {id}\ndata: {}\n\n",
-        event.name(),
-        event.data()
-    ))
 }
 
 fn reply(status: StatusCode, body: Reply) -> Response {

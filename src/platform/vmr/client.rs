@@ -4,23 +4,15 @@
 //! the token lifecycle lives in [`super::session`]. Replies are read in one
 //! place, [`RoomClient::call`], which turns HTTP statuses and the
 //! `{status, result}` envelope into a value or a typed [`ClientError`].
-//!
-//! REST calls and event streams use separate HTTP clients. reqwest puts
-//! every request to one node onto one HTTP/2 connection, and long-lived
-//! streams stall it past about a hundred rooms (the server's limit on
-//! concurrent streams). So event streams either go over HTTP/1, one
-//! connection per room, or over HTTP/2 spread across several clients, each
-//! with its own connection carrying at most [`STREAMS_PER_CONNECTION`].
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+//! REST calls and the event stream use the platform's shared
+//! [`HttpClients`].
 
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
+use super::codec;
 use super::error::ClientError;
 use super::events::EventStream;
 use super::wire::{
@@ -28,118 +20,7 @@ use super::wire::{
     TOKEN_HEADER, TokenRefresh,
 };
 use crate::model::{Command, Participant, Secret};
-
-/// How a room's event stream reaches the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamProtocol {
-    /// One HTTP/1.1 connection per room. Works with every node; costs some
-    /// 40 KB per room in connection buffers.
-    #[default]
-    Http1,
-    /// Streams multiplexed over HTTP/2, at most [`STREAMS_PER_CONNECTION`]
-    /// to a connection so none hits the server's concurrent-stream limit.
-    /// A few KB per room. The node must speak HTTP/2 (cleartext `http://`
-    /// nodes by prior knowledge).
-    Http2,
-}
-
-/// Event streams sharing one HTTP/2 connection, kept under the usual
-/// server limit of 100 concurrent streams.
-pub const STREAMS_PER_CONNECTION: usize = 80;
-
-/// How to talk to the platform.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpOptions {
-    /// Longest wait for a TCP/TLS connection.
-    pub connect_timeout: Duration,
-    /// Longest wait for a whole REST call.
-    pub request_timeout: Duration,
-    /// A stream silent for this long is taken to be dead and reconnected.
-    pub stream_idle_timeout: Duration,
-    /// How event streams travel.
-    pub stream_protocol: StreamProtocol,
-    /// How many rooms will stream, to size the HTTP/2 connections.
-    pub rooms: usize,
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        HttpOptions {
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
-            stream_idle_timeout: Duration::from_secs(90),
-            stream_protocol: StreamProtocol::Http1,
-            rooms: 1,
-        }
-    }
-}
-
-/// Idle REST connections kept per node. Calls are short, so a few serve
-/// thousands of rooms; each idle HTTP/1 connection holds some 25 KB.
-const REST_IDLE_CONNECTIONS: usize = 16;
-
-/// The HTTP clients shared by every room on a node.
-#[derive(Debug, Clone)]
-pub struct HttpClients {
-    rest: reqwest::Client,
-    /// Clients for event streams: one over HTTP/1, or one per HTTP/2
-    /// connection's worth of rooms.
-    streams: Arc<[reqwest::Client]>,
-    next_stream: Arc<AtomicUsize>,
-}
-
-impl HttpClients {
-    /// Builds the REST client and the clients for event streams.
-    pub fn new(options: HttpOptions) -> Result<Self, reqwest::Error> {
-        let user_agent = concat!("usher/", env!("CARGO_PKG_VERSION"));
-        let rest = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .pool_max_idle_per_host(REST_IDLE_CONNECTIONS)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
-        let stream_client = || {
-            let builder = reqwest::Client::builder()
-                .user_agent(user_agent)
-                .connect_timeout(options.connect_timeout)
-                .read_timeout(options.stream_idle_timeout)
-                .pool_idle_timeout(Duration::from_secs(30));
-            match options.stream_protocol {
-                StreamProtocol::Http1 => builder.http1_only(),
-                StreamProtocol::Http2 => builder
-                    .http2_prior_knowledge()
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .http2_keep_alive_timeout(Duration::from_secs(10)),
-            }
-            .build()
-        };
-        let shards = match options.stream_protocol {
-            StreamProtocol::Http1 => 1,
-            StreamProtocol::Http2 => options.rooms.div_ceil(STREAMS_PER_CONNECTION).max(1),
-        };
-        let streams = (0..shards)
-            .map(|_| stream_client())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(HttpClients {
-            rest,
-            streams: streams.into(),
-            next_stream: Arc::new(AtomicUsize::new(0)),
-        })
-    }
-
-    /// The client the next room's event stream uses, in turn.
-    fn stream_client(&self) -> reqwest::Client {
-        let next = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        self.streams[next % self.streams.len()].clone()
-    }
-
-    /// The REST client, for calls outside a room (such as `checkJoin`).
-    pub fn rest(&self) -> &reqwest::Client {
-        &self.rest
-    }
-}
+use crate::platform::http::HttpClients;
 
 /// The calls of one room on one node.
 #[derive(Debug, Clone)]
@@ -189,7 +70,7 @@ impl RoomClient {
     ) -> Result<SessionGrant, ClientError> {
         let mut builder = self
             .clients
-            .rest
+            .rest()
             .post(self.url("new_session"))
             .json(request);
         if let Some(pin) = pin {
@@ -244,7 +125,7 @@ impl RoomClient {
     pub async fn service_status(&self, token: &Secret) -> Result<ServiceStatus, ClientError> {
         let builder = self
             .clients
-            .rest
+            .rest()
             .get(self.url("service_status"))
             .header(TOKEN_HEADER, token.expose());
         parse_result(
@@ -258,7 +139,7 @@ impl RoomClient {
     pub async fn participants(&self, token: &Secret) -> Result<Vec<Participant>, ClientError> {
         let builder = self
             .clients
-            .rest
+            .rest()
             .get(self.url("participants"))
             .header(TOKEN_HEADER, token.expose());
         let reply = self.call("participants", builder).await?;
@@ -270,7 +151,7 @@ impl RoomClient {
         };
         Ok(entries
             .into_iter()
-            .filter_map(|entry| match serde_json::from_value::<Participant>(entry) {
+            .filter_map(|entry| match codec::participant_from(entry) {
                 Ok(participant) => Some(participant),
                 Err(err) => {
                     tracing::warn!(room = %self.alias, error = %err, "skipping a participant that cannot be read");
@@ -295,7 +176,7 @@ impl RoomClient {
 
     fn authorized_post(&self, path: &str, token: &Secret) -> reqwest::RequestBuilder {
         self.clients
-            .rest
+            .rest()
             .post(self.url(path))
             .header(TOKEN_HEADER, token.expose())
     }
@@ -381,6 +262,8 @@ fn parse_result<T: DeserializeOwned>(call: &'static str, reply: Reply) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::platform::http::HttpOptions;
 
     fn room(node: &str, alias: &str) -> RoomClient {
         let clients = HttpClients::new(HttpOptions::default()).unwrap();

@@ -23,6 +23,7 @@ use super::client::RoomClient;
 use super::error::ClientError;
 use super::wire::{NewSessionRequest, SessionGrant};
 use crate::model::{Command, Secret};
+use crate::platform::LinkStats;
 
 /// Who usher is in a room.
 #[derive(Debug, Clone)]
@@ -58,17 +59,6 @@ pub(crate) struct Current {
     pub participant_uuid: String,
 }
 
-/// Counters describing a session's life, for metrics and benchmarks.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Successful `refresh_session` calls.
-    pub refreshes: u64,
-    /// Refreshes attempted only after the token had already expired.
-    pub late_refreshes: u64,
-    /// New sessions started to replace a refused one.
-    pub renewals: u64,
-}
-
 /// A live session in one room.
 pub struct Session {
     client: RoomClient,
@@ -91,7 +81,7 @@ impl Session {
         credentials: Credentials,
     ) -> Result<Arc<Session>, ClientError> {
         let grant = new_session(&client, &credentials).await?;
-        tracing::debug!(room = %client.alias(), participant = %grant.participant_uuid, expires = grant.expires, "session started");
+        tracing::debug!(participant = %grant.participant_uuid, expires = grant.expires, "session started");
         Ok(Arc::new(Session {
             token: Mutex::new(token_from(
                 grant.token,
@@ -136,8 +126,8 @@ impl Session {
     }
 
     /// Counters for metrics.
-    pub fn stats(&self) -> SessionStats {
-        SessionStats {
+    pub fn stats(&self) -> LinkStats {
+        LinkStats {
             refreshes: self.refreshes.load(Ordering::Relaxed),
             late_refreshes: self.late_refreshes.load(Ordering::Relaxed),
             renewals: self.renewals.load(Ordering::Relaxed),
@@ -180,11 +170,11 @@ impl Session {
                 }
                 drop(current);
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(room = %self.client.alias(), expires = refresh.expires, "token refreshed");
+                tracing::debug!(expires = refresh.expires, "token refreshed");
                 Ok(())
             }
             Err(err) if err.is_forbidden() => {
-                tracing::info!(room = %self.client.alias(), "token refused on refresh; starting a new session");
+                tracing::info!("token refused on refresh; starting a new session");
                 self.renew(generation).await
             }
             Err(err) => Err(err),
@@ -200,7 +190,7 @@ impl Session {
             return Ok(());
         }
         let grant = new_session(&self.client, &self.credentials).await?;
-        tracing::info!(room = %self.client.alias(), participant = %grant.participant_uuid, "new session started");
+        tracing::info!(participant = %grant.participant_uuid, "new session started");
         let replaced = std::mem::replace(
             &mut *self.lock(),
             token_from(
@@ -236,7 +226,7 @@ impl Session {
             match Box::pin(self.refresh()).await {
                 Ok(()) => retry_delay = MIN_REFRESH_DELAY,
                 Err(err) => {
-                    tracing::warn!(room = %self.client.alias(), error = %err, retry_in = ?retry_delay, "token refresh failed");
+                    tracing::warn!(error = %err, retry_in = ?retry_delay, "token refresh failed");
                     self.lock().refresh_at = Instant::now() + retry_delay;
                     retry_delay = (retry_delay * 2).min(Duration::from_secs(10));
                 }
@@ -248,9 +238,9 @@ impl Session {
     pub async fn close(&self) {
         let (token, _) = self.current_token();
         match self.client.end_session(&token).await {
-            Ok(()) => tracing::debug!(room = %self.client.alias(), "session ended"),
+            Ok(()) => tracing::debug!("session ended"),
             Err(err) => {
-                tracing::warn!(room = %self.client.alias(), error = %err, "could not end the session")
+                tracing::warn!(error = %err, "could not end the session")
             }
         }
     }

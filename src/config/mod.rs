@@ -1,0 +1,799 @@
+//! The daemon's configuration: schema, validation and secrets.
+//!
+//! ```yaml
+//! platforms:                        # named platform accounts, each of one `kind`
+//!   campus:
+//!     kind: vmr
+//!     url: https://node.example.com
+//! rules_dir: rules
+//! rooms:
+//!   - alias: hall-a@example.com     # the room's id on its platform
+//!     platform: campus              # optional when there is one platform
+//!     pin: ${HALL_A_PIN}            # from the environment; or pin_file: /path
+//!     rules:
+//!       - auto_mute_guests
+//!       - lock_when_full: { max: 120, reserve: 5 }
+//! dry_run: false
+//! audit_log: audit.jsonl
+//! http: { listen: 127.0.0.1:9750 }
+//! ```
+//!
+//! A single `platform:` block (the shape of earlier versions) is read as
+//! one `vmr` platform named `default`. Unknown fields are errors, every
+//! error names `file:line:column`, and secrets are read from the
+//! environment or a file and never printed (see [`secret`]).
+//!
+//! [`Config::load`] is the one way to read a config, and [`Config::room`]
+//! the one way to pick a room from it.
+
+pub mod secret;
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::{Secret, Span};
+use crate::platform::{Capabilities, PlatformConfig};
+use crate::rules::{Limits, RuleBinding, RuleSet};
+use crate::yaml::{self, YamlError};
+pub use secret::{SecretError, SecretSource};
+
+/// The name the single `platform:` block of older configs gets.
+pub const DEFAULT_PLATFORM: &str = "default";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Named platform accounts.
+    #[serde(default)]
+    pub platforms: BTreeMap<String, PlatformConfig>,
+    /// One seed-001 platform, as earlier versions wrote it; read into
+    /// `platforms` as [`DEFAULT_PLATFORM`].
+    #[serde(default, rename = "platform")]
+    legacy_platform: Option<crate::platform::VmrConfig>,
+    /// Where the rules are (relative to the config file).
+    #[serde(default = "default_rules_dir")]
+    pub rules_dir: PathBuf,
+    /// The rooms to watch.
+    pub rooms: Vec<RoomConfig>,
+    /// Run every rule but send nothing; commands are logged and audited as
+    /// dry-run.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// The append-only JSONL audit log (relative to the config file); none
+    /// when absent.
+    #[serde(default)]
+    pub audit_log: Option<PathBuf>,
+    /// The local HTTP endpoint for `/healthz`, `/metrics` and `/status`.
+    #[serde(default)]
+    pub http: HttpConfig,
+    /// How commands are paced and retried.
+    #[serde(default)]
+    pub dispatch: DispatchConfig,
+    /// What one rule call may cost.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+/// One room to watch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoomConfig {
+    /// The room's id on its platform (seed 001: the conference alias).
+    pub alias: String,
+    /// The platform account the room is on; after loading, always set.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// The room's secret where its platform has one (seed 001: the host
+    /// PIN): `${VARIABLE}` (read from the environment) or, not recommended,
+    /// the value itself.
+    #[serde(default)]
+    pub pin: Option<SecretSource>,
+    /// A file holding the room's secret.
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+    /// The rules to run here, in order (earlier rules win conflicts).
+    #[serde(default)]
+    pub rules: Vec<RuleBinding>,
+}
+
+/// The local HTTP endpoint.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Where to listen; loopback unless you mean otherwise.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: default_listen(),
+        }
+    }
+}
+
+/// How commands are paced and retried.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchConfig {
+    /// Commands per second per room, sustained.
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+    /// Commands a room may send at once before the rate applies.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Attempts for a command that fails transiently (5xx, timeout).
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Opposite commands to one target tolerated per minute before the
+    /// flip-flop guard holds further ones back.
+    #[serde(default = "default_flip_flops")]
+    pub flip_flops_per_minute: u32,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        DispatchConfig {
+            rate: default_rate(),
+            burst: default_burst(),
+            attempts: default_attempts(),
+            flip_flops_per_minute: default_flip_flops(),
+        }
+    }
+}
+
+/// What one rule call may cost; see [`Limits`].
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Rhai operations per call.
+    #[serde(default = "default_operations")]
+    pub operations: u64,
+    /// Wall-clock time per call.
+    #[serde(default = "default_deadline")]
+    pub deadline: Span,
+    /// Consecutive failures before a rule is disabled in a room.
+    #[serde(default = "default_failures")]
+    pub failures_before_disable: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            operations: default_operations(),
+            deadline: default_deadline(),
+            failures_before_disable: default_failures(),
+        }
+    }
+}
+
+/// The bounds within which the sandbox's limits may be set: below them a
+/// rule cannot do anything useful, above them (or at 0, which Rhai reads
+/// as "unlimited") one rule could hold its room for seconds.
+const OPERATIONS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=100_000_000;
+const DEADLINE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=5.0;
+
+impl LimitsConfig {
+    /// The engine limits these settings give.
+    pub fn to_limits(self) -> Limits {
+        Limits {
+            max_operations: self.operations,
+            deadline: self.deadline.0,
+            failures_before_disable: self.failures_before_disable,
+            ..Limits::default()
+        }
+    }
+}
+
+fn default_rules_dir() -> PathBuf {
+    PathBuf::from("rules")
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9750))
+}
+fn default_rate() -> f64 {
+    10.0
+}
+fn default_burst() -> u32 {
+    20
+}
+fn default_attempts() -> u32 {
+    4
+}
+fn default_flip_flops() -> u32 {
+    4
+}
+fn default_operations() -> u64 {
+    Limits::default().max_operations
+}
+fn default_deadline() -> Span {
+    Span(Limits::default().deadline)
+}
+fn default_failures() -> u32 {
+    Limits::default().failures_before_disable
+}
+
+/// A configuration that cannot be used, with where and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub YamlError);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates a config file. Relative paths in it are taken
+    /// relative to the file; every room's `platform` is resolved.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = yaml::from_file(path).map_err(ConfigError)?;
+        let source = std::fs::read_to_string(path).unwrap_or_default();
+        let at = Locator {
+            path,
+            source: &source,
+        };
+        config.gather_platforms(&at)?;
+        config.validate(&at)?;
+        let base = path.parent().unwrap_or(Path::new(""));
+        config.rules_dir = base.join(&config.rules_dir);
+        if let Some(audit) = &config.audit_log {
+            config.audit_log = Some(base.join(audit));
+        }
+        for room in &mut config.rooms {
+            if let Some(file) = &room.pin_file {
+                room.pin_file = Some(base.join(file));
+            }
+        }
+        if !config.rules_dir.is_dir() {
+            return Err(at.error(
+                "rules_dir:",
+                0,
+                format!(
+                    "the rules directory {} does not exist; create it or point `rules_dir:` at it",
+                    config.rules_dir.display()
+                ),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The room `alias`, or with `None` the only room; the error lists the
+    /// rooms there are.
+    pub fn room(&self, alias: Option<&str>) -> Result<&RoomConfig, PickRoomError> {
+        let known = || self.rooms.iter().map(|room| room.alias.clone()).collect();
+        match alias {
+            Some(alias) => self
+                .rooms
+                .iter()
+                .find(|room| room.alias == alias)
+                .ok_or_else(|| PickRoomError::Unknown {
+                    alias: alias.to_owned(),
+                    known: known(),
+                }),
+            None if self.rooms.len() == 1 => Ok(&self.rooms[0]),
+            None => Err(PickRoomError::Ambiguous { known: known() }),
+        }
+    }
+
+    /// The platform a room is on.
+    pub fn platform_of(&self, room: &RoomConfig) -> &PlatformConfig {
+        &self.platforms[room.platform_name()]
+    }
+
+    /// Moves the older single `platform:` block into `platforms` and gives
+    /// every room its platform.
+    fn gather_platforms(&mut self, at: &Locator) -> Result<(), ConfigError> {
+        if let Some(legacy) = self.legacy_platform.take() {
+            if !self.platforms.is_empty() {
+                return Err(at.error(
+                    "platform:",
+                    0,
+                    "give either `platform:` (one platform) or `platforms:` (named accounts), not both".to_owned(),
+                ));
+            }
+            self.platforms
+                .insert(DEFAULT_PLATFORM.to_owned(), PlatformConfig::Vmr(legacy));
+        }
+        if self.platforms.is_empty() {
+            return Err(at.error(
+                "rooms:",
+                0,
+                "name the platform the rooms are on: `platforms: { NAME: { kind: vmr, url: https://… } }`".to_owned(),
+            ));
+        }
+        for (name, platform) in &self.platforms {
+            if let Err(message) = platform.validate() {
+                let needle = if self.platforms.len() == 1 && name == DEFAULT_PLATFORM {
+                    "platform:".to_owned()
+                } else {
+                    format!("{name}:")
+                };
+                return Err(at.error(&needle, 0, format!("platform `{name}`: {message}")));
+            }
+        }
+        let only = (self.platforms.len() == 1)
+            .then(|| self.platforms.keys().next().cloned())
+            .flatten();
+        for (index, room) in self.rooms.iter_mut().enumerate() {
+            match (&room.platform, &only) {
+                (Some(name), _) if self.platforms.contains_key(name) => {}
+                (Some(name), _) => {
+                    let known: Vec<&str> = self.platforms.keys().map(String::as_str).collect();
+                    return Err(at.error_after(
+                        &room.alias,
+                        "platform:",
+                        format!(
+                            "rooms[{index}]: no platform `{name}`; the platforms are: {}",
+                            known.join(", ")
+                        ),
+                    ));
+                }
+                (None, Some(only)) => room.platform = Some(only.clone()),
+                (None, None) => {
+                    return Err(at.error(
+                        &room.alias,
+                        0,
+                        format!(
+                            "rooms[{index}]: say which platform room `{}` is on (`platform: NAME`); there are several",
+                            room.alias
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self, at: &Locator) -> Result<(), ConfigError> {
+        if self.rooms.is_empty() {
+            return Err(at.error(
+                "rooms:",
+                0,
+                "rooms: list at least one room to watch".to_owned(),
+            ));
+        }
+        let mut seen = HashSet::new();
+        for (index, room) in self.rooms.iter().enumerate() {
+            if room.alias.trim().is_empty() {
+                return Err(at.error("alias:", index, format!("rooms[{index}].alias is empty")));
+            }
+            if !seen.insert((room.platform_name(), room.alias.as_str())) {
+                return Err(at.error(
+                    &room.alias,
+                    1,
+                    format!("rooms[{index}]: room `{}` is listed twice", room.alias),
+                ));
+            }
+            if room.pin.is_some() && room.pin_file.is_some() {
+                return Err(at.error_after(
+                    &room.alias,
+                    "pin_file:",
+                    format!("rooms[{index}]: give either `pin` or `pin_file`, not both"),
+                ));
+            }
+        }
+        if !(self.dispatch.rate > 0.0 && self.dispatch.rate.is_finite()) {
+            return Err(at.error(
+                "rate:",
+                0,
+                "dispatch.rate must be a positive number of commands per second".to_owned(),
+            ));
+        }
+        if self.dispatch.burst == 0 || self.dispatch.attempts == 0 {
+            return Err(at.error(
+                "dispatch:",
+                0,
+                "dispatch.burst and dispatch.attempts must be at least 1".to_owned(),
+            ));
+        }
+        if !OPERATIONS_RANGE.contains(&self.limits.operations) {
+            return Err(at.error(
+                "operations:",
+                0,
+                format!(
+                    "limits.operations must be between {} and {}: it bounds what one rule call may do, and 0 would switch the bound off",
+                    OPERATIONS_RANGE.start(),
+                    OPERATIONS_RANGE.end()
+                ),
+            ));
+        }
+        if !DEADLINE_RANGE.contains(&self.limits.deadline.as_secs_f64()) {
+            return Err(at.error(
+                "deadline:",
+                0,
+                format!(
+                    "limits.deadline must be between {} ms and {} s: one rule call holds its room for that long at most",
+                    DEADLINE_RANGE.start() * 1000.0,
+                    DEADLINE_RANGE.end()
+                ),
+            ));
+        }
+        if self.limits.failures_before_disable == 0 {
+            return Err(at.error(
+                "failures_before_disable:",
+                0,
+                "limits.failures_before_disable must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks every room's rule bindings against a rule set, naming the room
+    /// and the place in the file.
+    pub fn check_bindings(&self, path: &Path, rules: &RuleSet) -> Result<(), ConfigError> {
+        let source = std::fs::read_to_string(path).unwrap_or_default();
+        let at = Locator {
+            path,
+            source: &source,
+        };
+        for room in &self.rooms {
+            for binding in &room.rules {
+                if let Err(err) = rules.check(binding) {
+                    return Err(at.error_after(
+                        &room.alias,
+                        &binding.rule,
+                        format!("room `{}`: {err}", room.alias),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every room's secret, naming the room and the place in the
+    /// file when one cannot be read. Returns them in room order.
+    pub fn resolve_pins(&self, path: &Path) -> Result<Vec<Option<Secret>>, ConfigError> {
+        self.rooms
+            .iter()
+            .map(|room| self.resolve_pin(path, room))
+            .collect()
+    }
+
+    /// Reads one room's secret, naming the room and the place in the file
+    /// when it cannot be read.
+    pub fn resolve_pin(
+        &self,
+        path: &Path,
+        room: &RoomConfig,
+    ) -> Result<Option<Secret>, ConfigError> {
+        room.resolve_pin().map_err(|err| {
+            let source = std::fs::read_to_string(path).unwrap_or_default();
+            let at = Locator {
+                path,
+                source: &source,
+            };
+            let field = if room.pin_file.is_some() {
+                "pin_file:"
+            } else {
+                "pin:"
+            };
+            at.error_after(&room.alias, field, format!("room `{}`: {err}", room.alias))
+        })
+    }
+
+    /// The capabilities of the platform each room is on, by alias.
+    pub fn capabilities(&self) -> BTreeMap<&str, Capabilities> {
+        self.rooms
+            .iter()
+            .map(|room| (room.alias.as_str(), self.platform_of(room).capabilities()))
+            .collect()
+    }
+}
+
+impl RoomConfig {
+    /// The name of the platform account the room is on.
+    pub fn platform_name(&self) -> &str {
+        self.platform.as_deref().unwrap_or(DEFAULT_PLATFORM)
+    }
+
+    /// Resolves the room's secret from the environment or its file. The
+    /// error names the variable or file, never a value.
+    pub fn resolve_pin(&self) -> Result<Option<Secret>, SecretError> {
+        secret::resolve("pin", self.pin.as_ref(), self.pin_file.as_deref())
+    }
+}
+
+/// Why [`Config::room`] found no room.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PickRoomError {
+    /// No room has this alias.
+    #[error("no room `{alias}` in the config; its rooms are: {}", known.join(", "))]
+    Unknown {
+        /// The alias asked for.
+        alias: String,
+        /// The rooms there are.
+        known: Vec<String>,
+    },
+    /// No alias was given and there are several rooms.
+    #[error("the config has several rooms; pick one with --room (one of: {})", known.join(", "))]
+    Ambiguous {
+        /// The rooms there are.
+        known: Vec<String>,
+    },
+}
+
+/// Points errors at places in the config file.
+struct Locator<'a> {
+    path: &'a Path,
+    source: &'a str,
+}
+
+impl Locator<'_> {
+    /// An error at the `nth` (0-based) occurrence of `needle`.
+    fn error(&self, needle: &str, nth: usize, message: String) -> ConfigError {
+        let (line, column) = locate(self.source, needle, nth);
+        self.at(line, column, message)
+    }
+
+    /// An error at the first `needle` after the first mention of `anchor`.
+    fn error_after(&self, anchor: &str, needle: &str, message: String) -> ConfigError {
+        let (line, column) = locate_after(self.source, anchor, needle);
+        self.at(line, column, message)
+    }
+
+    fn at(&self, line: Option<usize>, column: Option<usize>, message: String) -> ConfigError {
+        ConfigError(YamlError {
+            path: Some(self.path.to_owned()),
+            line,
+            column,
+            message,
+        })
+    }
+}
+
+/// The 1-based line and column of the `nth` (0-based) occurrence of
+/// `needle`, or nothing when it does not appear.
+fn locate(source: &str, needle: &str, nth: usize) -> (Option<usize>, Option<usize>) {
+    source
+        .match_indices(needle)
+        .nth(nth)
+        .map(|(offset, _)| line_column(source, offset))
+        .map_or((None, None), |(line, column)| (Some(line), Some(column)))
+}
+
+/// The position of `needle` after the first mention of `anchor`, or of the
+/// anchor itself when `needle` is not written out whole (a name folded
+/// across lines, say).
+fn locate_after(source: &str, anchor: &str, needle: &str) -> (Option<usize>, Option<usize>) {
+    let Some(start) = source.find(anchor) else {
+        return locate(source, needle, 0);
+    };
+    let offset = source[start..].find(needle).map_or(start, |at| start + at);
+    let (line, column) = line_column(source, offset);
+    (Some(line), Some(column))
+}
+
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(offset, |newline| offset - newline - 1)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("usher-config-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("rules")).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const GOOD: &str = "platform:\n  url: https://node.example.com\nrooms:\n  - alias: hall-a@example.com\n    pin: ${USHER_TEST_PIN_A}\n    rules:\n      - auto_mute_guests\n      - lock_when_full: { max: 120 }\naudit_log: audit.jsonl\n";
+
+    #[test]
+    fn reads_the_documented_shape_with_defaults() {
+        let path = write("good.yaml", GOOD);
+        let config = Config::load(&path).unwrap();
+        let PlatformConfig::Vmr(platform) = &config.platforms[DEFAULT_PLATFORM];
+        assert_eq!(platform.display_name, "usher");
+        assert!(platform.hide && !config.dry_run);
+        assert_eq!(config.rooms[0].platform_name(), DEFAULT_PLATFORM);
+        assert_eq!(config.rooms[0].rules[1].params["max"], 120);
+        assert_eq!(config.http.listen, "127.0.0.1:9750".parse().unwrap());
+        assert_eq!(config.rules_dir, path.parent().unwrap().join("rules"));
+        assert_eq!(
+            config.audit_log,
+            Some(path.parent().unwrap().join("audit.jsonl"))
+        );
+    }
+
+    #[test]
+    fn unknown_fields_are_errors_with_a_position() {
+        let path = write("typo.yaml", &GOOD.replace("audit_log", "audit_lgo"));
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("typo.yaml:9:1:"), "{err}");
+        assert!(err.contains("unknown field `audit_lgo`"), "{err}");
+    }
+
+    #[test]
+    fn semantic_errors_point_at_the_place() {
+        let twice = format!("{GOOD}  - alias: hall-a@example.com\n");
+        let twice = twice.replace("audit_log: audit.jsonl\n", "") + "audit_log: a.jsonl\n";
+        let err = Config::load(&write("twice.yaml", &twice))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("twice.yaml:9:12: rooms[1]: room `hall-a@example.com` is listed twice"),
+            "{err}"
+        );
+        let no_node = GOOD.replace("  url: https://node.example.com\n", "  hide: true\n");
+        let err = Config::load(&write("no_node.yaml", &no_node))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no_node.yaml:1:1: platform `default`: give the meeting node"),
+            "{err}"
+        );
+        let bad_url = GOOD.replace("https://node.example.com", "node.example.com");
+        let err = Config::load(&write("bad_url.yaml", &bad_url))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bad_url.yaml:2:") && err.contains("https://node.example.com"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn pins_come_from_the_environment_and_never_show() {
+        let config = Config::load(&write("pin.yaml", GOOD)).unwrap();
+        let room = &config.rooms[0];
+        assert_eq!(format!("{:?}", room.pin), "Some(${USHER_TEST_PIN_A})");
+        let err = room.resolve_pin().unwrap_err().to_string();
+        assert!(
+            err.contains("${USHER_TEST_PIN_A}, which is not set"),
+            "{err}"
+        );
+        // SAFETY: this test alone uses this variable.
+        unsafe { std::env::set_var("USHER_TEST_PIN_A", "8642") };
+        assert_eq!(room.resolve_pin().unwrap().unwrap().expose(), "8642");
+        let literal = Config::load(&write(
+            "literal.yaml",
+            &GOOD.replace("${USHER_TEST_PIN_A}", "\"1357\""),
+        ))
+        .unwrap();
+        assert!(!format!("{literal:?}").contains("1357"));
+    }
+
+    #[test]
+    fn pin_files_are_read_and_trimmed() {
+        let pin = write("hall.pin", "2468\n");
+        let text = GOOD.replace(
+            "pin: ${USHER_TEST_PIN_A}",
+            &format!("pin_file: {}", pin.display()),
+        );
+        let config = Config::load(&write("pinfile.yaml", &text)).unwrap();
+        assert_eq!(
+            config.rooms[0].resolve_pin().unwrap().unwrap().expose(),
+            "2468"
+        );
+        let missing = GOOD.replace("pin: ${USHER_TEST_PIN_A}", "pin_file: /nonexistent/pin");
+        let path = write("nopin.yaml", &missing);
+        let config = Config::load(&path).unwrap();
+        let err = config.resolve_pins(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("nopin.yaml:5:5: room `hall-a@example.com`: cannot read `pin_file` /nonexistent/pin: no such file"),
+            "{err}"
+        );
+    }
+
+    const TWO: &str = "platforms:\n  campus: { kind: vmr, url: https://node.example.com }\n  east: { kind: vmr, check_join: { api_server: https://api.example.com } }\nrooms:\n  - alias: hall-a\n    platform: campus\n  - alias: hall-b\n    platform: east\n";
+
+    #[test]
+    fn named_platforms_and_rooms_on_them() {
+        let config = Config::load(&write("two.yaml", TWO)).unwrap();
+        assert_eq!(config.platforms.len(), 2);
+        assert_eq!(config.room(Some("hall-b")).unwrap().platform_name(), "east");
+        let err = config.room(None).unwrap_err().to_string();
+        assert!(err.contains("hall-a, hall-b"), "{err}");
+        let err = config.room(Some("hall-z")).unwrap_err().to_string();
+        assert!(err.contains("no room `hall-z`"), "{err}");
+    }
+
+    #[test]
+    fn a_room_must_name_an_existing_platform_when_there_are_several() {
+        let unnamed = TWO.replace("    platform: east\n", "");
+        let err = Config::load(&write("unnamed.yaml", &unnamed))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unnamed.yaml:7:12: rooms[1]: say which platform room `hall-b` is on"),
+            "{err}"
+        );
+        let unknown = TWO.replace("platform: east", "platform: west");
+        let err = Config::load(&write("unknown.yaml", &unknown))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(
+                "unknown.yaml:8:5: rooms[1]: no platform `west`; the platforms are: campus, east"
+            ),
+            "{err}"
+        );
+        let both = format!("platform:\n  url: https://n.example.com\n{TWO}");
+        let err = Config::load(&write("both.yaml", &both))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("both.yaml:1:1: give either `platform:`"),
+            "{err}"
+        );
+        let bad_kind = TWO.replace("kind: vmr, url", "kind: webex, url");
+        let err = Config::load(&write("kind.yaml", &bad_kind))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("kind.yaml:2:") && err.contains("webex"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn limits_that_switch_the_sandbox_off_are_refused() {
+        for (limits, field) in [
+            ("limits: { operations: 0 }", "limits.operations"),
+            ("limits: { deadline: 0s }", "limits.deadline"),
+            ("limits: { deadline: 1h }", "limits.deadline"),
+            (
+                "limits: { failures_before_disable: 0 }",
+                "limits.failures_before_disable",
+            ),
+        ] {
+            let text = format!("{GOOD}{limits}\n");
+            let err = Config::load(&write("limits.yaml", &text))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("limits.yaml:10:") && err.contains(field),
+                "{limits}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn secrets_must_be_text_and_are_never_echoed() {
+        for pin in ["1e3", "0x1F", "{ x: 1 }", "[1, 2]"] {
+            let text = GOOD.replace("${USHER_TEST_PIN_A}", pin);
+            let err = Config::load(&write("pin_kind.yaml", &text))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("pin_kind.yaml:5:") && err.contains("a secret must be text"),
+                "{pin}: {err}"
+            );
+            let message = err.split_once("rooms[0].pin:").map_or("", |(_, m)| m);
+            assert!(
+                !message.contains("1000") && !message.contains("31"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_rules_dir_is_named_with_its_place() {
+        let text = format!("{GOOD}rules_dir: nowhere\n");
+        let err = Config::load(&write("norules.yaml", &text))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("norules.yaml:10:1: the rules directory"),
+            "{err}"
+        );
+    }
+}
