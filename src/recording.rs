@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::model::{Event, RoomState};
-use crate::platform::{self, FeedItem, FeedOptions, RoomAddress};
+use crate::platform::{self, BuildContext, FeedItem, FeedOptions, RoomAddress};
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleLibrary};
 use crate::runtime::plan::plan;
 
@@ -95,7 +95,8 @@ pub async fn record(
 ) -> anyhow::Result<u64> {
     let room = config.room(Some(alias))?;
     let pin = config.resolve_pin(config_path, room)?;
-    let platform = platform::build(config.platform_of(room), 1, FeedOptions::default())?;
+    let context = BuildContext::standalone(room.platform_name(), 1, FeedOptions::default());
+    let platform = platform::build(config.platform_of(room), context)?;
     let address = RoomAddress {
         alias: room.alias.clone(),
         pin,

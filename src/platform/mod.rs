@@ -152,14 +152,128 @@ impl Default for FeedOptions {
     }
 }
 
-/// Builds the platform `name` of the config for `rooms` rooms.
+/// What a platform is built with, beyond its own settings.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The account's name in the config (`platforms:` key), for logs and
+    /// webhook paths (`/hooks/<name>`).
+    pub name: String,
+    /// How many rooms it will watch (to size connection pools).
+    pub rooms: usize,
+    /// How feeds pace their reconnects.
+    pub feed: FeedOptions,
+    /// Where the platform reports rooms it learns of (meetings started or
+    /// rooms created, and their end). Platforms without discovery ignore it.
+    pub discoveries: mpsc::UnboundedSender<Discovery>,
+    /// usher's public base URL for webhooks (`webhooks.public_url`), for
+    /// platforms that are told where to call back.
+    pub public_url: Option<url::Url>,
+}
+
+impl BuildContext {
+    /// A context for `rooms` rooms of the account `name`, with nobody
+    /// listening for discoveries and no public URL: for tools and tests
+    /// that connect rooms by hand.
+    pub fn standalone(name: &str, rooms: usize, feed: FeedOptions) -> Self {
+        let (discoveries, _) = mpsc::unbounded_channel();
+        BuildContext {
+            name: name.to_owned(),
+            rooms,
+            feed,
+            discoveries,
+            public_url: None,
+        }
+    }
+}
+
+/// Builds a platform account from its config.
 pub fn build(
     config: &PlatformConfig,
-    rooms: usize,
-    feed: FeedOptions,
+    context: BuildContext,
 ) -> Result<Arc<dyn Platform>, BuildError> {
     match config {
-        PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, rooms, feed)?)),
+        PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
+    }
+}
+
+/// A room a platform learned of by itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Discovery {
+    /// A meeting started or a room was created: watch it if a `discover:`
+    /// entry of this platform matches its title or id.
+    Started(DiscoveredRoom),
+    /// The meeting ended or the room was destroyed: stop watching it.
+    Ended {
+        /// The platform account's name.
+        platform: String,
+        /// The room's id on the platform.
+        alias: String,
+    },
+}
+
+/// What a platform says of a room it discovered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveredRoom {
+    /// The platform account's name.
+    pub platform: String,
+    /// The room's id on the platform (what a config would list as `alias`).
+    pub alias: String,
+    /// The meeting's title or room name, matched by `discover:` patterns.
+    pub title: String,
+    /// The room's secret, when the platform gave it (never logged).
+    pub pin: Option<Secret>,
+    /// When the room is scheduled, when the platform says.
+    pub schedule: Option<Schedule>,
+}
+
+/// A room's scheduled time, as its platform knows it (UNIX seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    /// The scheduled start.
+    pub start: f64,
+    /// The scheduled end, when known.
+    pub end: Option<f64>,
+}
+
+/// One webhook callback, as it arrived on `POST /hooks/<name>`.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    /// The raw query string (without `?`), for platforms that sign it.
+    pub query: String,
+    /// The request headers.
+    pub headers: axum::http::HeaderMap,
+    /// The raw body (already size-capped), for signature checks.
+    pub body: bytes::Bytes,
+}
+
+/// What usher answers a webhook callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReply {
+    /// The HTTP status.
+    pub status: u16,
+    /// The body's content type.
+    pub content_type: &'static str,
+    /// The body.
+    pub body: String,
+}
+
+impl WebhookReply {
+    /// 401: the callback was not authentic; it has no effect.
+    pub fn refused(why: &str) -> Self {
+        WebhookReply {
+            status: 401,
+            content_type: "text/plain",
+            body: format!("refused: {why}\n"),
+        }
+    }
+
+    /// A JSON answer with status 200.
+    pub fn json(body: String) -> Self {
+        WebhookReply {
+            status: 200,
+            content_type: "application/json",
+            body,
+        }
     }
 }
 
@@ -198,6 +312,21 @@ pub trait Platform: Send + Sync + 'static {
         &'a self,
         room: &'a RoomAddress,
     ) -> BoxFuture<'a, Result<Arc<dyn RoomLink>, ConnectError>>;
+
+    /// Handles one webhook callback addressed to this account
+    /// (`POST /hooks/<name>`): verifies it, acts on it, and says what to
+    /// answer. A callback that is not authentic must have no effect.
+    /// Platforms that take no webhooks answer 404.
+    fn webhook(&self, request: WebhookRequest) -> BoxFuture<'_, WebhookReply> {
+        let _ = request;
+        Box::pin(async {
+            WebhookReply {
+                status: 404,
+                content_type: "text/plain",
+                body: "this platform takes no webhooks\n".to_owned(),
+            }
+        })
+    }
 }
 
 /// A connected room.

@@ -27,7 +27,7 @@ use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
 use super::status::Registry;
 use crate::config::Config;
-use crate::platform::{self, FeedOptions, RoomAddress};
+use crate::platform::{self, BuildContext, FeedOptions, RoomAddress};
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
 
 /// Why the daemon did not start.
@@ -107,7 +107,8 @@ impl Daemon {
                 .iter()
                 .filter(|room| room.platform_name() == name)
                 .count();
-            let built = platform::build(platform, rooms, options.feed)
+            let context = BuildContext::standalone(name, rooms, options.feed);
+            let built = platform::build(platform, context)
                 .map_err(|err| StartError::Config(format!("platform `{name}`: {err}")))?;
             platforms.insert(name.clone(), built);
         }

@@ -42,8 +42,8 @@ pub use session::{Credentials, Session};
 
 use super::http::HttpClients;
 use super::{
-    BuildError, Capabilities, ConnectError, FeedItem, FeedOptions, LinkStats, Platform,
-    PlatformKind, RoomAddress, RoomLink, SendOutcome,
+    BuildContext, BuildError, Capabilities, ConnectError, FeedItem, FeedOptions, LinkStats,
+    Platform, PlatformKind, RoomAddress, RoomLink, SendOutcome,
 };
 use crate::model::{Command, command::VERBS};
 
@@ -58,12 +58,12 @@ pub struct Vmr {
 }
 
 impl Vmr {
-    /// Sets up the platform for `rooms` rooms.
-    pub fn new(config: &VmrConfig, rooms: usize, feed: FeedOptions) -> Result<Vmr, BuildError> {
+    /// Sets up the platform.
+    pub fn new(config: &VmrConfig, context: &BuildContext) -> Result<Vmr, BuildError> {
         Ok(Vmr {
-            http: HttpClients::new(config.http_options(rooms))?,
+            http: HttpClients::new(config.http_options(context.rooms))?,
             config: config.clone(),
-            feed,
+            feed: context.feed,
         })
     }
 
