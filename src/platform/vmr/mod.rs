@@ -5,6 +5,7 @@
 //! - [`session`]: the token lifecycle ([`Session`]): refresh, renewal on 403,
 //!   `end_session`.
 //! - [`events`]: one connection to the event stream.
+//! - [`sse`]: the event-stream decoder, with caps on lines and events.
 //! - [`feed`]: the supervised stream of a room ([`run_feed`]), reconnecting
 //!   with backoff and resyncing through the sync bracket.
 //! - [`check_join`]: finding the meeting node for a conference.
@@ -15,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod session;
+pub mod sse;
 pub mod wire;
 
 pub use check_join::{check_join, node_url};
