@@ -8,7 +8,7 @@ mod common;
 
 use tokio::io::AsyncWriteExt;
 
-use common::raw::{EVENT_STREAM_HEAD, RawServer, Reply};
+use common::raw::{EVENT_STREAM_HEAD, RawServer, Reply, script};
 use common::{PATIENCE, clients, credentials};
 use usher::limits::{MAX_REPLY_BODY, MAX_STREAM_LINE};
 use usher::model::{Event, Secret};
@@ -244,4 +244,88 @@ async fn a_check_join_reply_larger_than_the_cap_is_an_error() {
     .await
     .expect_err("a reply over the cap is refused");
     assert!(err.to_string().contains("larger than"), "{err}");
+}
+
+/// Seconds between the first two requests for `call`.
+fn gap(server: &RawServer, call: &str) -> f64 {
+    let requests = server.requests_for(call);
+    assert!(
+        requests.len() >= 2,
+        "{call} was asked {} times",
+        requests.len()
+    );
+    requests[1].at.duration_since(requests[0].at).as_secs_f64()
+}
+
+#[tokio::test]
+async fn renewals_wait_for_the_retry_after_of_new_session() {
+    let server = RawServer::start(script(vec![(
+        "new_session",
+        vec![
+            Reply::success(GRANT),
+            Reply::too_many(2),
+            Reply::success(GRANT),
+        ],
+    )]))
+    .await;
+    let session = Session::open(client(&server), credentials(true))
+        .await
+        .expect("a session opens");
+    let err = session.renew(0).await.expect_err("the platform said 429");
+    assert_eq!(err.retry_after(), Some(std::time::Duration::from_secs(2)));
+    let held = session.renew(0).await.expect_err("too soon to ask again");
+    assert!(held.retry_after().is_some(), "{held:?}");
+    assert_eq!(
+        server.requests_for("new_session").len(),
+        2,
+        "no new_session goes out before the Retry-After has passed"
+    );
+    tokio::time::sleep(err.retry_after().expect("asked to wait")).await;
+    session
+        .renew(0)
+        .await
+        .expect("after the wait a renewal goes through");
+    assert!(gap_between(&server, "new_session", 1, 2) >= 2.0);
+}
+
+#[tokio::test]
+async fn a_refresh_refused_with_retry_after_is_tried_again_no_sooner() {
+    let short_grant = r#"{"token":"t-1","expires":"1","participant_uuid":"usher-1"}"#;
+    let server = RawServer::start(script(vec![
+        ("new_session", vec![Reply::success(short_grant)]),
+        (
+            "refresh_session",
+            vec![
+                Reply::too_many(2),
+                Reply::success(r#"{"token":"t-2","expires":"120"}"#),
+            ],
+        ),
+    ]))
+    .await;
+    let session = Session::open(client(&server), credentials(true))
+        .await
+        .expect("a session opens");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let keeper = tokio::spawn(session.clone().keep_fresh(cancel.clone()));
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while session.stats().refreshes == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refresh went through"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    keeper.await.expect("the keeper stops");
+    let waited = gap(&server, "refresh_session");
+    assert!(waited >= 2.0, "retried after {waited:.2} s, asked 2 s");
+}
+
+/// Seconds between the `first`th and `second`th requests for `call` (from 0).
+fn gap_between(server: &RawServer, call: &str, first: usize, second: usize) -> f64 {
+    let requests = server.requests_for(call);
+    requests[second]
+        .at
+        .duration_since(requests[first].at)
+        .as_secs_f64()
 }

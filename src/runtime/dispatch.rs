@@ -147,7 +147,8 @@ pub fn spawn(
                 }
                 _ = bucket.take() => {}
             }
-            let (outcome, error, attempts) = Box::pin(send(&session, &job, pacing.attempts)).await;
+            let (outcome, error, attempts) =
+                Box::pin(send(&session, &job, pacing.attempts, &cancel)).await;
             let mut record =
                 AuditRecord::for_intent(&reporting.room, &job.intent, outcome, unix_now());
             record.attempts = attempts;
@@ -176,15 +177,23 @@ pub fn spawn(
     (jobs, finished, task)
 }
 
+const SHUTTING_DOWN: &str = "usher was shutting down";
+
 fn cancelled(reporting: &Reporting, job: &Job) {
     let mut record =
         AuditRecord::for_intent(&reporting.room, &job.intent, Outcome::Cancelled, unix_now());
-    record.error = Some("usher was shutting down".to_owned());
+    record.error = Some(SHUTTING_DOWN.to_owned());
     reporting.record(record);
 }
 
-/// Sends one command, retrying transient failures.
-async fn send(session: &Session, job: &Job, attempts: u32) -> (Outcome, Option<String>, u32) {
+/// Sends one command, retrying transient failures, never sooner than the
+/// platform's `Retry-After`. A wait for a retry ends when `cancel` fires.
+async fn send(
+    session: &Session,
+    job: &Job,
+    attempts: u32,
+    cancel: &CancellationToken,
+) -> (Outcome, Option<String>, u32) {
     let mut delays = ExponentialBuilder::new()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
@@ -198,8 +207,14 @@ async fn send(session: &Session, job: &Job, attempts: u32) -> (Outcome, Option<S
             Ok(_) => return (Outcome::Ok, None, attempt),
             Err(err @ ClientError::Transient { .. }) => match delays.next() {
                 Some(delay) => {
+                    let delay = err.retry_after().map_or(delay, |asked| asked.max(delay));
                     tracing::debug!(command = %job.intent.command, error = %err, retry_in = ?delay, "retrying");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            return (Outcome::Cancelled, Some(SHUTTING_DOWN.to_owned()), attempt);
+                        }
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                 }
                 None => return (Outcome::Failed, Some(err.to_string()), attempt),
             },

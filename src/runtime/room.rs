@@ -35,7 +35,8 @@ use crate::clock::unix_now;
 use crate::config::PlatformConfig;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState, Secret};
 use crate::platform::vmr::{
-    Credentials, FeedItem, HttpClients, RoomClient, Session, check_join, node_url, run_feed,
+    ClientError, Credentials, FeedItem, HttpClients, RoomClient, Session, check_join, node_url,
+    run_feed,
 };
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 
@@ -88,6 +89,11 @@ pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: Canc
                     backoff = builder.build();
                 }
                 let delay = backoff.next().unwrap_or(Duration::from_secs(60));
+                // Never sooner than the platform asked (`Retry-After`).
+                let delay = err
+                    .downcast_ref::<ClientError>()
+                    .and_then(ClientError::retry_after)
+                    .map_or(delay, |asked| asked.max(delay));
                 let reason = format!("{err:#}");
                 tracing::error!(room = %room.alias, error = %reason, retry_in = ?delay, "the room failed; restarting it");
                 room.status.update(|status| {

@@ -6,6 +6,7 @@
 //! the test's handler what to do: answer with bytes, or take the socket and
 //! write to it as it likes. Every request is kept, with when it came.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -51,9 +52,10 @@ impl RawRequest {
 
 /// Something that writes to the socket as a test likes, e.g. a stream that
 /// never ends.
-pub type Writer = Box<dyn FnOnce(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+pub type Writer = Arc<dyn Fn(TcpStream) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 /// What the server does with a request.
+#[derive(Clone)]
 pub enum Reply {
     /// Writes these bytes (a whole response) and closes the connection.
     Bytes(Vec<u8>),
@@ -79,20 +81,55 @@ impl Reply {
     /// A writer for the socket.
     pub fn write<F, Fut>(writer: F) -> Reply
     where
-        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        Reply::Write(Box::new(move |socket| Box::pin(writer(socket))))
+        Reply::Write(Arc::new(move |socket| Box::pin(writer(socket))))
     }
 
     /// An event stream: the response head, then `body`, then the connection
     /// is held open (as a live stream is) until the client goes.
     pub fn event_stream(body: Vec<u8>) -> Reply {
-        Reply::write(move |mut socket| async move {
-            let _ = socket.write_all(EVENT_STREAM_HEAD).await;
-            let _ = socket.write_all(&body).await;
-            hold_open(socket).await;
+        let body = Arc::new(body);
+        Reply::write(move |mut socket| {
+            let body = body.clone();
+            async move {
+                let _ = socket.write_all(EVENT_STREAM_HEAD).await;
+                let _ = socket.write_all(&body).await;
+                hold_open(socket).await;
+            }
         })
+    }
+
+    /// A 429 asking to come back in `seconds`.
+    pub fn too_many(seconds: u64) -> Reply {
+        Reply::json(
+            429,
+            &[("retry-after", &seconds.to_string())],
+            r#"{"status":"failed","result":"slow down"}"#,
+        )
+    }
+}
+
+/// A handler that answers each call (see [`RawRequest::is`]) with the next
+/// reply of its script, repeating the last one for ever; calls without a
+/// script get a 404.
+pub fn script(
+    scripts: Vec<(&'static str, Vec<Reply>)>,
+) -> impl Fn(&RawRequest) -> Reply + Send + Sync + 'static {
+    let scripts = Mutex::new(
+        scripts
+            .into_iter()
+            .map(|(call, replies)| (call, VecDeque::from(replies)))
+            .collect::<Vec<_>>(),
+    );
+    move |request| {
+        let mut scripts = scripts.lock().expect("not poisoned");
+        match scripts.iter_mut().find(|(call, _)| request.is(call)) {
+            Some((_, replies)) if replies.len() > 1 => replies.pop_front().expect("more than one"),
+            Some((_, replies)) if !replies.is_empty() => replies[0].clone(),
+            _ => Reply::json(404, &[], r#"{"status":"failed","result":"no such call"}"#),
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use url::Url;
 
 use super::client::read_body;
-use super::error::ClientError;
+use super::error::{ClientError, retry_after};
 use super::wire::{CHECK_JOIN_PATH, CheckJoinReply, CheckJoinRequest, CheckJoinResult};
 use crate::model::Secret;
 
@@ -43,6 +43,7 @@ pub async fn check_join(
         return Err(ClientError::Transient {
             call: CALL,
             reason: format!("HTTP {}", status.as_u16()),
+            retry_after: retry_after(response.headers()),
         });
     }
     let body = read_body(CALL, response).await?;

@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::error::ClientError;
+use super::error::{ClientError, retry_after};
 use super::events::EventStream;
 use super::wire::{
     self, INVALID_TOKEN, NewSessionRequest, PIN_HEADER, Reply, ServiceStatus, SessionGrant,
@@ -316,8 +316,9 @@ impl RoomClient {
             .await
             .map_err(|err| ClientError::transport(call, err))?;
         let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
         let body = read_body(call, response).await?;
-        decode_reply(call, status, &body)
+        decode_reply(call, status, retry_after, &body)
     }
 }
 
@@ -349,9 +350,14 @@ pub(crate) async fn read_body(
     Ok(body)
 }
 
-/// Turns a reply (its status and body) into the `{status, result}`
-/// envelope or the error it means.
-pub fn decode_reply(call: &'static str, status: u16, body: &[u8]) -> Result<Reply, ClientError> {
+/// Turns a reply (its status, `Retry-After` and body) into the
+/// `{status, result}` envelope or the error it means.
+pub fn decode_reply(
+    call: &'static str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Reply, ClientError> {
     let reply = serde_json::from_slice::<Reply>(body).ok();
     let status = StatusCode::from_u16(status).map_err(|_| ClientError::Protocol {
         call,
@@ -385,6 +391,7 @@ pub fn decode_reply(call: &'static str, status: u16, body: &[u8]) -> Result<Repl
             Err(ClientError::Transient {
                 call,
                 reason: format!("HTTP {}: {}", status.as_u16(), message()),
+                retry_after,
             })
         }
         status if status.is_client_error() => Err(ClientError::Rejected {

@@ -8,6 +8,10 @@
 //! is still alive. Commands sent through the session are retried once, with
 //! the new token, after such a renewal.
 //!
+//! A `Retry-After` on `new_session` holds every renewal back until it has
+//! passed (they fail at once meanwhile, without asking the platform); one on
+//! `refresh_session` delays the next try.
+//!
 //! The token itself never leaves this module except to go on the wire.
 
 use std::sync::Arc;
@@ -75,6 +79,8 @@ pub struct Session {
     credentials: Credentials,
     token: Mutex<Token>,
     renewal: tokio::sync::Mutex<()>,
+    /// No `new_session` before this: the platform's `Retry-After`.
+    renew_not_before: Mutex<Option<Instant>>,
     refresh_requested: tokio::sync::Notify,
     refreshes: AtomicU64,
     late_refreshes: AtomicU64,
@@ -102,6 +108,7 @@ impl Session {
             client,
             credentials,
             renewal: tokio::sync::Mutex::new(()),
+            renew_not_before: Mutex::new(None),
             refresh_requested: tokio::sync::Notify::new(),
             refreshes: AtomicU64::new(0),
             late_refreshes: AtomicU64::new(0),
@@ -193,13 +200,28 @@ impl Session {
 
     /// Starts a new session because the token of `failed_generation` was
     /// refused. If the session already moved on (another task renewed or
-    /// refreshed it), nothing is done.
+    /// refreshed it), nothing is done. While a `Retry-After` the platform
+    /// gave on `new_session` lasts, this fails at once without asking it.
     pub async fn renew(&self, failed_generation: u64) -> Result<(), ClientError> {
         let _only_one_renewal = self.renewal.lock().await;
         if self.lock().generation != failed_generation {
             return Ok(());
         }
-        let grant = new_session(&self.client, &self.credentials).await?;
+        let not_before = *lock(&self.renew_not_before);
+        if let Some(wait) = not_before.and_then(|at| at.checked_duration_since(Instant::now())) {
+            return Err(ClientError::Transient {
+                call: "new_session",
+                reason: "the platform asked to wait (Retry-After)".to_owned(),
+                retry_after: Some(wait),
+            });
+        }
+        let grant = match new_session(&self.client, &self.credentials).await {
+            Ok(grant) => grant,
+            Err(err) => {
+                *lock(&self.renew_not_before) = err.retry_after().map(|wait| Instant::now() + wait);
+                return Err(err);
+            }
+        };
         tracing::info!(room = %self.client.alias(), participant = %grant.participant_uuid, "new session started");
         let replaced = std::mem::replace(
             &mut *self.lock(),
@@ -236,8 +258,11 @@ impl Session {
             match Box::pin(self.refresh()).await {
                 Ok(()) => retry_delay = MIN_REFRESH_DELAY,
                 Err(err) => {
-                    tracing::warn!(room = %self.client.alias(), error = %err, retry_in = ?retry_delay, "token refresh failed");
-                    self.lock().refresh_at = Instant::now() + retry_delay;
+                    let retry_in = err
+                        .retry_after()
+                        .map_or(retry_delay, |asked| asked.max(retry_delay));
+                    tracing::warn!(room = %self.client.alias(), error = %err, retry_in = ?retry_in, "token refresh failed");
+                    self.lock().refresh_at = Instant::now() + retry_in;
                     retry_delay = (retry_delay * 2).min(Duration::from_secs(10));
                 }
             }
@@ -256,10 +281,14 @@ impl Session {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Token> {
-        self.token
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.token)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn new_session(
