@@ -329,3 +329,46 @@ fn gap_between(server: &RawServer, call: &str, first: usize, second: usize) -> f
         .duration_since(requests[first].at)
         .as_secs_f64()
 }
+
+/// Odd `expires` values (huge, negative, zero, not a number) neither crash
+/// the token keeper nor stop it: each one is refreshed again when asked.
+#[tokio::test]
+async fn odd_expiry_values_never_stop_the_refreshing() {
+    let short_grant = r#"{"token":"t-1","expires":"1","participant_uuid":"usher-1"}"#;
+    let odd = [r#"1e19"#, r#""-5""#, "0", r#""soon""#, "1e300"];
+    let refreshes = odd
+        .iter()
+        .map(|expires| Reply::success(&format!(r#"{{"token":"t-2","expires":{expires}}}"#)))
+        .collect();
+    let server = RawServer::start(script(vec![
+        ("new_session", vec![Reply::success(short_grant)]),
+        ("refresh_session", refreshes),
+    ]))
+    .await;
+    let session = Session::open(client(&server), credentials(true))
+        .await
+        .expect("a session opens");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let keeper = tokio::spawn(session.clone().keep_fresh(cancel.clone()));
+    for (done, expires) in odd.iter().enumerate() {
+        if done > 0 {
+            session.request_refresh();
+        }
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while session.stats().refreshes <= done as u64 {
+            assert!(
+                !keeper.is_finished(),
+                "the token keeper stopped after `expires: {}`",
+                odd[done.saturating_sub(1)]
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no refresh after `expires: {expires}`"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    assert!(!keeper.is_finished());
+    cancel.cancel();
+    keeper.await.expect("the keeper stops cleanly");
+}

@@ -26,6 +26,7 @@ use tokio_util::sync::CancellationToken;
 use super::client::RoomClient;
 use super::error::ClientError;
 use super::wire::{NewSessionRequest, SessionGrant};
+use crate::limits::{MAX_TOKEN_LIFETIME, UNKNOWN_TOKEN_LIFETIME};
 use crate::model::{Command, Secret};
 
 /// Who usher is in a room.
@@ -302,11 +303,22 @@ async fn new_session(
     client.new_session(credentials.pin.as_ref(), &request).await
 }
 
+/// How long a token given with `expires` is taken to live. A value that is
+/// not a positive number (0, -5, `"soon"`, which reads as 0) says nothing,
+/// and [`UNKNOWN_TOKEN_LIFETIME`] is assumed; an absurdly long one is cut to
+/// [`MAX_TOKEN_LIFETIME`], so a token is always refreshed in bounded time.
+fn lifetime(expires: f64) -> Duration {
+    if expires.is_nan() || expires <= 0.0 {
+        return UNKNOWN_TOKEN_LIFETIME;
+    }
+    Duration::try_from_secs_f64(expires)
+        .unwrap_or(MAX_TOKEN_LIFETIME)
+        .clamp(MIN_REFRESH_DELAY * 2, MAX_TOKEN_LIFETIME)
+}
+
 fn token_from(value: Secret, expires: f64, generation: u64, participant_uuid: String) -> Token {
     let now = Instant::now();
-    let lifetime = Duration::try_from_secs_f64(expires)
-        .unwrap_or(Duration::from_secs(120))
-        .max(MIN_REFRESH_DELAY * 2);
+    let lifetime = lifetime(expires);
     let refresh_after = lifetime
         .mul_f64(fastrand::f64() * 0.12 + 0.33)
         .max(MIN_REFRESH_DELAY);
@@ -331,6 +343,40 @@ mod tests {
             let after = (token.refresh_at - start).as_secs_f64();
             assert!((39.0..=54.5).contains(&after), "{after}");
             assert!(token.expires_at - start >= Duration::from_secs(119));
+        }
+    }
+
+    #[tokio::test]
+    async fn any_expiry_is_refreshed_in_bounded_time() {
+        let bound = MAX_TOKEN_LIFETIME.mul_f64(0.45);
+        for expires in [
+            -5.0,
+            0.0,
+            f64::NAN,
+            f64::INFINITY,
+            0.001,
+            120.0,
+            1e12,
+            1e19,
+            1e300,
+            f64::MAX,
+        ] {
+            let start = Instant::now();
+            let token = token_from(Secret::new("t"), expires, 0, "u".into());
+            let refresh = token.refresh_at - start;
+            assert!(
+                (MIN_REFRESH_DELAY..=bound).contains(&refresh),
+                "expires {expires}: refresh after {refresh:?}"
+            );
+            assert!(token.expires_at > token.refresh_at, "expires {expires}");
+        }
+        for unknown in [-5.0, 0.0, f64::NAN] {
+            let start = Instant::now();
+            let token = token_from(Secret::new("t"), unknown, 0, "u".into());
+            assert!(
+                token.refresh_at - start >= UNKNOWN_TOKEN_LIFETIME.mul_f64(0.33),
+                "an expiry that says nothing is not taken for an expired token: {unknown}"
+            );
         }
     }
 
