@@ -368,13 +368,14 @@ pub fn decode_reply(
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Result<Reply, ClientError> {
-    let reply = serde_json::from_slice::<Reply>(body).ok();
+    let parsed = serde_json::from_slice::<Reply>(body);
     let status = StatusCode::from_u16(status).map_err(|_| ClientError::Protocol {
         call,
         reason: format!("HTTP status {status} does not exist"),
     })?;
+    let reply = parsed.as_ref().ok();
     let message = || {
-        reply.as_ref().map(Reply::reason).unwrap_or_else(|| {
+        reply.map(Reply::reason).unwrap_or_else(|| {
             status
                 .canonical_reason()
                 .unwrap_or("no reason given")
@@ -385,7 +386,6 @@ pub fn decode_reply(
         StatusCode::FORBIDDEN => Err(ClientError::Forbidden {
             call,
             message: reply
-                .as_ref()
                 .map(Reply::reason)
                 .unwrap_or_else(|| INVALID_TOKEN.to_owned()),
         }),
@@ -409,16 +409,16 @@ pub fn decode_reply(
             status: Some(status.as_u16()),
             message: message(),
         }),
-        status if status.is_success() => match reply {
-            Some(reply) if reply.is_success() => Ok(reply),
-            Some(reply) => Err(ClientError::Rejected {
+        status if status.is_success() => match parsed {
+            Ok(reply) if reply.is_success() => Ok(reply),
+            Ok(reply) => Err(ClientError::Rejected {
                 call,
                 status: None,
                 message: reply.reason(),
             }),
-            None => Err(ClientError::Protocol {
+            Err(err) => Err(ClientError::Protocol {
                 call,
-                reason: "the reply is not a {status, result} JSON object".to_owned(),
+                reason: format!("the reply is not a {{status, result}} JSON object: {err}"),
             }),
         },
         status => Err(ClientError::Protocol {
