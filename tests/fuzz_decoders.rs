@@ -551,11 +551,21 @@ proptest! {
 
 // ------------------------------------------------------------ YAML files
 
-/// A directory of its own for this test binary's files.
-fn scratch(file: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("usher-fuzz-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("the scratch directory can be made");
-    dir.join(file)
+/// A file holding `text`, this test binary's own, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn write(file: &str, text: &str) -> Scratch {
+        let path = std::env::temp_dir().join(format!("usher-fuzz-{}-{file}", std::process::id()));
+        std::fs::write(&path, text).expect("the scratch file can be written");
+        Scratch(path)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Snippets that YAML reads specially.
@@ -646,12 +656,11 @@ proptest! {
         let lines: Vec<&str> = example.lines().collect();
         let picked: &&str = line_pick.get(&lines);
         text.push_str(picked);
-        let path = scratch("usher.yaml");
-        std::fs::write(&path, &text).expect("the scratch file can be written");
-        let (result, allocated) = allocated_by(|| load_config(&path));
+        let file = Scratch::write("usher.yaml", &text);
+        let (result, allocated) = allocated_by(|| load_config(&file.0));
         assert_proportional("a config", text.len(), allocated, 512, 256 * 1024);
         if let Err(err) = result {
-            check_yaml_error(&path, &text, &err.0)?;
+            check_yaml_error(&file.0, &text, &err.0)?;
         }
     }
 
@@ -671,12 +680,11 @@ proptest! {
         files.sort();
         let original = std::fs::read_to_string(which.get(&files)).expect("a rule test reads");
         let text = mangle(&original, cut, at, &insert);
-        let path = scratch("rule_test.yaml");
-        std::fs::write(&path, &text).expect("the scratch file can be written");
-        let (result, allocated) = allocated_by(|| load_rule_test(&path));
+        let file = Scratch::write("rule_test.yaml", &text);
+        let (result, allocated) = allocated_by(|| load_rule_test(&file.0));
         assert_proportional("a rule test", text.len(), allocated, 512, 256 * 1024);
         if let Err(err) = result {
-            check_yaml_error(&path, &text, &err)?;
+            check_yaml_error(&file.0, &text, &err)?;
         }
     }
 }
@@ -696,21 +704,23 @@ fn yaml_alias_bombs_are_refused_in_bounded_work() {
         params.push_str(&format!(", {level}: &{level} [{refs}]"));
     }
     params.push_str(" }");
-    let config = scratch("bomb.yaml");
-    let text = format!(
-        "platform:\n  url: http://127.0.0.1:1\nrooms:\n  - alias: r\n    rules:\n      - auto_mute_guests: {params}\n"
+    let config = Scratch::write(
+        "bomb.yaml",
+        &format!(
+            "platform:\n  url: http://127.0.0.1:1\nrooms:\n  - alias: r\n    rules:\n      - auto_mute_guests: {params}\n"
+        ),
     );
-    std::fs::write(&config, &text).expect("written");
-    let (result, allocated) = allocated_by(|| load_config(&config));
+    let (result, allocated) = allocated_by(|| load_config(&config.0));
     assert!(result.is_err(), "an alias bomb is refused");
     assert!(
         allocated <= BOMB_BOUND,
         "an alias bomb in a config: {allocated} bytes allocated"
     );
-    let rule_test = scratch("bomb_test.yaml");
-    let text = format!("rules:\n  - auto_mute_guests: {params}\ntests: []\n");
-    std::fs::write(&rule_test, &text).expect("written");
-    let (result, allocated) = allocated_by(|| load_rule_test(&rule_test));
+    let rule_test = Scratch::write(
+        "bomb_test.yaml",
+        &format!("rules:\n  - auto_mute_guests: {params}\ntests: []\n"),
+    );
+    let (result, allocated) = allocated_by(|| load_rule_test(&rule_test.0));
     assert!(result.is_err(), "an alias bomb is refused");
     assert!(
         allocated <= BOMB_BOUND,
