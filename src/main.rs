@@ -346,7 +346,8 @@ fn main() -> ExitCode {
 const BAD_CONFIG: u8 = 2;
 
 async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    if let Err(err) = usher::os::raise_open_files_limit() {
+    let open_files = usher::os::raise_open_files_limit();
+    if let Err(err) = &open_files {
         tracing::warn!("cannot raise the open-files limit: {err}");
     }
     let config = match Config::load(&args.config) {
@@ -356,6 +357,19 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(BAD_CONFIG));
         }
     };
+    if let Ok(limit) = open_files {
+        for (name, platform) in &config.platforms {
+            let rooms = config
+                .rooms
+                .iter()
+                .filter(|room| room.platform_name() == name)
+                .count();
+            let protocol = platform.stream_protocol();
+            if let Err(short) = usher::os::check_open_files(rooms, protocol, limit) {
+                tracing::warn!("platform `{name}`: {short}");
+            }
+        }
+    }
     match Daemon::start(config, &args.config).await {
         Ok(daemon) => {
             daemon.run_until_signalled().await?;
