@@ -491,12 +491,12 @@ fn register_functions(engine: &mut Engine) {
             .any(|pattern| glob_match(&pattern.to_string(), &text))
     });
     engine.register_fn("timestamp", |text: ImmutableString| -> ScriptResult<f64> {
-        crate::clock::parse_timestamp(&text).map_err(Into::into)
+        crate::clock::parse_timestamp(&text).map_err(|err| err.to_string().into())
     });
     engine.register_fn(
         "time_of_day",
         |at: f64, utc_offset: ImmutableString| -> ScriptResult<String> {
-            crate::clock::time_of_day(at, &utc_offset).map_err(Into::into)
+            crate::clock::time_of_day(at, &utc_offset).map_err(|err| err.to_string().into())
         },
     );
 }
