@@ -85,6 +85,14 @@ impl Schedule {
             .last()
     }
 
+    /// The last session to have ended at or before `at`.
+    pub fn previous(&self, at: f64) -> Option<&Session> {
+        self.merged
+            .iter()
+            .filter(|s| s.end <= at)
+            .max_by(|a, b| a.end.total_cmp(&b.end))
+    }
+
     /// The first session to start after `at`.
     pub fn next(&self, at: f64) -> Option<&Session> {
         self.merged.iter().find(|s| s.start > at)
@@ -233,6 +241,8 @@ mod tests {
         assert_eq!(schedule.current(10.0).map(|s| &*s.title), Some("b"));
         assert_eq!(schedule.current(25.0), None);
         assert_eq!(schedule.next(10.0).map(|s| &*s.title), Some("c"));
+        assert_eq!(schedule.previous(25.0).map(|s| &*s.title), Some("b"));
+        assert_eq!(schedule.previous(5.0), None);
         assert_eq!(schedule.next_boundary(5.0), Some(10.0));
         assert_eq!(schedule.next_boundary(20.0), Some(30.0));
         assert_eq!(schedule.next_boundary(40.0), None);
