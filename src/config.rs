@@ -14,6 +14,8 @@
 //!     rules:
 //!       - auto_mute_guests
 //!       - lock_when_full: { max: 120, reserve: 5 }
+//!     timetable: hall-a.ics         # or an https:// feed (see `timetable`)
+//!     zone: Europe/Berlin           # default: the machine's zone
 //! dry_run: false
 //! audit_log: audit.jsonl
 //! http: { listen: 127.0.0.1:9750 }
@@ -31,9 +33,11 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::clock::Zone;
 use crate::model::{Secret, Span};
 use crate::platform::vmr::{HttpOptions, StreamProtocol};
 use crate::rules::{Limits, RuleBinding, RuleSet};
+use crate::timetable::{ScheduleSettings, TimetableConfig};
 use crate::yaml::{self, YamlError};
 
 /// The whole configuration.
@@ -154,6 +158,12 @@ pub struct RoomConfig {
     /// The rules to run here, in order (earlier rules win conflicts).
     #[serde(default)]
     pub rules: Vec<RuleBinding>,
+    /// The room's timetable: an `.ics` file or an `https://` feed.
+    #[serde(default)]
+    pub timetable: Option<TimetableConfig>,
+    /// The room's time zone (default: the machine's).
+    #[serde(default)]
+    pub zone: Option<Zone>,
 }
 
 /// The local HTTP endpoint.
@@ -372,6 +382,9 @@ impl Config {
             if let Some(file) = &room.pin_file {
                 room.pin_file = Some(base.join(file));
             }
+            let mut schedule = room.schedule();
+            schedule.relative_to(base);
+            room.timetable = schedule.timetable;
         }
         Ok(config)
     }
@@ -473,6 +486,14 @@ impl Config {
 }
 
 impl RoomConfig {
+    /// The room's timetable and zone.
+    pub fn schedule(&self) -> ScheduleSettings {
+        ScheduleSettings {
+            timetable: self.timetable.clone(),
+            zone: self.zone.clone(),
+        }
+    }
+
     /// Resolves the room's PIN from the environment or its file. The error
     /// names the variable or file, never a value.
     pub fn resolve_pin(&self) -> Result<Option<Secret>, String> {

@@ -2,7 +2,7 @@
 //! to the library. Nothing in the library depends on this file.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -68,6 +68,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
+    /// Print a timetable's sessions, one per line: START END TITLE.
+    Timetable(TimetableArgs),
     /// Run the conference simulator: a stand-in for the platform's REST API and
     /// event stream, playing a scenario.
     Simulate(SimulateArgs),
@@ -216,6 +218,27 @@ struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct TimetableArgs {
+    /// The calendar (.ics). Or give --config to list every room's.
+    #[arg(required_unless_present = "config")]
+    file: Option<PathBuf>,
+    /// List the sessions of every room of this config, each line led by
+    /// the room's alias.
+    #[arg(short, long, conflicts_with = "file")]
+    config: Option<PathBuf>,
+    /// Show times in this zone (default: the calendar's own; with --config,
+    /// each room's).
+    #[arg(long)]
+    zone: Option<String>,
+    /// The first day, e.g. 2027-03-29 (default: today).
+    #[arg(long)]
+    from: Option<String>,
+    /// How many days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+}
+
+#[derive(clap::Args)]
 struct SimulateArgs {
     /// Address to listen on (loopback only unless you mean it).
     #[arg(long, default_value = "127.0.0.1:8440")]
@@ -239,6 +262,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Check(_)
         | Command::Test(_)
+        | Command::Timetable(_)
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
@@ -254,6 +278,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
         Command::Demo
         | Command::Run(_)
+        | Command::Timetable(_)
         | Command::Record(_)
         | Command::Simulate(_)
         | Command::Bench(
@@ -274,6 +299,7 @@ fn main() -> ExitCode {
             | Command::Why(_)
             | Command::Replay(_)
             | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
+            Command::Timetable(args) => Ok(timetable(&args).await),
             Command::Record(args) => return record(&args).await,
             Command::Bench(BenchCommand::Scale(args)) => {
                 let mut stdout = std::io::stdout();
@@ -545,6 +571,10 @@ fn check(args: &CheckArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
+        if let Some(errors) = check_timetables(&config, path) {
+            errors.iter().for_each(|error| println!("{error}"));
+            return ExitCode::FAILURE;
+        }
         println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
     }
     ExitCode::SUCCESS
@@ -586,6 +616,92 @@ fn test(args: &TestArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn timetable(args: &TimetableArgs) -> ExitCode {
+    use usher::timetable::list;
+    let Some(path) = &args.config else {
+        let file = args.file.as_deref().unwrap_or(Path::new(""));
+        return match list::file(file, args.zone.as_deref(), args.from.as_deref(), args.days) {
+            Ok(lines) => {
+                lines.iter().for_each(|line| println!("{line}"));
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                ExitCode::FAILURE
+            }
+        };
+    };
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cache = usher::timetable::fetch::default_cache_dir();
+    let mut failed = false;
+    for room in &config.rooms {
+        let settings = room.schedule();
+        let listed = async {
+            let (calendar, unreachable) =
+                list::room_calendar(&room.alias, &settings, Some(&cache)).await?;
+            if let Some(err) = unreachable {
+                eprintln!("{err}; listing the copy kept on disk, if any");
+            }
+            let zone = match &args.zone {
+                Some(name) => usher::clock::Zone::parse(name)?,
+                None => settings.zone(),
+            };
+            let (from, to) = list::window(&zone, args.from.as_deref(), args.days)?;
+            let Some(calendar) = calendar else {
+                return Ok(Vec::new());
+            };
+            let found = list::starting_between(&calendar, &zone, from, to)
+                .map_err(|err| list::ListError::File(err.describe(&room.alias)))?;
+            Ok::<_, list::ListError>(found.iter().map(|s| s.line(&zone)).collect::<Vec<_>>())
+        };
+        match listed.await {
+            Ok(lines) => lines
+                .iter()
+                .for_each(|line| println!("{} {line}", room.alias)),
+            Err(err) => {
+                eprintln!("{err}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Reads every room's timetable as `usher run` would: `None` when all can
+/// be used, else what to print. A feed that cannot be reached now is only
+/// a warning: the daemon keeps trying.
+fn check_timetables(config: &Config, path: &Path) -> Option<Vec<String>> {
+    let runtime = tokio::runtime::Runtime::new().ok()?;
+    let cache = usher::timetable::fetch::default_cache_dir();
+    let mut errors = Vec::new();
+    for room in config.rooms.iter().filter(|room| room.timetable.is_some()) {
+        let checked = runtime.block_on(usher::timetable::list::room_calendar(
+            &room.alias,
+            &room.schedule(),
+            Some(&cache),
+        ));
+        match checked {
+            Ok((_, Some(unreachable))) => println!(
+                "{}: warning: {unreachable}; usher run keeps trying",
+                path.display()
+            ),
+            Ok(_) => {}
+            Err(err) => errors.push(format!("{}: {err}", path.display())),
+        }
+    }
+    (!errors.is_empty()).then_some(errors)
 }
 
 fn init_logging(format: LogFormat, default_filter: &str) {

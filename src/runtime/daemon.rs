@@ -1,10 +1,12 @@
 //! The daemon: everything `usher run` starts, and its orderly stop.
 //!
 //! [`Daemon::start`] checks everything it can before touching a room: the
-//! rules compile, every room's bindings fit them, every PIN can be read, the
-//! audit log can be opened and the HTTP port bound. Any of these failing is a
-//! [`StartError::Config`]; the CLI exits with status 2. Then it starts one
-//! supervised task per room, the rules watcher and the HTTP endpoint.
+//! rules compile, every room's bindings fit them, every PIN and timetable
+//! file can be read, the audit log can be opened and the HTTP port bound.
+//! Any of these failing is a [`StartError::Config`]; the CLI exits with
+//! status 2. Then it starts one supervised task per room, a timetable
+//! keeper per room with a timetable, the rules watcher and the HTTP
+//! endpoint.
 //!
 //! [`Daemon::shutdown`] stops taking events, lets each room finish (or record
 //! as cancelled) the commands in flight and end its session, then flushes the
@@ -28,6 +30,8 @@ use super::status::Registry;
 use crate::config::{Config, PlatformConfig};
 use crate::platform::vmr::{FeedOptions, HttpClients};
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
+use crate::timetable::fetch::default_cache_dir;
+use crate::timetable::{Keeper, TimetableError};
 
 /// Why the daemon did not start.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +104,14 @@ impl Daemon {
             .check_bindings(config_path, &library.current())
             .map_err(|err| StartError::Config(err.to_string()))?;
         let mut rooms = Vec::new();
+        let timetable_cache = default_cache_dir();
         for room in &config.rooms {
             let pin = room.resolve_pin().map_err(StartError::Config)?;
-            rooms.push((room.alias.clone(), pin, Arc::from(room.rules.as_slice())));
+            let (schedule, keeper) =
+                Keeper::open(&room.alias, &room.schedule(), Some(&timetable_cache))
+                    .map_err(|err| StartError::Config(err.to_string()))?;
+            let bindings = Arc::from(room.rules.as_slice());
+            rooms.push((room.alias.clone(), pin, bindings, schedule, keeper));
         }
         let (audit, audit_writer) = match &config.audit_log {
             Some(path) => {
@@ -148,16 +157,26 @@ impl Daemon {
         let cancel = CancellationToken::new();
         let all_bindings = rooms
             .iter()
-            .map(|(_, _, bindings)| Arc::clone(bindings))
+            .map(|(_, _, bindings, ..)| Arc::clone(bindings))
             .collect();
+        let mut keepers = Vec::new();
         let room_tasks = rooms
             .into_iter()
-            .map(|(alias, pin, bindings)| {
+            .map(|(alias, pin, bindings, schedule, keeper)| {
+                let status = registry.add_room(&alias);
+                if let Some(keeper) = keeper {
+                    let noted = status.clone();
+                    let note = move |err: &TimetableError| {
+                        noted.update(|status| status.note_error(err.to_string()));
+                    };
+                    keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
+                }
                 let setup = RoomSetup {
-                    status: registry.add_room(&alias),
+                    status,
                     alias,
                     pin,
                     bindings,
+                    schedule,
                 };
                 tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
             })
@@ -189,7 +208,7 @@ impl Daemon {
         Ok(Daemon {
             cancel,
             rooms: room_tasks,
-            background: vec![watcher, server],
+            background: [watcher, server].into_iter().chain(keepers).collect(),
             audit_writer,
             http_addr,
             activity,

@@ -38,6 +38,7 @@ use crate::platform::vmr::{
     Credentials, FeedItem, HttpClients, RoomClient, Session, check_join, node_url, run_feed,
 };
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
+use crate::timetable::RoomSchedule;
 
 /// What a room is: its alias, PIN, rules and status.
 pub(crate) struct RoomSetup {
@@ -45,6 +46,8 @@ pub(crate) struct RoomSetup {
     pub pin: Option<Secret>,
     pub bindings: Arc<[RuleBinding]>,
     pub status: Arc<RoomStatus>,
+    /// The room's zone and timetable sessions, which its rules see.
+    pub schedule: RoomSchedule,
 }
 
 /// How long a room may take to wind down before its queue is cancelled.
@@ -126,8 +129,9 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
     let session = Box::pin(Session::open(client, credentials))
         .await
         .context("cannot open a session")?;
-    let rules = RoomRules::new(&room.alias, shared.rules.borrow().clone(), &room.bindings)
+    let mut rules = RoomRules::new(&room.alias, shared.rules.borrow().clone(), &room.bindings)
         .context("cannot bind the room's rules")?;
+    rules.set_schedule(room.schedule.clone(), unix_now());
 
     let background = cancel.child_token();
     let keeper = tokio::spawn(session.clone().keep_fresh(background.clone()));
