@@ -617,6 +617,32 @@ mod tests {
     }
 
     #[test]
+    fn rooms_take_a_timetable_beside_the_config_and_a_zone() {
+        let text = GOOD.replace(
+            "    rules:\n",
+            "    timetable: hall-a.ics\n    zone: Europe/Berlin\n    rules:\n",
+        );
+        let path = write("timetable.yaml", &text);
+        let config = Config::load(&path).unwrap();
+        let schedule = config.rooms[0].schedule();
+        assert_eq!(schedule.zone().name(), "Europe/Berlin");
+        assert_eq!(
+            schedule.timetable.map(|t| t.source),
+            Some(crate::timetable::Source::File(
+                path.parent().unwrap().join("hall-a.ics")
+            ))
+        );
+        let bad = text.replace("Europe/Berlin", "Europe/Atlantis");
+        let err = Config::load(&write("badzone.yaml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("badzone.yaml:4:5: rooms[0]: \"Europe/Atlantis\" is not a time zone"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn pins_come_from_the_environment_and_never_show() {
         let config = Config::load(&write("pin.yaml", GOOD)).unwrap();
         let room = &config.rooms[0];

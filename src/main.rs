@@ -571,9 +571,22 @@ fn check(args: &CheckArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         }
-        if let Some(errors) = check_timetables(&config, path) {
-            errors.iter().for_each(|error| println!("{error}"));
-            return ExitCode::FAILURE;
+        let checked = tokio::runtime::Runtime::new()
+            .map(|runtime| runtime.block_on(usher::timetable::list::check(&config)));
+        match checked {
+            Ok(Ok(warnings)) => warnings
+                .iter()
+                .for_each(|warning| println!("{}: warning: {warning}", path.display())),
+            Ok(Err(errors)) => {
+                errors
+                    .iter()
+                    .for_each(|error| println!("{}: {error}", path.display()));
+                return ExitCode::FAILURE;
+            }
+            Err(err) => {
+                println!("cannot check the timetables: {err}");
+                return ExitCode::FAILURE;
+            }
         }
         println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
     }
@@ -620,88 +633,27 @@ fn test(args: &TestArgs) -> ExitCode {
 
 async fn timetable(args: &TimetableArgs) -> ExitCode {
     use usher::timetable::list;
-    let Some(path) = &args.config else {
-        let file = args.file.as_deref().unwrap_or(Path::new(""));
-        return match list::file(file, args.zone.as_deref(), args.from.as_deref(), args.days) {
-            Ok(lines) => {
-                lines.iter().for_each(|line| println!("{line}"));
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("{err}");
-                ExitCode::FAILURE
-            }
-        };
-    };
-    let config = match Config::load(path) {
-        Ok(config) => config,
-        Err(err) => {
-            eprintln!("{err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let cache = usher::timetable::fetch::default_cache_dir();
-    let mut failed = false;
-    for room in &config.rooms {
-        let settings = room.schedule();
-        let listed = async {
-            let (calendar, unreachable) =
-                list::room_calendar(&room.alias, &settings, Some(&cache)).await?;
-            if let Some(err) = unreachable {
-                eprintln!("{err}; listing the copy kept on disk, if any");
-            }
-            let zone = match &args.zone {
-                Some(name) => usher::clock::Zone::parse(name)?,
-                None => settings.zone(),
-            };
-            let (from, to) = list::window(&zone, args.from.as_deref(), args.days)?;
-            let Some(calendar) = calendar else {
-                return Ok(Vec::new());
-            };
-            let found = list::starting_between(&calendar, &zone, from, to)
-                .map_err(|err| list::ListError::File(err.describe(&room.alias)))?;
-            Ok::<_, list::ListError>(found.iter().map(|s| s.line(&zone)).collect::<Vec<_>>())
-        };
-        match listed.await {
-            Ok(lines) => lines
-                .iter()
-                .for_each(|line| println!("{} {line}", room.alias)),
-            Err(err) => {
-                eprintln!("{err}");
-                failed = true;
+    let (zone, from) = (args.zone.as_deref(), args.from.as_deref());
+    let (lines, errors) = match (&args.config, &args.file) {
+        (Some(path), _) => match Config::load(path) {
+            Ok(config) => list::rooms(&config, zone, from, args.days).await,
+            Err(err) => (Vec::new(), vec![err.to_string()]),
+        },
+        (None, file) => {
+            let file = file.as_deref().unwrap_or(Path::new(""));
+            match list::file(file, zone, from, args.days) {
+                Ok(lines) => (lines, Vec::new()),
+                Err(err) => (Vec::new(), vec![err.to_string()]),
             }
         }
-    }
-    if failed {
-        ExitCode::FAILURE
-    } else {
+    };
+    lines.iter().for_each(|line| println!("{line}"));
+    errors.iter().for_each(|error| eprintln!("{error}"));
+    if errors.is_empty() {
         ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
-}
-
-/// Reads every room's timetable as `usher run` would: `None` when all can
-/// be used, else what to print. A feed that cannot be reached now is only
-/// a warning: the daemon keeps trying.
-fn check_timetables(config: &Config, path: &Path) -> Option<Vec<String>> {
-    let runtime = tokio::runtime::Runtime::new().ok()?;
-    let cache = usher::timetable::fetch::default_cache_dir();
-    let mut errors = Vec::new();
-    for room in config.rooms.iter().filter(|room| room.timetable.is_some()) {
-        let checked = runtime.block_on(usher::timetable::list::room_calendar(
-            &room.alias,
-            &room.schedule(),
-            Some(&cache),
-        ));
-        match checked {
-            Ok((_, Some(unreachable))) => println!(
-                "{}: warning: {unreachable}; usher run keeps trying",
-                path.display()
-            ),
-            Ok(_) => {}
-            Err(err) => errors.push(format!("{}: {err}", path.display())),
-        }
-    }
-    (!errors.is_empty()).then_some(errors)
 }
 
 fn init_logging(format: LogFormat, default_filter: &str) {

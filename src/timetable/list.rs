@@ -1,5 +1,5 @@
-//! `usher timetable`: a calendar's sessions, one per line; and the
-//! timetable half of `usher check -c`.
+//! `usher timetable`: a calendar's sessions, or every room's, one per line;
+//! and the timetable half of `usher check -c`.
 //!
 //! ```console
 //! $ usher timetable examples/physics-101.ics --from 2027-03-22 --days 14
@@ -13,12 +13,14 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::config::{ScheduleSettings, Source};
+use super::fetch::default_cache_dir;
 use super::fetch::read_file;
 use super::keeper::{Keeper, Refreshed, TimetableError};
 use super::parse::{Calendar, CalendarError, parse};
 use super::schedule::Session;
 use super::sessions::sessions;
 use crate::clock::{ClockError, Zone, from_timestamp};
+use crate::config::Config;
 
 /// Why sessions could not be listed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -114,4 +116,73 @@ pub async fn room_calendar(
         _ => None,
     };
     Ok((keeper.calendar().cloned(), unreachable))
+}
+
+/// `usher timetable -c CONFIG`: every room's sessions, each line led by the
+/// room's alias, in `zone` (default: each room's), and the errors, each
+/// naming its room. A feed that cannot be reached is an error, and is
+/// listed from its copy on disk.
+pub async fn rooms(
+    config: &Config,
+    zone: Option<&str>,
+    from: Option<&str>,
+    days: u32,
+) -> (Vec<String>, Vec<String>) {
+    let cache = default_cache_dir();
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
+    for room in &config.rooms {
+        let settings = room.schedule();
+        let listed = async {
+            let (calendar, unreachable) =
+                room_calendar(&room.alias, &settings, Some(&cache)).await?;
+            if let Some(err) = unreachable {
+                errors.push(format!("{err}; listing the copy kept on disk, if any"));
+            }
+            let zone = match zone {
+                Some(name) => Zone::parse(name)?,
+                None => settings.zone(),
+            };
+            let (start, end) = window(&zone, from, days)?;
+            let Some(calendar) = calendar else {
+                return Ok(Vec::new());
+            };
+            let found = starting_between(&calendar, &zone, start, end)
+                .map_err(|err| ListError::File(err.describe(&room.alias)))?;
+            Ok::<_, ListError>(
+                found
+                    .iter()
+                    .map(|s| format!("{} {}", room.alias, s.line(&zone)))
+                    .collect(),
+            )
+        };
+        match listed.await {
+            Ok(found) => lines.extend(found),
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    (lines, errors)
+}
+
+/// `usher check -c`: reads every room's timetable as `usher run` would.
+/// `Ok` holds warnings (a feed that cannot be reached now: the daemon keeps
+/// trying); `Err` every timetable that cannot be used.
+pub async fn check(config: &Config) -> Result<Vec<String>, Vec<String>> {
+    let cache = default_cache_dir();
+    let mut warnings = Vec::new();
+    let mut errors = Vec::new();
+    for room in config.rooms.iter().filter(|room| room.timetable.is_some()) {
+        match room_calendar(&room.alias, &room.schedule(), Some(&cache)).await {
+            Ok((_, Some(unreachable))) => {
+                warnings.push(format!("{unreachable}; usher run keeps trying"))
+            }
+            Ok(_) => {}
+            Err(err) => errors.push(err.to_string()),
+        }
+    }
+    if errors.is_empty() {
+        Ok(warnings)
+    } else {
+        Err(errors)
+    }
 }

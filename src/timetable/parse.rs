@@ -445,8 +445,8 @@ impl<'a, 'c> EventReader<'a, 'c> {
             .skip_while(|(line, _)| *line < begins)
             .take_while(|(_, text)| !text.eq_ignore_ascii_case("END:VEVENT"))
             .find(|(_, text)| {
-                text.len() > name.len()
-                    && text[..name.len()].eq_ignore_ascii_case(name)
+                text.get(..name.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(name))
                     && text[name.len()..].starts_with([':', ';'])
             })
             .map(|(line, _)| *line)

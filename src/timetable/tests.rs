@@ -260,6 +260,14 @@ fn malformed_calendars_are_explained_where_they_go_wrong() {
 }
 
 #[test]
+fn lines_in_any_script_are_searched_safely() {
+    let err = problems(&calendar(
+        "BEGIN:VEVENT\nUID:ü\nX:éééééé\nSUMMARY:Vorlesung über Thermodynamik\nDTSTART:morgen früh\nEND:VEVENT\n",
+    ));
+    assert!(err.starts_with("line 8: DTSTART \"morgen früh\""), "{err}");
+}
+
+#[test]
 fn every_problem_is_reported_not_just_the_first() {
     let err = problems(&calendar(
         "BEGIN:VEVENT\nUID:a\nDTSTART;TZID=Nowhere:20270106T100000\nEND:VEVENT\nBEGIN:VEVENT\nUID:b\nDTSTART:soon\nEND:VEVENT\n",
@@ -325,6 +333,13 @@ proptest! {
         if let Ok(calendar) = parse(&text) {
             let from = parse_timestamp("2027-01-01T00:00Z").unwrap();
             let _ = sessions(&calendar, &Zone::utc(), from, from + 400.0 * 86_400.0);
+        }
+    }
+
+    #[test]
+    fn unicode_anywhere_never_panics(text in "(BEGIN:VCALENDAR\n)(BEGIN:VEVENT\n)(\\PC{0,12}(:|;)?\\PC{0,12}\n){0,8}(DTSTART\\PC{0,8}:\\PC{0,16}\n)?(END:VEVENT\n)(END:VCALENDAR\n)") {
+        if let Ok(calendar) = parse(&text) {
+            let _ = sessions(&calendar, &Zone::utc(), 0.0, 86_400.0 * 400.0);
         }
     }
 
