@@ -160,3 +160,64 @@ pub(crate) fn register(engine: &mut Engine) {
         },
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timetable::TIMETABLE;
+
+    fn session(title: &str, start: f64, end: f64) -> Session {
+        Session {
+            title: title.into(),
+            start,
+            end,
+            description: String::new(),
+            location: String::new(),
+            uid: title.into(),
+        }
+    }
+
+    fn taken(clock: &mut SessionClock, now: f64) -> Vec<String> {
+        std::iter::from_fn(|| clock.pop_due(now))
+            .map(|(boundary, s)| format!("{boundary:?} {}", s.title))
+            .collect()
+    }
+
+    #[test]
+    fn starts_and_ends_come_once_in_order_and_follow_updates() {
+        let room = RoomSchedule::new(Zone::utc());
+        room.schedule.set_source(
+            TIMETABLE,
+            vec![session("a", 10.0, 20.0), session("b", 20.0, 30.0)],
+        );
+        let mut clock = SessionClock::new(room.clone(), 0.0);
+        assert_eq!(clock.next_due(), Some(10.0));
+        assert_eq!(taken(&mut clock, 10.0), ["Start a"]);
+        assert!(taken(&mut clock, 10.0).is_empty(), "each only once");
+        assert_eq!(clock.next_due(), Some(20.0));
+        assert_eq!(taken(&mut clock, 20.0), ["End a", "Start b"]);
+        // A session added later is picked up at once.
+        room.schedule.set_source(
+            TIMETABLE,
+            vec![
+                session("a", 10.0, 20.0),
+                session("b", 20.0, 30.0),
+                session("c", 25.0, 40.0),
+            ],
+        );
+        assert_eq!(clock.next_due(), Some(25.0));
+        assert_eq!(taken(&mut clock, 30.0), ["Start c", "End b"]);
+    }
+
+    #[test]
+    fn a_session_slept_through_does_not_start_late() {
+        let room = RoomSchedule::new(Zone::utc());
+        room.schedule.set_source(
+            TIMETABLE,
+            vec![session("missed", 10.0, 20.0), session("late", 30.0, 60.0)],
+        );
+        let mut clock = SessionClock::new(room, 0.0);
+        assert_eq!(taken(&mut clock, 40.0), ["End missed", "Start late"]);
+        assert_eq!(clock.next_due(), Some(60.0));
+    }
+}

@@ -8,8 +8,6 @@
 //! the common mistakes are reported at their own line (the parser would
 //! report them at the start of the component).
 
-use std::fmt;
-
 use icalendar::parser::{Component, Property, read_calendar};
 use jiff::civil::{Date, DateTime};
 use jiff::{Span, Timestamp};
@@ -618,16 +616,5 @@ fn parse_date_time(text: &str) -> Option<Written> {
         None => Some(Written::Local(civil)),
         Some(b'Z' | b'z') => Zone::utc().instant_of(civil).map(Written::Utc),
         Some(_) => None,
-    }
-}
-
-impl fmt::Display for When {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            When::Instant(at) => write!(f, "{at}"),
-            When::Local(civil, zone) => write!(f, "{civil} {zone}"),
-            When::Floating(civil) => write!(f, "{civil}"),
-            When::Date(date) => write!(f, "{date}"),
-        }
     }
 }
