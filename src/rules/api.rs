@@ -149,9 +149,28 @@ pub(crate) fn resolve_variable(name: &str, index: usize) -> ScriptResult<Option<
 
 /// Registers the whole API on an engine.
 pub(crate) fn register(engine: &mut Engine) {
+    name_results(engine);
     register_participant(engine);
     register_room(engine);
     register_functions(engine);
+}
+
+/// Names a fallible function's result by what it gives when it succeeds,
+/// as definition files show it (`-> bool`, not `-> Result<bool, …>`).
+fn name_results(engine: &mut Engine) {
+    use std::any::type_name;
+    let names = [
+        (type_name::<ScriptResult<bool>>(), "bool"),
+        (type_name::<ScriptResult<i64>>(), "int"),
+        (type_name::<ScriptResult<f64>>(), "float"),
+        (type_name::<ScriptResult<()>>(), "()"),
+        (type_name::<ScriptResult<Dynamic>>(), "?"),
+        (type_name::<ScriptResult<String>>(), "string"),
+        (type_name::<ScriptResult<Array>>(), "array"),
+    ];
+    for (rust, script) in names {
+        engine.register_type_with_name_raw(rust, script);
+    }
 }
 
 fn register_participant(engine: &mut Engine) {

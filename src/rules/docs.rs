@@ -122,7 +122,7 @@ mod tests {
             "fn on_connect();",
             "/// Mute their audio.\nfn mute(",
             "fn get hand_raised(",
-            "/// People in the room proper.\nfn count(",
+            "/// People in the room proper.\nfn count(_: Room) -> int;",
             "fn after(",
             "fn contains(",
         ] {

@@ -241,13 +241,15 @@ impl CallLatency {
     }
 }
 
-/// A failed rule call, for the log, metrics and `/status`.
+/// A failed rule call, for the log, the audit, metrics and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleFailure {
     /// The rule.
     pub rule: String,
     /// The handler or timer function.
     pub handler: String,
+    /// What the call was for: its handler, event and participant.
+    pub trigger: Trigger,
     /// Where and why.
     pub error: RuleError,
     /// This failure disabled the rule in the room.
@@ -538,6 +540,7 @@ impl RoomRules {
                 self.failures.push(RuleFailure {
                     rule: bound.name.to_string(),
                     handler: cause.function.to_owned(),
+                    trigger: cause.trigger(),
                     error,
                     disabled,
                 });

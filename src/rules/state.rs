@@ -176,7 +176,7 @@ impl Node {
             ..Size::default()
         };
         self.budget.change(added, removed)?;
-        contents.text = contents.text + added.text - removed.text;
+        contents.text = (contents.text + added.text).saturating_sub(removed.text);
         Ok(match (&mut contents.values, slot) {
             (Values::Map(map), Slot::Key(key)) => map.insert(key.as_str().into(), value),
             (Values::List(list), Slot::Index(index)) => {
@@ -209,7 +209,7 @@ impl Node {
             items: usize::from(!is_map),
             text: text_len(&taken),
         };
-        contents.text -= removed.text;
+        contents.text = contents.text.saturating_sub(removed.text);
         self.budget.change(Size::default(), removed)?;
         Ok(taken)
     }
