@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use usher::config::Config;
@@ -77,6 +77,44 @@ enum Command {
     /// Measure throughput, latency and scale.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Help for writing rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Start something new from a template.
+    #[command(subcommand)]
+    New(NewCommand),
+    /// Print a completion script for a shell (e.g. `usher completions bash >
+    /// /etc/bash_completion.d/usher`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print usher's manual page (e.g. `usher man > usher.1`).
+    Man,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Write Rhai definition files for everything usher gives rules, so an
+    /// editor with the Rhai extension completes and checks rule files.
+    Definitions {
+        /// Where to write them.
+        #[arg(default_value = "rules/definitions")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NewCommand {
+    /// Write rules/NAME.rhai (documented, with parameters and one handler)
+    /// and rules/tests/NAME.yaml (a test that passes).
+    Rule {
+        /// The rule's name: letters, digits and underscores.
+        name: String,
+        /// The rules directory.
+        #[arg(long, default_value = "rules")]
+        rules_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -151,6 +189,10 @@ struct PipelineArgs {
     /// Rounds of each measurement; the median is reported.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Also measure the rules plus a rule keeping a roster in `state`, written
+    /// the natural way and the careful way (examples/bench/), side by side.
+    #[arg(long)]
+    compare_state: bool,
 }
 
 #[derive(clap::Args)]
@@ -275,6 +317,7 @@ fn main() -> ExitCode {
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
         Command::Demo => "error",
+        Command::Rules(_) | Command::New(_) | Command::Completions { .. } | Command::Man => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -284,6 +327,13 @@ fn main() -> ExitCode {
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
+        Command::Rules(RulesCommand::Definitions { dir }) => return definitions(&dir),
+        Command::New(NewCommand::Rule { name, rules_dir }) => return new_rule(&name, &rules_dir),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "usher", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => return man(),
         Command::Demo
         | Command::Run(_)
         | Command::Timetable(_)
@@ -306,7 +356,11 @@ fn main() -> ExitCode {
             | Command::Test(_)
             | Command::Why(_)
             | Command::Replay(_)
-            | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
+            | Command::Bench(BenchCommand::Pipeline(_))
+            | Command::Rules(_)
+            | Command::New(_)
+            | Command::Completions { .. }
+            | Command::Man => unreachable!("handled above"),
             Command::Timetable(args) => Ok(timetable(&args).await),
             Command::Record(args) => return record(&args).await,
             Command::Bench(BenchCommand::Scale(args)) => {
@@ -494,8 +548,14 @@ fn bench_pipeline(args: &PipelineArgs) -> ExitCode {
             None => usher::bench::workload::lecture(args.count),
         };
         let mut stdout = std::io::stdout();
-        let report =
-            usher::bench::pipeline::run(set, &bindings, &frames, args.rounds.max(1), &mut stdout)?;
+        let report = usher::bench::pipeline::run(
+            set,
+            &bindings,
+            &frames,
+            args.rounds.max(1),
+            args.compare_state,
+            &mut stdout,
+        )?;
         println!("{}", serde_json::to_string(&report)?);
         Ok(())
     })();
@@ -721,11 +781,70 @@ async fn timetable(args: &TimetableArgs) -> ExitCode {
     }
 }
 
+fn definitions(dir: &std::path::Path) -> ExitCode {
+    match usher::rules::docs::write_definitions(&RuleEngine::default(), dir) {
+        Ok(files) => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "\nAn editor with the Rhai extension reads them when they are in the workspace."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "error: cannot write the definitions to {}: {err}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn new_rule(name: &str, rules_dir: &std::path::Path) -> ExitCode {
+    match usher::rules::scaffold::new_rule(name, rules_dir) {
+        Ok(files) => {
+            for file in &files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "\nRun its test with:\n\n    usher test {}\n\nthen make the rule and its test your own.",
+                files[1].display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn man() -> ExitCode {
+    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Colours only for a person at a terminal who has not asked for none
+/// (<https://no-color.org>): never in a file, a pipe or a CI log.
+fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

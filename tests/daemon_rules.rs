@@ -460,3 +460,31 @@ async fn the_same_reply_to_two_guests_is_sent_twice() {
     usher.stop().await;
     sim.shutdown().await;
 }
+
+const FAILING: &str = "//! Fails on every join, two calls deep.\nfn on_join(p) {\n    greet(p);\n}\nfn greet(p) {\n    p.shout();\n}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_rule_is_audited_and_shown_where_it_failed() {
+    let sim = simulator(vec![room(vec![Joiner::host("Ada")])]).await;
+    let dir = TestDir::new("failing");
+    dir.rule("failing", FAILING);
+    let usher = Usher::start(dir, &config(&sim, &["failing"], "")).await;
+    join(&sim, "Bob");
+    let failure = usher.audited(Outcome::RuleFailed, "the rule failed").await;
+    let error = failure.error.clone().unwrap_or_default();
+    assert!(
+        error.contains(
+            "failing.rhai:6:7: in `greet`, called from `on_join` at 3:5: Function not found: shout"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        failure.participant.as_ref().map(|who| who.name.as_str()),
+        Some("Bob")
+    );
+    let status = usher.status().await;
+    let errors = status["rooms"][ROOM]["last_errors"].to_string();
+    assert!(errors.contains("failing.rhai:6:7: in `greet`"), "{errors}");
+    usher.stop().await;
+    sim.shutdown().await;
+}

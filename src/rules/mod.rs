@@ -12,12 +12,15 @@
 
 pub mod api;
 pub mod binding;
+pub mod docs;
 pub mod engine;
 pub mod intent;
 pub mod rule;
 pub mod runner;
+pub mod scaffold;
 pub mod schedule;
 pub mod set;
+pub mod state;
 pub mod timers;
 pub mod uses;
 pub mod values;

@@ -17,7 +17,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{CallFnOptions, Dynamic, EvalAltResult, FuncArgs, Map, Scope};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, FuncArgs, Scope};
 
 use super::api::{CallContext, flags_map, layout_map, message_map, person};
 use super::binding::{BindError, Params, RuleBinding, bind_params};
@@ -26,6 +26,7 @@ use super::intent::{Intent, Trigger};
 use super::rule::{Handler, Rule, RuleError};
 use super::schedule::{SessionClock, session_map};
 use super::set::RuleSet;
+use super::state::new_state;
 use super::timers::{TimerQueue, TimerRequest};
 use crate::model::{Change, ChatMessage, Layout, Participant, RoomFlags, RoomState, Target};
 use crate::timetable::{Boundary, RoomSchedule, Session};
@@ -245,13 +246,15 @@ impl CallLatency {
     }
 }
 
-/// A failed rule call, for the log, metrics and `/status`.
+/// A failed rule call, for the log, the audit, metrics and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleFailure {
     /// The rule.
     pub rule: String,
     /// The handler or timer function.
     pub handler: String,
+    /// What the call was for: its handler, event and participant.
+    pub trigger: Trigger,
     /// Where and why.
     pub error: RuleError,
     /// This failure disabled the rule in the room.
@@ -281,6 +284,9 @@ pub struct RoomRules {
     /// The variables of the call in progress; kept between calls (empty)
     /// so that calls do not allocate a new one.
     scope: Scope<'static>,
+    /// Lines rules wrote, kept for [`RoomRules::drain_logs`] rather than
+    /// logged (`usher test` shows them under the step that wrote them).
+    captured: Option<Vec<String>>,
 }
 
 impl RoomRules {
@@ -296,6 +302,7 @@ impl RoomRules {
             latency: CallLatency::default(),
             sessions: None,
             scope: Scope::new(),
+            captured: None,
         };
         rules.bound = rules.bind(&set, bindings)?;
         Ok(rules)
@@ -319,7 +326,7 @@ impl RoomRules {
                     state: carried
                         .as_ref()
                         .map(|b| b.state.clone())
-                        .unwrap_or_else(|| Dynamic::from_map(Map::new()).into_shared()),
+                        .unwrap_or_else(|| new_state(set.engine().limits())),
                     stats: carried
                         .map(|b| RuleStats {
                             consecutive_errors: 0,
@@ -466,6 +473,21 @@ impl RoomRules {
         }
     }
 
+    /// Keeps what rules write with `log` and `print`, and their failures,
+    /// out of the log: [`RoomRules::drain_logs`] and
+    /// [`RoomRules::drain_failures`] hand them over instead.
+    pub fn capture_logs(&mut self) {
+        self.captured.get_or_insert_with(Vec::new);
+    }
+
+    /// Lines rules wrote since the last call, as `rule: line`, when captured.
+    pub fn drain_logs(&mut self) -> Vec<String> {
+        self.captured
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Failures since the last call, oldest first.
     pub fn drain_failures(&mut self) -> Vec<RuleFailure> {
         std::mem::take(&mut self.failures)
@@ -513,6 +535,7 @@ impl RoomRules {
                 .max_timers
                 .saturating_sub(self.timers.count(&bound.name)),
             schedule: self.sessions.as_ref().map(|clock| clock.room().clone()),
+            logs: Vec::new(),
         };
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let engine = &self.set.engine().strict;
@@ -537,6 +560,12 @@ impl RoomRules {
         });
         let took = started.elapsed();
         self.next_timer_id = context.next_timer_id;
+        for line in context.logs {
+            match &mut self.captured {
+                Some(captured) => captured.push(format!("{}: {line}", bound.name)),
+                None => tracing::info!(room = %self.room, rule = %bound.name, "{line}"),
+            }
+        }
         bound.stats.busy += took;
         bound.stats.calls += 1;
         self.latency.observe(took);
@@ -564,13 +593,21 @@ impl RoomRules {
                 if disabled {
                     bound.stats.disabled = true;
                     self.timers.cancel_rule(&bound.name);
-                    tracing::error!(room = %self.room, rule = %bound.name, failures = bound.stats.consecutive_errors, "{error}; the rule is disabled in this room until it is reloaded");
-                } else {
-                    tracing::warn!(room = %self.room, rule = %bound.name, "{error}; its commands from this call are dropped");
+                }
+                // Captured failures are reported by whoever captures them.
+                match (self.captured.is_some(), disabled) {
+                    (true, _) => {}
+                    (false, true) => {
+                        tracing::error!(room = %self.room, rule = %bound.name, failures = bound.stats.consecutive_errors, "{error}; the rule is disabled in this room until it is reloaded")
+                    }
+                    (false, false) => {
+                        tracing::warn!(room = %self.room, rule = %bound.name, "{error}; its commands from this call are dropped")
+                    }
                 }
                 self.failures.push(RuleFailure {
                     rule: bound.name.to_string(),
                     handler: cause.function.to_owned(),
+                    trigger: cause.trigger(),
                     error,
                     disabled,
                 });
@@ -944,6 +981,38 @@ mod tests {
                 && messages[2].contains("larger than allowed"),
             "{}",
             messages[2]
+        );
+    }
+
+    #[test]
+    fn errors_point_at_the_failing_expression_and_the_calls_that_led_there() {
+        let mut rules = room_rules(&[(
+            "chain",
+            "fn on_join(p) {\n    greet(p);\n}\nfn greet(p) {\n    let names = [p.name];\n    names.filter(|n| n.shout());\n}\nfn on_leave(p) {\n    let n = [1];\n    n[3] += 1;\n}",
+        )]);
+        let mut room = Arc::new(RoomState::new());
+        feed(
+            &mut rules,
+            &mut room,
+            Event::Participant(person("g", "Gus", Role::Guest)),
+        );
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantLeft { uuid: "g".into() },
+        );
+        let failures: Vec<String> = rules
+            .drain_failures()
+            .iter()
+            .map(|f| f.error.to_string())
+            .collect();
+        assert_eq!(
+            failures,
+            [
+                "rules/chain.rhai:6:24: in a closure, called from `filter` at 6:11, called from \
+                 `greet` at 6:11, called from `on_join` at 2:5: Function not found: shout (&str | ImmutableString | String)",
+                "rules/chain.rhai:10:7: in `on_leave`: Array index 3 out of bounds: only 1 element in array",
+            ]
         );
     }
 

@@ -186,6 +186,8 @@ struct Outcome {
     sent: Vec<String>,
     /// Rule errors and failed commands.
     problems: Vec<String>,
+    /// What rules wrote with `log` or `print`, as `rule: line`.
+    logs: Vec<String>,
 }
 
 fn check(title: &str, expected: Option<&[String]>, outcome: &Outcome, report: &mut Vec<String>) {
@@ -207,6 +209,9 @@ fn check(title: &str, expected: Option<&[String]>, outcome: &Outcome, report: &m
     }
     for problem in &outcome.problems {
         report.push(format!("  error: {problem}"));
+    }
+    for line in &outcome.logs {
+        report.push(format!("  log:   {line}"));
     }
 }
 
@@ -297,6 +302,7 @@ impl Harness {
         let zone = case.zone.as_ref().or(spec.zone.as_ref());
         let timetable = case.timetable.as_ref().or(spec.timetable.as_ref());
         rules.set_schedule(room_schedule(file, zone, timetable, clock)?, clock);
+        rules.capture_logs();
         let mut conference = Conference::new(&spec.room);
         let present = case.participants.as_ref().unwrap_or(&spec.participants);
         let waiting = case.waiting.as_ref().unwrap_or(&spec.waiting);
@@ -402,6 +408,7 @@ impl Harness {
                 .into_iter()
                 .map(|failure| failure.error.to_string()),
         );
+        outcome.logs.extend(self.rules.drain_logs());
         let plan = plan(intents, &self.room, &[], &self.capabilities);
         let mut events = Vec::new();
         for intent in plan.send {
@@ -471,6 +478,39 @@ mod tests {
         let (missing, _) = compare(&strings(&["mute Bo"]), &strings(&["mute Bob"])).unwrap();
         assert_eq!(missing, ["mute Bo"], "prefixes stop at word boundaries");
         assert_eq!(compare(&[], &[]), None);
+    }
+
+    #[test]
+    fn a_failing_step_shows_what_rules_logged_under_it() {
+        let dir = std::env::temp_dir().join(format!("usher-test-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tests")).unwrap();
+        std::fs::write(
+            dir.join("talk.rhai"),
+            "fn on_join(p) {\n    log(`saw ${p.name}`);\n    print(\"printed\");\n    if p.name == \"Cat\" { room.lock(); }\n}\n",
+        )
+        .unwrap();
+        let test = dir.join("tests/talk.yaml");
+        std::fs::write(
+            &test,
+            "rules: [talk]\ntests:\n  - name: stays open\n    steps:\n      - join: Bob\n        expect: []\n      - join: Cat\n        expect: []\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let summary = run_paths(&[test], None, &mut out).unwrap();
+        let report = String::from_utf8(out).unwrap();
+        assert_eq!(summary.failed, 1);
+        assert!(
+            report.contains(
+                "          unexpected: lock\n          log:   talk: saw Cat\n          log:   talk: printed\n"
+            ),
+            "{report}"
+        );
+        assert!(
+            !report.contains("saw Bob"),
+            "only the failing step's lines: {report}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::model::Target;
-use crate::rules::Intent;
+use crate::rules::{Intent, RuleFailure};
 
 /// What became of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,9 @@ pub enum Outcome {
     Cancelled,
     /// Not sent: the room's platform cannot do this.
     Unsupported,
+    /// Not a command: the rule's call failed, so what it asked is dropped;
+    /// `error` says where and why.
+    RuleFailed,
 }
 
 impl Outcome {
@@ -50,6 +53,7 @@ impl Outcome {
             Outcome::Blocked => "blocked",
             Outcome::Cancelled => "cancelled",
             Outcome::Unsupported => "unsupported",
+            Outcome::RuleFailed => "rule_failed",
         }
     }
 }
@@ -123,6 +127,26 @@ impl AuditRecord {
             attempts: 0,
             latency_ms: None,
             dry_run: matches!(outcome, Outcome::DryRun | Outcome::Shadow),
+        }
+    }
+
+    /// A record for a rule call that failed: no command, the error in full.
+    pub fn for_failure(room: &str, failure: &RuleFailure, time: f64) -> Self {
+        AuditRecord {
+            time: crate::clock::format_timestamp(time),
+            room: room.to_owned(),
+            rule: failure.rule.clone(),
+            event: failure.trigger.event.clone(),
+            handler: failure.trigger.handler.clone(),
+            participant: failure.trigger.participant.as_ref().map(Who::from),
+            command: String::new(),
+            target: None,
+            text: "the rule failed".to_owned(),
+            outcome: Outcome::RuleFailed,
+            error: Some(failure.error.to_string()),
+            attempts: 0,
+            latency_ms: None,
+            dry_run: false,
         }
     }
 

@@ -331,6 +331,10 @@ impl RoomActor<'_> {
         for failure in self.rules.drain_failures() {
             self.status
                 .update(|status| status.note_error(failure.error.to_string()));
+            // Straight to the audit log: a failure is not a command to count.
+            self.reporting
+                .audit
+                .record(AuditRecord::for_failure(self.alias, &failure, unix_now()));
         }
         if intents.is_empty() {
             return;
