@@ -158,7 +158,7 @@ impl RoomClient {
             .filter_map(|entry| match codec::participant_from(entry) {
                 Ok(participant) => Some(participant),
                 Err(err) => {
-                    tracing::warn!(room = %self.alias, error = %err, "skipping a participant that cannot be read");
+                    tracing::warn!(error = %err, "skipping a participant that cannot be read");
                     None
                 }
             })
@@ -169,10 +169,7 @@ impl RoomClient {
     pub fn events(&self, token: &Secret) -> EventStream {
         let mut url = self.url("events");
         url.query_pairs_mut().append_pair("token", token.expose());
-        EventStream::open(
-            self.stream.get(url),
-            tracing::info_span!("room", room = %self.alias),
-        )
+        EventStream::open(self.stream.get(url), tracing::Span::current())
     }
 
     fn url(&self, path: &str) -> Url {
