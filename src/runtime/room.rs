@@ -33,7 +33,7 @@ use tracing::Instrument as _;
 use super::activity::{Activity, describe};
 use super::audit::{AuditRecord, Outcome};
 use super::daemon::Shared;
-use super::dispatch::{self, Finished, Job, Reporting};
+use super::dispatch::{self, Finished, Job, Jobs, Refused, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
@@ -53,8 +53,10 @@ pub(crate) struct RoomSetup {
     pub schedule: RoomSchedule,
 }
 
-/// How long a room may take to wind down before its queue is cancelled.
-const WIND_DOWN: Duration = Duration::from_secs(10);
+/// How long a room may take to wind down before its queue is cancelled:
+/// short enough that a stop (SIGTERM) ends within the 10 s a service
+/// manager usually grants, whatever is queued.
+const WIND_DOWN: Duration = Duration::from_secs(5);
 
 /// How often a room refreshes its status snapshot at most.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
@@ -216,7 +218,7 @@ struct RoomActor<'a> {
     rules_updates: watch::Receiver<Arc<RuleSet>>,
     in_flight: InFlight,
     guard: FlipFlopGuard,
-    jobs: mpsc::UnboundedSender<Box<Job>>,
+    jobs: Jobs,
     /// What the dispatcher has finished since the room last looked.
     finished: Arc<Finished>,
     next_job: u64,
@@ -379,6 +381,7 @@ impl RoomActor<'_> {
                 now,
             ));
         }
+        let mut overflowed = Vec::new();
         for intent in plan.send {
             if let Err(rules) = self
                 .guard
@@ -413,15 +416,46 @@ impl RoomActor<'_> {
             }
             let id = self.next_job;
             self.next_job += 1;
-            self.in_flight.add(id, intent.command.clone());
+            let command = intent.command.clone();
             let job = Box::new(Job {
                 id,
                 intent,
                 decided_at: Instant::now(),
             });
-            if self.jobs.send(job).is_err() {
-                tracing::error!("the dispatcher has stopped; a command was not sent");
+            match self.jobs.send(job) {
+                Ok(displaced) => {
+                    self.in_flight.add(id, command);
+                    if let Some(job) = displaced {
+                        self.in_flight.finish(job.id, false, Instant::now());
+                        overflowed.push(*job);
+                    }
+                }
+                Err(Refused::Full(job)) => overflowed.push(*job),
+                Err(Refused::Stopped(_)) => {
+                    tracing::error!("the dispatcher has stopped; a command was not sent");
+                }
             }
+        }
+        self.overflow(overflowed, now);
+    }
+
+    /// Audits the commands the full queue did not take, and says so once.
+    fn overflow(&mut self, jobs: Vec<Job>, now: f64) {
+        let Some(first) = jobs.first() else {
+            return;
+        };
+        let why = format!(
+            "not sent: the room's queue was full ({} commands, dispatch.queue), and this rule had the longest backlog",
+            self.shared.pacing.queue
+        );
+        tracing::warn!(count = jobs.len(), rule = %first.intent.rule, "{why}");
+        self.status
+            .update(|status| status.note_error(format!("{} commands {why}", jobs.len())));
+        for job in jobs {
+            let mut record =
+                AuditRecord::for_intent(self.alias, &job.intent, Outcome::Overflow, now);
+            record.error = Some(why.clone());
+            self.reporting.record(record);
         }
     }
 
