@@ -165,18 +165,28 @@ pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
 pub struct FeedOptions {
     /// The first delay after a failure.
     pub min_backoff: Duration,
-    /// The longest delay between attempts.
+    /// The longest delay between attempts: a platform that comes back
+    /// finds its rooms back within this.
     pub max_backoff: Duration,
+    /// The longest a room listing sent over several frames may stay open
+    /// before the stream is reset and the room listed again.
+    pub sync_bound: Duration,
 }
 
 impl Default for FeedOptions {
     fn default() -> Self {
         FeedOptions {
             min_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(10),
+            sync_bound: Duration::from_secs(30),
         }
     }
 }
+
+/// How long a connected room may go without a complete listing, or with
+/// nothing decodable, before its health says it is stalled, for platforms
+/// that do not say.
+pub const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(90);
 
 /// What a platform is built with, beyond its own settings.
 #[derive(Debug, Clone)]
@@ -339,6 +349,13 @@ pub trait Platform: Send + Sync + 'static {
         room: &'a RoomAddress,
     ) -> BoxFuture<'a, Result<Arc<dyn RoomLink>, ConnectError>>;
 
+    /// How long a connected room may go without a complete listing after
+    /// a (re)connect, or receive only what cannot be decoded, before its
+    /// health says it is stalled: the platform's stream idle bound.
+    fn stall_bound(&self) -> Duration {
+        DEFAULT_STALL_BOUND
+    }
+
     /// Handles one webhook callback addressed to this account
     /// (`POST /hooks/<name>`): verifies it, acts on it, and says what to
     /// answer. A callback that is not authentic must have no effect.
@@ -371,6 +388,12 @@ pub trait RoomLink: Send + Sync + 'static {
 
     /// Counters for `/status` and `/metrics`.
     fn stats(&self) -> LinkStats;
+
+    /// Whether what the feed receives can be decoded, for health. Links
+    /// that cannot tell report nothing undecodable.
+    fn stream_health(&self) -> StreamHealth {
+        StreamHealth::default()
+    }
 
     /// Leaves the room: ends sessions so no ghost participant stays.
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()>;
@@ -459,6 +482,17 @@ pub struct LinkStats {
     pub late_refreshes: u64,
     /// New sessions started to replace a refused one.
     pub renewals: u64,
+}
+
+/// Whether a link's feed can read what its platform sends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHealth {
+    /// Since when everything received was undecodable (frames skipped,
+    /// streams reset); `None` when the last frame was decoded or nothing
+    /// undecodable came.
+    pub undecodable_since: Option<tokio::time::Instant>,
+    /// Frames or streams that could not be decoded, in all.
+    pub undecodable: u64,
 }
 
 /// The commands a platform can carry out, by verb (see [`Command::verb`]).

@@ -35,6 +35,7 @@ use super::audit::{AuditRecord, Outcome};
 use super::daemon::Shared;
 use super::dispatch::{self, Finished, Job, Jobs, Refused, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
+use super::liveness::{Liveness, Verdict};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
@@ -186,6 +187,7 @@ async fn run(
         reporting,
         last_snapshot: None,
         ended_at: None,
+        liveness: Liveness::new(room.platform.stall_bound()),
     };
     let result = actor.run(&mut feed, cancel).await;
     actor.snapshot(true);
@@ -226,6 +228,8 @@ struct RoomActor<'a> {
     last_snapshot: Option<Instant>,
     /// When usher ended the conference, while that still holds.
     ended_at: Option<Instant>,
+    /// Whether the connected feed is in sync and decoding.
+    liveness: Liveness,
 }
 
 impl RoomActor<'_> {
@@ -264,6 +268,7 @@ impl RoomActor<'_> {
     fn on_feed(&mut self, item: FeedItem) {
         match item {
             FeedItem::Connected => {
+                self.liveness.connected(Instant::now());
                 self.status
                     .update(|status| status.set_phase(Phase::Connected, None));
                 self.tell("connected".to_owned());
@@ -284,6 +289,9 @@ impl RoomActor<'_> {
     }
 
     fn on_event(&mut self, event: Event) {
+        if matches!(event, Event::Roster(_)) {
+            self.liveness.synced();
+        }
         let name = event.kind();
         self.status.update(|status| status.count_event(name));
         let now = unix_now();
@@ -484,7 +492,20 @@ impl RoomActor<'_> {
         let (in_room, waiting) = (counts.in_room, counts.waiting);
         let flags = state.flags();
         let session = self.link.stats();
+        match self
+            .liveness
+            .check(self.link.stream_health(), Instant::now())
+        {
+            Verdict::Same => {}
+            Verdict::Stalled(why) => {
+                tracing::warn!("{why}; /healthz reports the room");
+                self.status.update(|status| status.note_error(why));
+            }
+            Verdict::Recovered => tracing::info!("the room is in sync again"),
+        }
+        let stalled = self.liveness.stalled().map(str::to_owned);
         self.status.update(|status| {
+            status.set_stalled(stalled);
             status.participants = participants;
             status.in_room = in_room;
             status.waiting = waiting;

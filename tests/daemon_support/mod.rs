@@ -197,6 +197,7 @@ pub fn quick_feed() -> FeedOptions {
     FeedOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(500),
+        ..FeedOptions::default()
     }
 }
 
