@@ -183,6 +183,55 @@ impl Default for FeedOptions {
     }
 }
 
+/// Exponential backoff with jitter, from `min` and never longer than
+/// `max`, jitter included. (The jitter adds up to the delay again on top:
+/// the delay before it grows to half of `max`, and what the jitter would
+/// add past `max` is cut. A cap of 10 s with the jitter on top used to wait
+/// up to 20 s.)
+#[derive(Debug, Clone, Copy)]
+pub struct CappedBackoff {
+    min: Duration,
+    max: Duration,
+}
+
+impl CappedBackoff {
+    /// Delays from `min` up to `max`.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        CappedBackoff {
+            min,
+            max: max.max(min),
+        }
+    }
+
+    /// A fresh series of delays, endless.
+    pub fn start(&self) -> Delays {
+        let inner = backon::ExponentialBuilder::new()
+            .with_min_delay(self.min)
+            .with_max_delay((self.max / 2).max(self.min))
+            .with_jitter()
+            .without_max_times();
+        Delays {
+            inner: backon::BackoffBuilder::build(inner),
+            max: self.max,
+        }
+    }
+}
+
+/// The delays of one [`CappedBackoff`] series.
+#[derive(Debug)]
+pub struct Delays {
+    inner: backon::ExponentialBackoff,
+    max: Duration,
+}
+
+impl Iterator for Delays {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.inner.next().unwrap_or(self.max).min(self.max))
+    }
+}
+
 /// How long a connected room may go without a complete listing, or with
 /// nothing decodable, before its health says it is stalled, for platforms
 /// that do not say.
@@ -520,5 +569,27 @@ impl Capabilities {
     /// The verbs the platform can carry out.
     pub fn verbs(&self) -> &'static [&'static str] {
         self.verbs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_never_waits_past_its_cap_jitter_included() {
+        let (min, max) = (Duration::from_millis(250), Duration::from_secs(10));
+        let delays: Vec<Duration> = CappedBackoff::new(min, max).start().take(200).collect();
+        assert!(delays[0] >= min && delays[0] <= min * 2, "{:?}", delays[0]);
+        assert!(delays.iter().all(|d| *d <= max), "{delays:?}");
+        assert!(
+            delays[20..].iter().all(|d| *d >= max / 2),
+            "it grows to the cap: {delays:?}"
+        );
+        let fixed = CappedBackoff::new(min, min).start().take(5);
+        assert!(
+            fixed.into_iter().all(|d| d == min),
+            "min = max: always that"
+        );
     }
 }

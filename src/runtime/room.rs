@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +39,7 @@ use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
-use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
+use crate::platform::{CappedBackoff, ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 use crate::timetable::RoomSchedule;
 
@@ -87,12 +86,8 @@ pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: Canc
 }
 
 async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
-    let builder = ExponentialBuilder::new()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(MAX_RESTART_DELAY)
-        .with_jitter()
-        .without_max_times();
-    let mut backoff = builder.build();
+    let builder = CappedBackoff::new(Duration::from_secs(1), MAX_RESTART_DELAY);
+    let mut backoff = builder.start();
     let mut state = Arc::new(RoomState::new());
     loop {
         let started = Instant::now();
@@ -104,7 +99,7 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
             }
             Err(err) => {
                 if started.elapsed() > HEALTHY_RUN {
-                    backoff = builder.build();
+                    backoff = builder.start();
                 }
                 let delay = backoff.next().unwrap_or(MAX_RESTART_DELAY);
                 // Never sooner than the platform asked (`Retry-After`).

@@ -26,7 +26,6 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +34,9 @@ use super::codec::{self, Frame};
 use super::events::{StreamEnd, StreamItem};
 use super::session::Session;
 use crate::model::{Event, FlagsUpdate, Participant, Secret};
-use crate::platform::{FeedItem, FeedOptions, FrameError, StreamCodec, StreamHealth, WireFrame};
+use crate::platform::{
+    CappedBackoff, FeedItem, FeedOptions, FrameError, StreamCodec, StreamHealth, WireFrame,
+};
 
 /// Whether the feed can read what the server sends: since when it could
 /// not, for health.
@@ -76,12 +77,8 @@ pub async fn run_feed(
     cancel: CancellationToken,
     options: FeedOptions,
 ) {
-    let backoff_builder = ExponentialBuilder::new()
-        .with_min_delay(options.min_backoff)
-        .with_max_delay(options.max_backoff)
-        .with_jitter()
-        .without_max_times();
-    let mut backoff = backoff_builder.build();
+    let backoff_builder = CappedBackoff::new(options.min_backoff, options.max_backoff);
+    let mut backoff = backoff_builder.start();
     // Set by a renewal after a 403, cleared when a stream opens.
     let mut renewed_since_open = false;
     let mut stream_state = StreamState {
@@ -105,7 +102,7 @@ pub async fn run_feed(
             };
             let frame = match item {
                 Ok(StreamItem::Opened) => {
-                    backoff = backoff_builder.build();
+                    backoff = backoff_builder.start();
                     renewed_since_open = false;
                     stream_state.own.add(&current.participant_uuid);
                     tracing::info!("event stream connected");
