@@ -20,9 +20,11 @@
 //! [`lenient`] (tolerant payload parsing).
 
 pub mod http;
+pub mod huawei;
 pub mod lenient;
 pub mod vmr;
 
+pub use huawei::HuaweiConfig;
 pub use vmr::VmrConfig;
 
 use std::fmt;
@@ -41,6 +43,9 @@ use crate::model::{Command, Event, Secret};
 pub enum PlatformKind {
     /// The in-meeting REST API and event stream of seed 001.
     Vmr,
+    /// Huawei Cloud Meeting: REST, the meeting WebSocket and the enterprise
+    /// webhook (seeds 000, 002).
+    Huawei,
 }
 
 impl PlatformKind {
@@ -48,6 +53,7 @@ impl PlatformKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::Vmr => "vmr",
+            PlatformKind::Huawei => "huawei",
         }
     }
 
@@ -55,6 +61,7 @@ impl PlatformKind {
     pub fn capabilities(self) -> Capabilities {
         match self {
             PlatformKind::Vmr => vmr::CAPABILITIES,
+            PlatformKind::Huawei => huawei::CAPABILITIES,
         }
     }
 }
@@ -72,6 +79,8 @@ impl fmt::Display for PlatformKind {
 pub enum PlatformConfig {
     /// `kind: vmr`.
     Vmr(vmr::VmrConfig),
+    /// `kind: huawei`.
+    Huawei(huawei::HuaweiConfig),
 }
 
 impl PlatformConfig {
@@ -79,6 +88,7 @@ impl PlatformConfig {
     pub fn kind(&self) -> PlatformKind {
         match self {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
+            PlatformConfig::Huawei(_) => PlatformKind::Huawei,
         }
     }
 
@@ -92,6 +102,7 @@ impl PlatformConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             PlatformConfig::Vmr(config) => config.validate(),
+            PlatformConfig::Huawei(config) => config.validate(),
         }
     }
 }
@@ -131,6 +142,7 @@ pub trait StreamCodec: Send {
 pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
     match kind {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
+        PlatformKind::Huawei => None,
     }
 }
 
@@ -193,6 +205,7 @@ pub fn build(
 ) -> Result<Arc<dyn Platform>, BuildError> {
     match config {
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
+        PlatformConfig::Huawei(config) => Ok(Arc::new(huawei::Huawei::new(config, &context)?)),
     }
 }
 
