@@ -17,6 +17,7 @@
 
 pub mod calls;
 pub mod conference;
+pub mod huawei;
 pub mod player;
 pub mod scenario;
 pub mod step;
@@ -156,6 +157,15 @@ pub async fn start(
                 tracing::warn!("the vmr platform sends no webhooks; --webhook-to is ignored");
             }
             Ok(Box::new(Simulator::start(listen, rooms).await?))
+        }
+        PlatformKind::Huawei => {
+            let options = huawei::HuaweiOptions {
+                webhook: webhook_to.map(huawei::WebhookTarget::to),
+                ..huawei::HuaweiOptions::default()
+            };
+            Ok(Box::new(
+                huawei::HuaweiSimulator::start_with(listen, rooms, options).await?,
+            ))
         }
     }
 }

@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
 use super::config::Login;
@@ -170,6 +170,7 @@ impl AccessAuth {
                         &[],
                         Auth {
                             authorization: Some(&header),
+                            long_ticket: true,
                             ..Auth::default()
                         },
                         Some(&body),
@@ -288,6 +289,8 @@ pub struct ControlAuth {
     conference: String,
     password: Secret,
     current: Mutex<Option<ControlToken>>,
+    /// Told whenever a fresh token is obtained, so the keeper wakes.
+    obtained: Notify,
     generations: AtomicU64,
     keep_alives: AtomicU64,
     late_keep_alives: AtomicU64,
@@ -303,6 +306,7 @@ impl ControlAuth {
             conference: conference.to_owned(),
             password,
             current: Mutex::new(None),
+            obtained: Notify::new(),
             generations: AtomicU64::new(0),
             keep_alives: AtomicU64::new(0),
             late_keep_alives: AtomicU64::new(0),
@@ -335,6 +339,11 @@ impl ControlAuth {
     /// When the current token is due for keep-alive, if there is one.
     pub async fn due(&self) -> Option<Instant> {
         self.current.lock().await.as_ref().map(ControlToken::due)
+    }
+
+    /// Waits until a fresh token is obtained.
+    pub async fn obtained(&self) {
+        self.obtained.notified().await;
     }
 
     /// Keeps the token alive (asking again with it); if the platform no
@@ -384,6 +393,7 @@ impl ControlAuth {
     async fn obtain(&self) -> Result<ControlToken, CallError> {
         let token = self.request(None).await?;
         self.renewals.fetch_add(1, Ordering::Relaxed);
+        self.obtained.notify_one();
         Ok(token)
     }
 

@@ -75,9 +75,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(&[
     "make_guest",
 ]);
 
-/// How often the keeper looks for a control token to keep alive while the
-/// meeting has none.
-const KEEPER_IDLE: Duration = Duration::from_secs(5);
+/// How long the keeper waits after a failed keep-alive.
+const KEEPER_RETRY: Duration = Duration::from_secs(5);
 
 /// One Huawei Cloud Meeting account.
 pub struct Huawei {
@@ -291,13 +290,11 @@ impl HuaweiLink {
     /// as there is one.
     async fn keep_fresh(control: Arc<ControlAuth>, cancel: CancellationToken) {
         loop {
-            let wake = match control.due().await {
-                Some(due) => due,
-                None => tokio::time::Instant::now() + KEEPER_IDLE,
-            };
+            let due = control.due().await;
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep_until(wake) => {}
+                _ = control.obtained() => continue,
+                _ = sleep_until(due) => {}
             }
             if control
                 .due()
@@ -310,7 +307,7 @@ impl HuaweiLink {
                         tracing::warn!(error = %err, "could not keep the control token alive");
                         tokio::select! {
                             _ = cancel.cancelled() => return,
-                            _ = tokio::time::sleep(KEEPER_IDLE) => {}
+                            _ = tokio::time::sleep(KEEPER_RETRY) => {}
                         }
                     }
                 }
@@ -420,6 +417,13 @@ impl RoomLink for HuaweiLink {
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {
         // usher is no participant of a Huawei meeting: nothing to leave.
         async move { self.control.forget().await }.boxed()
+    }
+}
+
+async fn sleep_until(due: Option<tokio::time::Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -79,6 +79,8 @@ pub struct Auth<'a> {
     pub password: Option<&'a Secret>,
     /// `Authorization`.
     pub authorization: Option<&'a str>,
+    /// `X-Token-Type: LongTicket` (App-ID auth).
+    pub long_ticket: bool,
 }
 
 impl Rest {
@@ -122,6 +124,9 @@ impl Rest {
         }
         if let Some(authorization) = auth.authorization {
             request = request.header(reqwest::header::AUTHORIZATION, authorization);
+        }
+        if auth.long_ticket {
+            request = request.header(wire::TOKEN_TYPE_HEADER, wire::LONG_TICKET);
         }
         if let Some(body) = body {
             request = request.json(body);
