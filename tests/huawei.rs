@@ -672,22 +672,16 @@ async fn hook_server(huawei: Arc<Huawei>) -> url::Url {
 
 #[tokio::test]
 async fn webhooks_discover_meetings_and_forgeries_change_nothing() {
-    let api = simulator(vec![], HuaweiOptions::default()).await;
-    let mut config = config(&api);
+    let sim = simulator(vec![], HuaweiOptions::default()).await;
+    let mut config = config(&sim);
     config.webhook_secret = Some(usher::config::SecretSource::Literal(Secret::new(
         SIM_WEBHOOK_SECRET,
     )));
     let (huawei, mut discoveries) = platform(&config);
     let hooks = hook_server(huawei.clone()).await;
-    api.add_scheduled_room(meeting(lecture()));
-    // The account's webhooks come from the same simulated platform.
-    let options = HuaweiOptions {
-        webhook: Some(WebhookTarget::to(hooks.clone())),
-        ..HuaweiOptions::default()
-    };
-    let pusher = simulator(vec![], options).await;
-    pusher.add_scheduled_room(meeting(vec![]));
-    pusher.start_meeting(MEETING).unwrap();
+    sim.send_webhooks_to(WebhookTarget::to(hooks.clone()));
+    sim.add_scheduled_room(meeting(lecture()));
+    sim.start_meeting(MEETING).unwrap();
     let started = tokio::time::timeout(PATIENCE, discoveries.recv())
         .await
         .expect("a discovery in time")
@@ -706,7 +700,7 @@ async fn webhooks_discover_meetings_and_forgeries_change_nothing() {
     );
     assert_eq!(room.pin.as_ref().map(Secret::expose), Some(CHAIR));
     assert!(room.schedule.is_some());
-    pusher.end_meeting(MEETING).unwrap();
+    sim.end_meeting(MEETING).unwrap();
     let ended = tokio::time::timeout(PATIENCE, discoveries.recv())
         .await
         .unwrap();

@@ -180,10 +180,12 @@ impl HuaweiSimulator {
             .map_err(|err| anyhow::anyhow!("cannot listen on {listen}: {err}"))?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let webhooks = options
-            .webhook
-            .clone()
-            .map(|target| webhook::spawn(target, shutdown.clone()));
+        let webhooks = Mutex::new(
+            options
+                .webhook
+                .clone()
+                .map(|target| webhook::spawn(target, shutdown.clone())),
+        );
         let shared = Arc::new(Shared {
             rooms: RwLock::new(HashMap::new()),
             calls: CallLog::default(),
@@ -217,6 +219,13 @@ impl HuaweiSimulator {
     pub fn base_url(&self) -> url::Url {
         url::Url::parse(&format!("http://{}/", self.shared.addr))
             .expect("a socket address always makes a valid URL")
+    }
+
+    /// From now on, sends the account's webhooks to `target` (after the
+    /// verify handshake), instead of where they went before.
+    pub fn send_webhooks_to(&self, target: WebhookTarget) {
+        let sender = webhook::spawn(target, self.shared.shutdown.clone());
+        *lock(&self.shared.webhooks) = Some(sender);
     }
 
     /// Adds a running meeting, replacing one with the same conference ID.
@@ -379,7 +388,7 @@ pub(crate) struct Shared {
     options: HuaweiOptions,
     addr: SocketAddr,
     shutdown: CancellationToken,
-    webhooks: Option<mpsc::UnboundedSender<webhook::Notice>>,
+    webhooks: Mutex<Option<mpsc::UnboundedSender<webhook::Notice>>>,
 }
 
 impl Shared {
@@ -443,7 +452,7 @@ impl Shared {
     }
 
     fn notify(&self, notice: webhook::Notice) {
-        if let Some(webhooks) = &self.webhooks {
+        if let Some(webhooks) = lock(&self.webhooks).as_ref() {
             let _ = webhooks.send(notice);
         }
     }
