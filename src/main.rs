@@ -56,7 +56,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Watch a simulated lecture moderated by the shipped rules (about 50 s).
-    Demo,
+    Demo(DemoArgs),
     /// Run the daemon: watch every configured room and apply its rules.
     Run(RunArgs),
     /// Compile and validate rules (and a config); every error points at file:line:column.
@@ -217,6 +217,13 @@ struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct DemoArgs {
+    /// Which platform the simulated lecture is on.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
+}
+
+#[derive(clap::Args)]
 struct SimulateArgs {
     /// Address to listen on (loopback only unless you mean it).
     #[arg(long, default_value = "127.0.0.1:8440")]
@@ -250,7 +257,7 @@ fn main() -> ExitCode {
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
-        Command::Demo => "error",
+        Command::Demo(_) => "error",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -260,7 +267,7 @@ fn main() -> ExitCode {
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
-        Command::Demo
+        Command::Demo(_)
         | Command::Run(_)
         | Command::Record(_)
         | Command::Simulate(_)
@@ -313,9 +320,9 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Run(args) => return run(&args).await,
-            Command::Demo => {
+            Command::Demo(args) => {
                 let mut stdout = std::io::stdout();
-                usher::demo::run(&mut stdout).await?;
+                usher::demo::run(&mut stdout, args.platform).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Simulate(args) => {
@@ -602,6 +609,12 @@ fn test(args: &TestArgs) -> ExitCode {
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // tungstenite traces its handshake request and every frame, which carry
+    // Huawei's one-shot socket token and the meeting's passwords.
+    let filter = match "tungstenite=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -293,3 +293,41 @@ async fn meetings_are_found_through_the_webhook_and_released_when_they_end() {
     .await;
     usher.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_even_at_trace_level() {
+    let sim = HuaweiSimulator::start(loopback(0), vec![meeting(vec![Joiner::host("Ada")])])
+        .await
+        .unwrap();
+    let dir = TestDir::new("huawei_secrets");
+    dir.shipped_rules();
+    dir.write("hall.pin", &format!("{PIN}\n"));
+    let text = config(&sim, &["auto_mute_guests"]).replace(
+        &format!("app_key: \"{SIM_APP_KEY}\""),
+        "app_key: ${HW_APP_KEY}",
+    );
+    dir.write("usher.yaml", &text);
+    let mut usher = Process::spawn(
+        dir.path(),
+        &["run", "-c", "usher.yaml"],
+        &[("HW_APP_KEY", SIM_APP_KEY), ("RUST_LOG", "trace")],
+    );
+    let http = usher.http_addr().await;
+    let client = reqwest::Client::new();
+    eventually(PATIENCE, "the meeting to connect", async || {
+        get(&client, http, "/healthz").await.0 == 200
+    })
+    .await;
+    join(&sim, "Bob");
+    eventually(PATIENCE, "Bob muted", async || {
+        sim.conference(MEETING).unwrap().find("Bob").unwrap().muted
+    })
+    .await;
+    usher.signal("TERM");
+    let (status, stderr) = usher.exit_within(PATIENCE).await;
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("meeting socket subscribed"), "{stderr}");
+    for secret in [PIN, SIM_APP_KEY, "tmpToken", "\"pwd\"", "accessToken"] {
+        assert!(!stderr.contains(secret), "`{secret}` in the log:\n{stderr}");
+    }
+}

@@ -205,6 +205,9 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<()> {
         },
         scenario.token_expiry.as_secs_f64()
     );
+    if options.platform == PlatformKind::Huawei {
+        info!("{}", huawei::account_hint());
+    }
     let player = simulator.play(&scenario);
     let interrupted = tokio::signal::ctrl_c().await;
     info!("shutting down the simulator");

@@ -59,6 +59,14 @@ pub const SIM_PASSWORD: &str = "usher-sim-password";
 /// The secret the simulator signs webhooks with by default.
 pub const SIM_WEBHOOK_SECRET: &str = "usher-sim-webhook-secret";
 
+/// How to reach the simulator: its made-up credentials, for `usher
+/// simulate` to print (they are the simulator's, not real ones).
+pub fn account_hint() -> String {
+    format!(
+        "Huawei credentials: App ID {SIM_APP_ID}, App key {SIM_APP_KEY} (any user_id), or account {SIM_ACCOUNT} / {SIM_PASSWORD}; webhooks signed with {SIM_WEBHOOK_SECRET}"
+    )
+}
+
 /// How many frames a socket may fall behind before it is closed.
 const SOCKET_BACKLOG: usize = 4096;
 /// How long [`HuaweiSimulator::shutdown`] waits for connections to finish.
