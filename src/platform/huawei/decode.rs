@@ -58,7 +58,8 @@ pub enum Frame {
     Events(Vec<Event>),
 }
 
-/// What the meeting's basic info says of it (seed 002), passwords left out.
+/// What the meeting's basic info says of it (seed 002), passwords left
+/// out: logged when it changes, as there is no neutral event for it yet.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MeetingInfo {
     /// The topic.
@@ -258,11 +259,6 @@ impl Decoder {
         });
     }
 
-    /// The meeting's metadata, once its basic info arrived.
-    pub fn meeting(&self) -> Option<&MeetingInfo> {
-        self.meeting.as_ref()
-    }
-
     /// True once the meeting was reported ended (`Destroyed`).
     pub fn ended(&self) -> bool {
         self.ended
@@ -383,7 +379,7 @@ impl Decoder {
                 .last_version
                 .entry(envelope.action.clone())
                 .or_insert(i64::MIN);
-            if envelope.version <= *last {
+            if inferred::is_replay(envelope.version, *last) {
                 tracing::debug!(action = %envelope.action, version = envelope.version, last = *last, "dropping an incremental message older than the last");
                 return false;
             }

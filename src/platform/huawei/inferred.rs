@@ -114,10 +114,23 @@ pub const ADMISSION_BOUND: Duration = Duration::from_secs(15);
 /// reads); an empty list is silence.
 pub const SPEAKER_PID: &str = "pid";
 
-/// [I §1.4] `realTimeInfo`'s `confInfo` names the host as `chairID` and the
+/// [I §1.4] `realTimeInfo`'s `confInfo`: the host as `chairID` and the
 /// co-hosts as `coHosts` (the reference names them so; the SDK model was
 /// not read). A wrong guess makes everyone a guest in a REST resync.
-pub const REAL_TIME_CHAIR_FIELD: &str = "chairID";
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RealTimeConfInfo {
+    /// The host's participant id.
+    #[serde(
+        default,
+        rename = "chairID",
+        deserialize_with = "crate::platform::lenient::text"
+    )]
+    pub chair_id: String,
+    /// The co-hosts' participant ids.
+    #[serde(default, deserialize_with = "crate::platform::lenient::text_list")]
+    pub co_hosts: Vec<String>,
+}
 
 /// [I §1.3] "Apply for / release host" (`participants/role`,
 /// `applyChair: 0`) is used on another participant to take the host role
@@ -133,12 +146,16 @@ pub const BROADCAST_KEY: &str = key::BROADCAST;
 /// [? §1.2.b] Whether the webhook signature covers `eventInfo` as sent or
 /// re-serialized is not stated; usher checks the raw substring of the body
 /// (and the timestamp as written), as the reference recommends.
-pub const SIGNS_RAW_EVENT_INFO: bool = true;
+pub fn signed_event_info(event_info: &serde_json::value::RawValue) -> &str {
+    event_info.get()
+}
 
 /// [? §1.2.a] Whether incremental `version`s are contiguous is not stated;
 /// only that they ascend. usher drops a message whose version is not above
 /// the last one of its type (a replay) and treats gaps as normal.
-pub const VERSIONS_CONTIGUOUS: bool = false;
+pub fn is_replay(version: i64, last: i64) -> bool {
+    version <= last
+}
 
 /// [I §1.2.a] The server echoes every heartbeat. A socket that has said
 /// nothing at all (no push, no echo) for this many heartbeat periods is

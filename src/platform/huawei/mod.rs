@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::HuaweiConfig;
 
 use self::auth::{AccessAuth, ControlAuth};
-use self::decode::{Decoder, MeetingInfo};
+use self::decode::Decoder;
 use self::rest::{Auth, CallError, Rest};
 use self::webhook::{Callback, Webhook};
 use self::wire::{ConferenceInfo, ControlCall};
@@ -274,12 +274,6 @@ pub struct HuaweiLink {
 }
 
 impl HuaweiLink {
-    /// The meeting's title, scheduled start and owner, once its basic info
-    /// arrived.
-    pub fn meeting(&self) -> Option<MeetingInfo> {
-        self.lock().meeting().cloned()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Decoder> {
         self.decoder
             .lock()

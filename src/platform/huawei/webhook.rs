@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
+use super::inferred;
 use super::wire::{self, EventInfo, VerifyReply, WebhookBody};
 use crate::model::Secret;
 use crate::platform::{Discovery, WebhookReply, WebhookRequest};
@@ -86,7 +87,7 @@ impl Webhook {
             &body.app_id,
             &body.timestamp_text(),
             &body.nonce,
-            body.event_info.get(),
+            inferred::signed_event_info(body.event_info),
         );
         if !wire::hmac_hex_verify(
             secret.expose().as_bytes(),

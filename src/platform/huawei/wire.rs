@@ -335,7 +335,7 @@ pub struct RealTimeInfo {
     pub participants: Vec<RealTimeParticipant>,
     /// The meeting's chair and co-hosts.
     #[serde(default)]
-    pub conf_info: RealTimeConfInfo,
+    pub conf_info: super::inferred::RealTimeConfInfo,
 }
 
 /// One participant of `realTimeInfo`.
@@ -362,19 +362,6 @@ pub struct RealTimeParticipant {
     /// 1 hand raised.
     #[serde(default, deserialize_with = "lenient::integer")]
     pub hand: i64,
-}
-
-/// The meeting part of `realTimeInfo`; see [`super::inferred`] for the
-/// field names.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RealTimeConfInfo {
-    /// The host's participant id.
-    #[serde(default, rename = "chairID", deserialize_with = "lenient::text")]
-    pub chair_id: String,
-    /// The co-hosts' participant ids.
-    #[serde(default, deserialize_with = "lenient::text_list")]
-    pub co_hosts: Vec<String>,
 }
 
 /// A frame from client to server: Subscribe or HeartBeat.

@@ -25,8 +25,8 @@ use super::{ControlRecord, MeetingState, Shared, socket};
 use crate::platform::huawei::inferred;
 use crate::platform::huawei::wire::{
     self, AppAuthRequest, AuthReply, ConfDetailReply, ConferenceInfo, ControlCall,
-    ControlTokenReply, ErrorReply, PasswordEntry, RealTimeConfInfo, RealTimeInfo,
-    RealTimeParticipant, TokenInfo, WsTokenReply,
+    ControlTokenReply, ErrorReply, PasswordEntry, RealTimeInfo, RealTimeParticipant, TokenInfo,
+    WsTokenReply,
 };
 use crate::sim::calls::CallRecord;
 
@@ -293,7 +293,7 @@ async fn real_time_info(
         .unwrap_or_default();
     axum::Json(RealTimeInfo {
         participants,
-        conf_info: RealTimeConfInfo {
+        conf_info: inferred::RealTimeConfInfo {
             chair_id,
             co_hosts: meeting.cohosts.iter().cloned().collect(),
         },
