@@ -31,6 +31,16 @@ pub enum StreamProtocol {
     Http2,
 }
 
+impl std::fmt::Display for StreamProtocol {
+    /// As the config spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StreamProtocol::Http1 => "http1",
+            StreamProtocol::Http2 => "http2",
+        })
+    }
+}
+
 /// Streams sharing one HTTP/2 connection, kept under the usual server limit
 /// of 100 concurrent streams.
 pub const STREAMS_PER_CONNECTION: usize = 80;
@@ -186,12 +196,7 @@ impl<'de> Deserialize<'de> for HttpUrl {
     }
 }
 
-/// The largest reply body or frame an adapter reads: enough for any
-/// listing a platform sends, small enough that a broken or hostile server
-/// cannot make usher hold gigabytes.
-pub const MAX_BODY: usize = 1 << 20;
-
-/// A reply body larger than [`MAX_BODY`], or one that broke off.
+/// A reply body larger than its cap, or one that broke off.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BodyError {
     /// The body is larger than the cap.

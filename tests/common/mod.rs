@@ -9,6 +9,8 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -16,8 +16,9 @@ use url::Url;
 
 use super::inferred;
 use super::wire::{self, ControlCall, ErrorReply};
+use crate::limits::MAX_REPLY_BODY;
 use crate::model::Secret;
-use crate::platform::http::{MAX_BODY, read_body_capped};
+use crate::platform::http::read_body_capped;
 use crate::platform::vmr::error::describe_transport;
 
 /// Why a call failed, shaped for the decision the caller makes.
@@ -138,14 +139,13 @@ impl Rest {
         })?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        let body =
-            read_body_capped(response, MAX_BODY)
-                .await
-                .map_err(|err| CallError::Retryable {
-                    call,
-                    reason: err.to_string(),
-                    retry_after: None,
-                })?;
+        let body = read_body_capped(response, MAX_REPLY_BODY)
+            .await
+            .map_err(|err| CallError::Retryable {
+                call,
+                reason: err.to_string(),
+                retry_after: None,
+            })?;
         if (200..300).contains(&status) {
             return Ok(body);
         }

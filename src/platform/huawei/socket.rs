@@ -16,7 +16,7 @@
 //! Whatever ends a socket — the server closing it, silence, a refused
 //! token, the meeting ending — the feed starts again from 1 after a backoff
 //! with jitter, reset by every socket that subscribed. Frames are capped at
-//! [`MAX_BODY`]; a malformed one is logged and skipped.
+//! [`MAX_STREAM_EVENT`]; a malformed one is logged and skipped.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,8 +37,8 @@ use super::inferred;
 use super::rest::{Auth, CallError};
 use super::wire::{self, ClientFrame, RealTimeInfo};
 use crate::clock::unix_now;
+use crate::limits::MAX_STREAM_EVENT;
 use crate::model::{Event, Secret};
-use crate::platform::http::MAX_BODY;
 use crate::platform::{FeedItem, FeedOptions};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -129,8 +129,8 @@ async fn open(context: &FeedContext) -> Result<(Socket, Secret), String> {
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(0)
-        .max_message_size(Some(MAX_BODY))
-        .max_frame_size(Some(MAX_BODY));
+        .max_message_size(Some(MAX_STREAM_EVENT))
+        .max_frame_size(Some(MAX_STREAM_EVENT));
     let connecting = tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), true);
     let (socket, _) = tokio::time::timeout(context.connect_timeout, connecting)
         .await

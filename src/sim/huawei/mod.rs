@@ -470,6 +470,15 @@ impl Shared {
             .room(alias)
             .ok_or_else(|| SimError::UnknownRoom(alias.to_owned()))?;
         let mut meeting = room.lock();
+        let arrives = matches!(step, Step::Join(_) | Step::WaitingRoom(_));
+        if arrives && meeting.state != MeetingState::Created {
+            // Someone arriving starts a booked or ended cloud meeting room,
+            // as a host joining one does.
+            meeting.state = MeetingState::Created;
+            meeting.details.started_ms = now_ms();
+            info!(room = %alias, "meeting started by someone joining");
+            self.notify(webhook::Notice::Started(alias.to_owned()));
+        }
         let events = meeting.conference.apply_step(step, unix_now())?;
         if matches!(step, Step::Chat(_) | Step::Layout(_)) {
             info!(room = %alias, "{}: Huawei pushes no chat or layout to API clients", step.describe());

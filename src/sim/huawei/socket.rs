@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Room, SOCKET_BACKLOG, Shared};
-use crate::platform::http::MAX_BODY;
+use crate::limits::MAX_STREAM_EVENT;
 use crate::platform::huawei::wire::{self, ClientFrame, SubscribeData};
 
 /// Accepts the upgrade; only a valid tmpToken gets a working socket.
@@ -33,8 +33,8 @@ pub(super) async fn upgrade(
         .room(&conference)
         .filter(|room| room.lock().take_ws_token(&token));
     upgrade
-        .max_message_size(MAX_BODY)
-        .max_frame_size(MAX_BODY)
+        .max_message_size(MAX_STREAM_EVENT)
+        .max_frame_size(MAX_STREAM_EVENT)
         .on_upgrade(move |socket| async move {
             match room {
                 Some(room) => serve(shared, room, socket).await,
