@@ -2,7 +2,7 @@
 //! to the library. Nothing in the library depends on this file.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -69,6 +69,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
+    /// Print a timetable's sessions, one per line: START END TITLE.
+    Timetable(TimetableArgs),
     /// Run the conference simulator: a stand-in for the platform's REST API and
     /// event stream, playing a scenario.
     Simulate(SimulateArgs),
@@ -224,6 +226,27 @@ struct DemoArgs {
 }
 
 #[derive(clap::Args)]
+struct TimetableArgs {
+    /// The calendar (.ics). Or give --config to list every room's.
+    #[arg(required_unless_present = "config")]
+    file: Option<PathBuf>,
+    /// List the sessions of every room of this config, each line led by
+    /// the room's alias.
+    #[arg(short, long, conflicts_with = "file")]
+    config: Option<PathBuf>,
+    /// Show times in this zone (default: the calendar's own; with --config,
+    /// each room's).
+    #[arg(long)]
+    zone: Option<String>,
+    /// The first day, e.g. 2027-03-29 (default: today).
+    #[arg(long)]
+    from: Option<String>,
+    /// How many days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+}
+
+#[derive(clap::Args)]
 struct SimulateArgs {
     /// Address to listen on (loopback only unless you mean it).
     #[arg(long, default_value = "127.0.0.1:8440")]
@@ -254,6 +277,7 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Check(_)
         | Command::Test(_)
+        | Command::Timetable(_)
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
@@ -269,6 +293,7 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
         Command::Demo(_)
         | Command::Run(_)
+        | Command::Timetable(_)
         | Command::Record(_)
         | Command::Simulate(_)
         | Command::Bench(
@@ -289,6 +314,7 @@ fn main() -> ExitCode {
             | Command::Why(_)
             | Command::Replay(_)
             | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
+            Command::Timetable(args) => Ok(timetable(&args).await),
             Command::Record(args) => return record(&args).await,
             Command::Bench(BenchCommand::Scale(args)) => {
                 let mut stdout = std::io::stdout();
@@ -578,6 +604,23 @@ fn check(args: &CheckArgs) -> ExitCode {
         for warning in unsupported_uses(&config, &set) {
             println!("{warning}");
         }
+        let checked = tokio::runtime::Runtime::new()
+            .map(|runtime| runtime.block_on(usher::timetable::list::check(&config)));
+        match checked {
+            Ok(Ok(warnings)) => warnings
+                .iter()
+                .for_each(|warning| println!("{}: warning: {warning}", path.display())),
+            Ok(Err(errors)) => {
+                errors
+                    .iter()
+                    .for_each(|error| println!("{}: {error}", path.display()));
+                return ExitCode::FAILURE;
+            }
+            Err(err) => {
+                println!("cannot check the timetables: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
         println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
     }
     ExitCode::SUCCESS
@@ -657,6 +700,31 @@ fn test(args: &TestArgs) -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn timetable(args: &TimetableArgs) -> ExitCode {
+    use usher::timetable::list;
+    let (zone, from) = (args.zone.as_deref(), args.from.as_deref());
+    let (lines, errors) = match (&args.config, &args.file) {
+        (Some(path), _) => match Config::load(path) {
+            Ok(config) => list::rooms(&config, zone, from, args.days).await,
+            Err(err) => (Vec::new(), vec![err.to_string()]),
+        },
+        (None, file) => {
+            let file = file.as_deref().unwrap_or(Path::new(""));
+            match list::file(file, zone, from, args.days) {
+                Ok(lines) => (lines, Vec::new()),
+                Err(err) => (Vec::new(), vec![err.to_string()]),
+            }
+        }
+    };
+    lines.iter().for_each(|line| println!("{line}"));
+    errors.iter().for_each(|error| eprintln!("{error}"));
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 

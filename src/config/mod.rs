@@ -13,6 +13,8 @@
 //!     rules:
 //!       - auto_mute_guests
 //!       - lock_when_full: { max: 120, reserve: 5 }
+//!     timetable: hall-a.ics         # or an https:// feed (see `timetable`)
+//!     zone: Europe/Berlin           # default: the machine's zone
 //! dry_run: false
 //! audit_log: audit.jsonl
 //! http: { listen: 127.0.0.1:9750 }
@@ -48,9 +50,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::clock::Zone;
 use crate::model::{Secret, Span};
 use crate::platform::{Capabilities, PlatformConfig};
 use crate::rules::{Limits, RuleBinding, RuleSet};
+use crate::timetable::{ScheduleSettings, TimetableConfig};
 use crate::yaml::{self, YamlError};
 pub use secret::{SecretError, SecretSource};
 
@@ -126,14 +130,24 @@ pub struct RoomConfig {
     /// the profile's, once the config is loaded.
     #[serde(default)]
     pub rules: Vec<RuleBinding>,
+    /// The room's timetable: an `.ics` file or an `https://` feed (the
+    /// profile's when the room gives none).
+    #[serde(default)]
+    pub timetable: Option<TimetableConfig>,
+    /// The room's time zone (the profile's, else the machine's).
+    #[serde(default)]
+    pub zone: Option<Zone>,
 }
 
 /// A named set of rules: written as the list itself, or as a map with
-/// `rules:` (room settings such as a timetable may join it).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// `rules:` and the room settings its rooms share (`timetable:`, `zone:`).
+#[derive(Debug, Clone, Default)]
 pub struct Profile {
     /// The rules, in order.
     pub rules: Vec<RuleBinding>,
+    /// The timetable and zone rooms of this profile take unless they give
+    /// their own.
+    pub schedule: ScheduleSettings,
 }
 
 impl<'de> Deserialize<'de> for Profile {
@@ -144,6 +158,10 @@ impl<'de> Deserialize<'de> for Profile {
         struct Long {
             #[serde(default)]
             rules: Vec<RuleBinding>,
+            #[serde(default)]
+            timetable: Option<TimetableConfig>,
+            #[serde(default)]
+            zone: Option<Zone>,
         }
         impl<'de> serde::de::Visitor<'de> for ProfileVisitor {
             type Value = Profile;
@@ -154,12 +172,21 @@ impl<'de> Deserialize<'de> for Profile {
 
             fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Profile, A::Error> {
                 let rules = Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
-                Ok(Profile { rules })
+                Ok(Profile {
+                    rules,
+                    schedule: ScheduleSettings::default(),
+                })
             }
 
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Profile, A::Error> {
                 let long = Long::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(Profile { rules: long.rules })
+                Ok(Profile {
+                    rules: long.rules,
+                    schedule: ScheduleSettings {
+                        timetable: long.timetable,
+                        zone: long.zone,
+                    },
+                })
             }
         }
         deserializer.deserialize_any(ProfileVisitor)
@@ -368,6 +395,12 @@ impl Config {
             if let Some(file) = &room.pin_file {
                 room.pin_file = Some(base.join(file));
             }
+            let mut schedule = room.schedule();
+            schedule.relative_to(base);
+            room.timetable = schedule.timetable;
+        }
+        for profile in config.profiles.values_mut() {
+            profile.schedule.relative_to(base);
         }
         for entry in &mut config.discover {
             if let Some(file) = &entry.pin_file {
@@ -492,6 +525,9 @@ impl Config {
             };
             let own = std::mem::take(&mut room.rules);
             room.rules = profile.rules.iter().cloned().chain(own).collect();
+            let schedule = room.schedule().or(&profile.schedule);
+            room.timetable = schedule.timetable;
+            room.zone = schedule.zone;
         }
         for (index, entry) in self.discover.iter().enumerate() {
             if !self.profiles.contains_key(&entry.profile) {
@@ -676,6 +712,14 @@ impl Config {
 }
 
 impl RoomConfig {
+    /// The room's timetable and zone.
+    pub fn schedule(&self) -> ScheduleSettings {
+        ScheduleSettings {
+            timetable: self.timetable.clone(),
+            zone: self.zone.clone(),
+        }
+    }
+
     /// The name of the platform account the room is on.
     pub fn platform_name(&self) -> &str {
         self.platform.as_deref().unwrap_or(DEFAULT_PLATFORM)
@@ -836,6 +880,32 @@ mod tests {
             .to_string();
         assert!(
             err.contains("bad_url.yaml:2:") && err.contains("https://node.example.com"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn rooms_take_a_timetable_beside_the_config_and_a_zone() {
+        let text = GOOD.replace(
+            "    rules:\n",
+            "    timetable: hall-a.ics\n    zone: Europe/Berlin\n    rules:\n",
+        );
+        let path = write("timetable.yaml", &text);
+        let config = Config::load(&path).unwrap();
+        let schedule = config.rooms[0].schedule();
+        assert_eq!(schedule.zone().name(), "Europe/Berlin");
+        assert_eq!(
+            schedule.timetable.map(|t| t.source),
+            Some(crate::timetable::Source::File(
+                path.parent().unwrap().join("hall-a.ics")
+            ))
+        );
+        let bad = text.replace("Europe/Berlin", "Europe/Atlantis");
+        let err = Config::load(&write("badzone.yaml", &bad))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("badzone.yaml:4:5: rooms[0]: \"Europe/Atlantis\" is not a time zone"),
             "{err}"
         );
     }

@@ -214,7 +214,13 @@ impl RoomState {
                 }
             }
             Event::Message(message) => changes.push(Change::Message(message)),
-            Event::Disconnected { reason } => changes.push(Change::Disconnected { reason }),
+            Event::Disconnected { reason } => {
+                // What usher knew of the meeting is over: the next meeting in
+                // this room starts unlocked and not started, and a resync
+                // reads the flags the platform still reports.
+                self.flags = RoomFlags::default();
+                changes.push(Change::Disconnected { reason });
+            }
         }
         changes
     }

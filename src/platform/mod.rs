@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
-//!  runtime ◀──▶ Platform ┤
+//!  runtime ◀──▶ Platform ┼ huawei   (REST + meeting WebSocket + enterprise webhook)
 //!              └ …        (one folder per platform)
 //! ```
 //!

@@ -53,6 +53,8 @@ pub(crate) struct CallContext {
     pub next_timer_id: i64,
     /// How many more timers this rule may start in this room.
     pub timer_room: usize,
+    /// The room's zone and schedule, when it has them.
+    pub schedule: Option<Arc<crate::timetable::RoomSchedule>>,
 }
 
 thread_local! {
@@ -87,7 +89,7 @@ pub struct RoomView;
 
 /// Uses the current call's context, or fails when a rule uses the API
 /// outside a handler (for example at the top level of the file).
-fn with_call<T>(use_context: impl FnOnce(&mut CallContext) -> T) -> ScriptResult<T> {
+pub(crate) fn with_call<T>(use_context: impl FnOnce(&mut CallContext) -> T) -> ScriptResult<T> {
     CURRENT
         .with_borrow_mut(|current| current.as_mut().map(use_context))
         .ok_or_else(|| "this is only available inside a handler".into())
@@ -131,6 +133,7 @@ pub(crate) fn register(engine: &mut Engine) {
     register_participant(engine);
     register_room(engine);
     register_functions(engine);
+    super::schedule::register(engine);
 }
 
 fn register_participant(engine: &mut Engine) {
@@ -491,12 +494,12 @@ fn register_functions(engine: &mut Engine) {
             .any(|pattern| glob_match(&pattern.to_string(), &text))
     });
     engine.register_fn("timestamp", |text: ImmutableString| -> ScriptResult<f64> {
-        crate::clock::parse_timestamp(&text).map_err(Into::into)
+        crate::clock::parse_timestamp(&text).map_err(|err| err.to_string().into())
     });
     engine.register_fn(
         "time_of_day",
         |at: f64, utc_offset: ImmutableString| -> ScriptResult<String> {
-            crate::clock::time_of_day(at, &utc_offset).map_err(Into::into)
+            crate::clock::time_of_day(at, &utc_offset).map_err(|err| err.to_string().into())
         },
     );
 }

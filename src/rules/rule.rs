@@ -54,11 +54,15 @@ pub enum Handler {
     RoomUpdate,
     /// `on_connect()`: usher (re)connected and the room is in sync.
     Connect,
+    /// `on_session_start(s)`: a session of the room's schedule started.
+    SessionStart,
+    /// `on_session_end(s)`: a session of the room's schedule ended.
+    SessionEnd,
 }
 
 impl Handler {
     /// Every handler.
-    pub const ALL: [Handler; 15] = [
+    pub const ALL: [Handler; 17] = [
         Handler::Join,
         Handler::Leave,
         Handler::Update,
@@ -74,6 +78,8 @@ impl Handler {
         Handler::Message,
         Handler::RoomUpdate,
         Handler::Connect,
+        Handler::SessionStart,
+        Handler::SessionEnd,
     ];
 
     /// The function name.
@@ -94,6 +100,8 @@ impl Handler {
             Handler::Message => "on_message",
             Handler::RoomUpdate => "on_room_update",
             Handler::Connect => "on_connect",
+            Handler::SessionStart => "on_session_start",
+            Handler::SessionEnd => "on_session_end",
         }
     }
 
@@ -110,6 +118,7 @@ impl Handler {
             | Handler::PresentationStart
             | Handler::Speaking => &["p"],
             Handler::Update => &["p", "before"],
+            Handler::SessionStart | Handler::SessionEnd => &["s"],
             Handler::Layout => &["layout"],
             Handler::Message => &["msg"],
             Handler::RoomUpdate => &["before"],

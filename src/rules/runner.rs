@@ -24,9 +24,11 @@ use super::binding::{BindError, Params, RuleBinding, bind_params};
 use super::engine::with_deadline;
 use super::intent::{Intent, Trigger};
 use super::rule::{Handler, Rule, RuleError};
+use super::schedule::{SessionClock, session_map};
 use super::set::RuleSet;
 use super::timers::{TimerQueue, TimerRequest};
 use crate::model::{Change, ChatMessage, Layout, Participant, RoomFlags, RoomState, Target};
+use crate::timetable::{Boundary, RoomSchedule, Session};
 
 /// One handler call an event causes.
 #[derive(Clone)]
@@ -56,6 +58,8 @@ pub enum Arguments<'a> {
     Message(&'a ChatMessage, Option<&'a Arc<Participant>>),
     /// The room's flags before the change: `on_room_update(before)`.
     Flags(&'a RoomFlags),
+    /// A session starting or ending: `on_session_start(s)`.
+    Session(&'a Session),
 }
 
 impl FuncArgs for Arguments<'_> {
@@ -67,6 +71,7 @@ impl FuncArgs for Arguments<'_> {
             Arguments::Layout(layout) => args.extend([layout_map(layout)]),
             Arguments::Message(message, sender) => args.extend([message_map(message, sender)]),
             Arguments::Flags(flags) => args.extend([flags_map(flags)]),
+            Arguments::Session(session) => args.extend([session_map(session)]),
         }
     }
 }
@@ -271,6 +276,8 @@ pub struct RoomRules {
     next_timer_id: i64,
     failures: Vec<RuleFailure>,
     latency: CallLatency,
+    /// The room's schedule, whose starts and ends fire like timers.
+    sessions: Option<SessionClock>,
     /// The variables of the call in progress; kept between calls (empty)
     /// so that calls do not allocate a new one.
     scope: Scope<'static>,
@@ -287,6 +294,7 @@ impl RoomRules {
             next_timer_id: 1,
             failures: Vec::new(),
             latency: CallLatency::default(),
+            sessions: None,
             scope: Scope::new(),
         };
         rules.bound = rules.bind(&set, bindings)?;
@@ -372,15 +380,40 @@ impl RoomRules {
         intents
     }
 
-    /// When the next timer is due (UNIX seconds), if any.
-    pub fn next_timer(&self) -> Option<f64> {
-        self.timers.next_due()
+    /// Gives the rules the room's zone and schedule: `room.session` and the
+    /// like read it, and the starts and ends of its sessions after `now`
+    /// call `on_session_start` and `on_session_end` like timers.
+    pub fn set_schedule(&mut self, schedule: RoomSchedule, now: f64) {
+        self.sessions = Some(SessionClock::new(schedule, now));
     }
 
-    /// Fires every timer due at or before `now`, in due order.
+    /// When the next timer, or session start or end, is due (UNIX seconds).
+    pub fn next_timer(&self) -> Option<f64> {
+        let session = self.sessions.as_ref().and_then(SessionClock::next_due);
+        match (self.timers.next_due(), session) {
+            (Some(timer), Some(session)) => Some(timer.min(session)),
+            (timer, session) => timer.or(session),
+        }
+    }
+
+    /// Fires every timer and session start or end due at or before `now`,
+    /// in due order (a session's start or end before a timer due with it).
     pub fn fire_timers(&mut self, room: &Arc<RoomState>, now: f64) -> Vec<Intent> {
         let mut intents = Vec::new();
-        while let Some(timer) = self.timers.pop_due(now) {
+        loop {
+            let session_due = self.sessions.as_ref().and_then(SessionClock::next_due);
+            let timer_due = self.timers.next_due();
+            if session_due.is_some_and(|due| due <= now && timer_due.is_none_or(|t| due <= t)) {
+                if let Some((boundary, session)) =
+                    self.sessions.as_mut().and_then(|clock| clock.pop_due(now))
+                {
+                    self.on_session(room, now, boundary, &session, &mut intents);
+                    continue;
+                }
+            }
+            let Some(timer) = self.timers.pop_due(now) else {
+                break;
+            };
             let Some(index) = self.bound.iter().position(|b| b.name == timer.rule) else {
                 continue;
             };
@@ -398,6 +431,39 @@ impl RoomRules {
             self.call(index, room, now, cause, Arguments::None, &mut intents);
         }
         intents
+    }
+
+    /// Calls every rule's `on_session_start` or `on_session_end`.
+    fn on_session(
+        &mut self,
+        room: &Arc<RoomState>,
+        now: f64,
+        boundary: Boundary,
+        session: &Session,
+        intents: &mut Vec<Intent>,
+    ) {
+        let (handler, event) = match boundary {
+            Boundary::Start => (Handler::SessionStart, "session_start"),
+            Boundary::End => (Handler::SessionEnd, "session_end"),
+        };
+        for index in 0..self.bound.len() {
+            if !self.bound[index].rule.handles(handler) {
+                continue;
+            }
+            let cause = Cause {
+                function: handler.name(),
+                event,
+                subject: None,
+            };
+            self.call(
+                index,
+                room,
+                now,
+                cause,
+                Arguments::Session(session),
+                intents,
+            );
+        }
     }
 
     /// Failures since the last call, oldest first.
@@ -446,6 +512,7 @@ impl RoomRules {
             timer_room: limits
                 .max_timers
                 .saturating_sub(self.timers.count(&bound.name)),
+            schedule: self.sessions.as_ref().map(|clock| clock.room().clone()),
         };
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let engine = &self.set.engine().strict;

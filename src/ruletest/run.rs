@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spec::{Action, TestCase, TestFile};
-use crate::clock::parse_timestamp;
-use crate::model::{Event, RoomState};
+use crate::clock::{Zone, parse_timestamp};
+use crate::model::{Event, FlagsUpdate, RoomState};
 use crate::platform::{Capabilities, PlatformKind};
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleSet};
 use crate::runtime::plan::plan;
 use crate::sim::conference::{Actor, Conference};
 use crate::sim::step::Step;
+use crate::timetable::{self, RoomSchedule};
 use crate::yaml;
 
 /// How many events one step may cause before it is called a loop.
@@ -87,7 +88,7 @@ pub fn run_paths(
             }
         };
         for case in &spec.tests {
-            let report = run_case(&spec, case, &set);
+            let report = run_case(&spec, case, &set, &file);
             if report.is_empty() {
                 summary.passed += 1;
                 writeln!(out, "  ok    {}", case.name)?;
@@ -154,9 +155,9 @@ fn rules_dir_for(file: &Path) -> PathBuf {
 }
 
 /// Runs one test; returns the lines describing what went wrong (none: passed).
-fn run_case(spec: &TestFile, case: &TestCase, set: &Arc<RuleSet>) -> Vec<String> {
+fn run_case(spec: &TestFile, case: &TestCase, set: &Arc<RuleSet>, file: &Path) -> Vec<String> {
     let mut report = Vec::new();
-    let mut harness = match Harness::new(spec, case, set) {
+    let mut harness = match Harness::new(spec, case, set, file) {
         Ok(harness) => harness,
         Err(err) => return vec![err],
     };
@@ -241,6 +242,35 @@ fn compare(expected: &[String], sent: &[String]) -> Option<(Vec<String>, Vec<Str
     }
 }
 
+/// How far ahead of the fake clock's start a test's timetable is read.
+const TIMETABLE_DAYS: f64 = 400.0;
+
+/// The room's zone (UTC unless given) and its sessions from `timetable`, a
+/// path relative to the test file.
+fn room_schedule(
+    file: &Path,
+    zone: Option<&Zone>,
+    timetable: Option<&PathBuf>,
+    start: f64,
+) -> Result<RoomSchedule, String> {
+    let zone = zone.cloned().unwrap_or_else(Zone::utc);
+    let schedule = RoomSchedule::new(zone.clone());
+    if let Some(timetable) = timetable {
+        let path = file.parent().unwrap_or(Path::new("")).join(timetable);
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|err| format!("timetable {source}: cannot read it: {err}"))?;
+        let from = start - 86_400.0;
+        let found = timetable::parse(&text)
+            .and_then(|calendar| {
+                timetable::sessions(&calendar, &zone, from, start + TIMETABLE_DAYS * 86_400.0)
+            })
+            .map_err(|err| format!("timetable {}", err.describe(&source)))?;
+        schedule.schedule.set_source(timetable::TIMETABLE, found);
+    }
+    Ok(schedule)
+}
+
 /// A simulated room with usher's state and rules attached.
 struct Harness {
     conference: Conference,
@@ -253,12 +283,20 @@ struct Harness {
 }
 
 impl Harness {
-    fn new(spec: &TestFile, case: &TestCase, set: &Arc<RuleSet>) -> Result<Harness, String> {
+    fn new(
+        spec: &TestFile,
+        case: &TestCase,
+        set: &Arc<RuleSet>,
+        file: &Path,
+    ) -> Result<Harness, String> {
         let start = case.start.as_ref().unwrap_or(&spec.start);
         let clock = parse_timestamp(start).map_err(|err| format!("start: {err}"))?;
         let bindings = case.rules.as_ref().unwrap_or(&spec.rules);
-        let rules =
+        let mut rules =
             RoomRules::new(&spec.room, set.clone(), bindings).map_err(|err| err.to_string())?;
+        let zone = case.zone.as_ref().or(spec.zone.as_ref());
+        let timetable = case.timetable.as_ref().or(spec.timetable.as_ref());
+        rules.set_schedule(room_schedule(file, zone, timetable, clock)?, clock);
         let mut conference = Conference::new(&spec.room);
         let present = case.participants.as_ref().unwrap_or(&spec.participants);
         let waiting = case.waiting.as_ref().unwrap_or(&spec.waiting);
@@ -303,8 +341,15 @@ impl Harness {
                 let events = vec![self.conference.roster()];
                 self.deliver(events, &mut outcome);
             }
-            Action::Step(Step::Wait(span)) => {
-                let until = self.clock + span.as_secs_f64();
+            Action::WaitUntil(until, _) if *until < self.clock => outcome
+                .problems
+                .push("the clock cannot go back: wait_until a later time".to_owned()),
+            Action::Step(Step::Wait(_)) | Action::WaitUntil(..) => {
+                let until = match action {
+                    Action::WaitUntil(until, _) => *until,
+                    Action::Step(Step::Wait(span)) => self.clock + span.as_secs_f64(),
+                    _ => self.clock,
+                };
                 while let Some(due) = self.rules.next_timer().filter(|due| *due <= until) {
                     self.clock = due.max(self.clock);
                     let intents = self.rules.fire_timers(&self.room, self.clock);
@@ -376,6 +421,27 @@ impl Harness {
                 .iter()
                 .map(|intent| format!("shadow {}", intent.command)),
         );
+        if !self.conference.contains(&self.actor.uuid) {
+            events.extend(self.rejoin());
+        }
+        events
+    }
+
+    /// usher's participant went with the conference it ended: like the
+    /// daemon, it opens a new session, and the new stream shows the room
+    /// as it now is (a new conference: unlocked, not started).
+    fn rejoin(&mut self) -> Vec<Event> {
+        let (uuid, _) = self
+            .conference
+            .add_session_participant("usher", true, self.clock);
+        self.actor.uuid = uuid;
+        let flags = self.conference.flags();
+        let mut events = vec![self.conference.roster()];
+        events.push(Event::RoomUpdate(FlagsUpdate {
+            locked: Some(flags.locked),
+            guests_muted: Some(flags.guests_muted),
+            started: Some(flags.started),
+        }));
         events
     }
 }

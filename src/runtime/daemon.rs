@@ -1,13 +1,14 @@
 //! The daemon: everything `usher run` starts, and its orderly stop.
 //!
 //! [`Daemon::start`] checks everything it can before touching a room: the
-//! rules compile, every room's bindings fit them, every secret can be read,
-//! every platform can be set up, the audit log can be opened and the HTTP
-//! port bound. Any of these failing is a
+//! rules compile, every room's bindings fit them, every secret and timetable
+//! file can be read, every platform can be set up, the audit log can be
+//! opened and the HTTP port bound. Any of these failing is a
 //! [`StartError::Config`]; the CLI exits with status 2. Then it starts one
-//! supervised task per room, discovery (rooms the platforms report, watched
-//! as `discover:` says), the rules watcher, the HTTP endpoint and, with
-//! `webhooks:`, the listener for platforms' callbacks.
+//! supervised task per room, a timetable keeper per room with a timetable,
+//! discovery (rooms the platforms report, watched as `discover:` says), the
+//! rules watcher, the HTTP endpoint and, with `webhooks:`, the listener for
+//! platforms' callbacks.
 //!
 //! [`Daemon::shutdown`] stops taking events, lets each room finish (or record
 //! as cancelled) the commands in flight and end its session, then flushes the
@@ -33,6 +34,8 @@ use super::status::Registry;
 use crate::config::Config;
 use crate::platform::{self, BuildContext, FeedOptions, RoomAddress};
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
+use crate::timetable::fetch::default_cache_dir;
+use crate::timetable::{Keeper, TimetableError};
 
 /// Why the daemon did not start.
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +146,13 @@ impl Daemon {
                 (address, (name, platform), Arc::from(room.rules.as_slice()))
             })
             .collect();
+        let timetable_cache = default_cache_dir();
+        let mut schedules = Vec::new();
+        for room in &config.rooms {
+            let opened = Keeper::open(&room.alias, &room.schedule(), Some(&timetable_cache))
+                .map_err(|err| StartError::Config(err.to_string()))?;
+            schedules.push(opened);
+        }
         let (audit, audit_writer) = match &config.audit_log {
             Some(path) => {
                 let (sink, writer) = AuditSink::open(path).map_err(|err| {
@@ -203,17 +213,30 @@ impl Daemon {
                     .map(|profile| Arc::from(profile.rules.as_slice())),
             )
             .collect();
+        let mut keepers = Vec::new();
         let mut room_tasks: Vec<JoinHandle<()>> = rooms
             .into_iter()
-            .map(|(address, (name, platform), bindings)| {
-                let setup = RoomSetup {
-                    status: registry.add_room(&address.alias, &name, false),
-                    address,
-                    platform,
-                    bindings,
-                };
-                tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
-            })
+            .zip(schedules)
+            .map(
+                |((address, (name, platform), bindings), (schedule, keeper))| {
+                    let status = registry.add_room(&address.alias, &name, false);
+                    if let Some(keeper) = keeper {
+                        let noted = status.clone();
+                        let note = move |err: &TimetableError| {
+                            noted.update(|status| status.note_error(err.to_string()));
+                        };
+                        keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
+                    }
+                    let setup = RoomSetup {
+                        status,
+                        address,
+                        platform,
+                        bindings,
+                        schedule,
+                    };
+                    tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
+                },
+            )
             .collect();
         let discoverer = Discoverer {
             entries: config.discover.clone(),
@@ -245,7 +268,8 @@ impl Daemon {
                 tracing::error!(error = %err, "the HTTP endpoint failed");
             }
         });
-        let mut background = vec![watcher, server];
+        let mut background: Vec<JoinHandle<()>> =
+            [watcher, server].into_iter().chain(keepers).collect();
         if let Some(listener) = hooks_listener {
             let router = super::webhooks::router(platforms, registry.clone());
             let stop_serving = cancel.clone();

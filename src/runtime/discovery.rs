@@ -19,6 +19,7 @@ use super::room::{RoomSetup, supervise};
 use super::status::Registry;
 use crate::config::{DiscoverConfig, Profile};
 use crate::platform::{DiscoveredRoom, Discovery, Platform, RoomAddress};
+use crate::timetable::RoomSchedule;
 
 /// What discovery needs from the config and the daemon.
 pub(crate) struct Discoverer {
@@ -95,11 +96,12 @@ impl Discoverer {
                 return None;
             }
         };
-        let bindings = self
+        let profile = self
             .profiles
             .get(&entry.profile)
-            .map(|profile| profile.rules.clone())
+            .cloned()
             .unwrap_or_default();
+        let schedule = RoomSchedule::new(profile.schedule.zone());
         tracing::info!(platform = %room.platform, room = %room.alias, title = %room.title, profile = %entry.profile, "watching a discovered room");
         let setup = RoomSetup {
             address: RoomAddress {
@@ -107,8 +109,9 @@ impl Discoverer {
                 pin,
             },
             platform,
-            bindings: bindings.into(),
+            bindings: profile.rules.into(),
             status: self.registry.add_room(&room.alias, &room.platform, true),
+            schedule,
         };
         let stop = cancel.child_token();
         let task = tokio::spawn(supervise(setup, self.shared.clone(), stop.clone()));

@@ -41,6 +41,7 @@ use crate::clock::unix_now;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
 use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
+use crate::timetable::RoomSchedule;
 
 /// What a room is: where it is, its rules and its status.
 pub(crate) struct RoomSetup {
@@ -48,6 +49,8 @@ pub(crate) struct RoomSetup {
     pub platform: Arc<dyn Platform>,
     pub bindings: Arc<[RuleBinding]>,
     pub status: Arc<RoomStatus>,
+    /// The room's zone and timetable sessions, which its rules see.
+    pub schedule: RoomSchedule,
 }
 
 /// How long a room may take to wind down before its queue is cancelled.
@@ -138,8 +141,9 @@ async fn run(
         .await
         .context("cannot connect to the room")?;
     let alias = &room.address.alias;
-    let rules = RoomRules::new(alias, shared.rules.borrow().clone(), &room.bindings)
+    let mut rules = RoomRules::new(alias, shared.rules.borrow().clone(), &room.bindings)
         .context("cannot bind the room's rules")?;
+    rules.set_schedule(room.schedule.clone(), unix_now());
 
     let background = cancel.child_token();
     let (feed_sink, mut feed) = mpsc::channel(4096);

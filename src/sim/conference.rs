@@ -687,6 +687,9 @@ impl Conference {
         self.index.clear();
         self.hidden.clear();
         self.stage.clear();
+        // The conference is over, and no one is left to tell: the next one
+        // begins unlocked and not started.
+        self.flags = RoomFlags::default();
         events
     }
 }

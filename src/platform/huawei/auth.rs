@@ -60,7 +60,7 @@ pub struct AccessAuth {
     current: Mutex<Option<AccessToken>>,
     generations: AtomicU64,
     refreshes: AtomicU64,
-    renewals: AtomicU64,
+    logins: AtomicU64,
 }
 
 impl AccessAuth {
@@ -72,7 +72,7 @@ impl AccessAuth {
             current: Mutex::new(None),
             generations: AtomicU64::new(0),
             refreshes: AtomicU64::new(0),
-            renewals: AtomicU64::new(0),
+            logins: AtomicU64::new(0),
         }
     }
 
@@ -200,7 +200,7 @@ impl AccessAuth {
             }
         };
         let token = self.token_from(reply, "auth")?;
-        self.renewals.fetch_add(1, Ordering::Relaxed);
+        self.logins.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(valid_for = ?token.valid_for, "logged in to Huawei Cloud Meeting");
         Ok(token)
     }
@@ -228,12 +228,14 @@ impl AccessAuth {
         })
     }
 
-    /// Refreshes and fresh logins so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (
-            self.refreshes.load(Ordering::Relaxed),
-            self.renewals.load(Ordering::Relaxed),
-        )
+    /// Refreshes that worked so far.
+    pub fn refreshes(&self) -> u64 {
+        self.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// Logins so far (the first included).
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
     }
 
     /// The REST base this account calls.
@@ -503,11 +505,11 @@ impl ControlAuth {
     /// Counters for `/status`: keep-alives and access refreshes that
     /// worked, keep-alives attempted after expiry, fresh tokens obtained.
     pub fn stats(&self) -> LinkStats {
-        let (access_refreshes, _) = self.access.counts();
         LinkStats {
-            refreshes: self.keep_alives.load(Ordering::Relaxed) + access_refreshes,
+            refreshes: self.keep_alives.load(Ordering::Relaxed) + self.access.refreshes(),
             late_refreshes: self.late_keep_alives.load(Ordering::Relaxed),
-            renewals: self.renewals.load(Ordering::Relaxed).saturating_sub(1),
+            renewals: self.renewals.load(Ordering::Relaxed).saturating_sub(1)
+                + self.access.logins().saturating_sub(1),
         }
     }
 }

@@ -291,7 +291,7 @@ impl Decoder {
 
     /// Handles what is due: a snapshot that waited long enough, admitted
     /// people who never arrived.
-    pub fn on_deadline(&mut self, now: f64) -> Deadline {
+    pub fn on_deadline(&mut self) -> Deadline {
         let instant = Instant::now();
         let mut events = self.overdue_admissions(instant);
         if let Some(snapshot) = &self.snapshot {
@@ -299,7 +299,7 @@ impl Decoder {
                 return Deadline::NeedsRealTime;
             }
             if snapshot.waiting_due.is_some_and(|due| instant >= due) {
-                events.extend(self.finish_snapshot(now));
+                events.extend(self.finish_snapshot());
             }
         }
         Deadline::Events(events)
@@ -395,7 +395,7 @@ impl Decoder {
                 Some(snapshot) => {
                     snapshot.participants = Some(listing);
                     if snapshot.waiting.is_some() {
-                        self.finish_snapshot(now)
+                        self.finish_snapshot()
                     } else {
                         snapshot.waiting_due = Some(Instant::now() + WAITING_GRACE);
                         Vec::new()
@@ -446,7 +446,7 @@ impl Decoder {
                 Some(snapshot) => {
                     snapshot.waiting = Some(listing);
                     if snapshot.participants.is_some() {
-                        self.finish_snapshot(now)
+                        self.finish_snapshot()
                     } else {
                         Vec::new()
                     }
@@ -548,7 +548,7 @@ impl Decoder {
     }
 
     /// Ends the snapshot: the roster, then the room's state, then who shares.
-    fn finish_snapshot(&mut self, _now: f64) -> Vec<Event> {
+    fn finish_snapshot(&mut self) -> Vec<Event> {
         let Some(snapshot) = self.snapshot.take() else {
             return Vec::new();
         };
@@ -944,7 +944,7 @@ mod tests {
         if let Some(snapshot) = &mut decoder.snapshot {
             snapshot.due = Instant::now();
         }
-        assert_eq!(decoder.on_deadline(T0), Deadline::NeedsRealTime);
+        assert_eq!(decoder.on_deadline(), Deadline::NeedsRealTime);
         let info: RealTimeInfo = serde_json::from_value(json!({
             "participants": [{"pid": "p1", "name": "Ada", "state": 0, "mute": 1, "video": 1}],
             "confInfo": {"chairID": "p1"}

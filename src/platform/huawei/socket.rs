@@ -196,7 +196,7 @@ async fn follow(
                 return End::Lost("the server did not answer Subscribe".to_owned());
             }
             _ = sleep_until(deadline), if deadline.is_some() => {
-                let due = lock(&context.decoder).on_deadline(unix_now());
+                let due = lock(&context.decoder).on_deadline();
                 let events = match due {
                     Deadline::Events(events) => events,
                     Deadline::NeedsRealTime => real_time_roster(context).await,
