@@ -199,6 +199,15 @@ struct Snapshot {
     waiting_due: Option<Instant>,
 }
 
+/// A push read, before it is applied.
+enum Push {
+    Participants(PushEntries),
+    Waiting(PushEntries),
+    Dynamic(DynamicInfo),
+    Basic(BasicInfo),
+    Speakers(PushEntries),
+}
+
 /// What a deadline asks of the feed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Deadline {
@@ -326,37 +335,35 @@ impl Decoder {
             wire::HEARTBEAT => return Ok(Frame::HeartBeat),
             _ => {}
         }
+        let push = match envelope.action.as_str() {
+            wire::PARTICIPANTS => {
+                Push::Participants(serde_json::from_str(text).map_err(malformed)?)
+            }
+            wire::WAITING_LIST => Push::Waiting(serde_json::from_str(text).map_err(malformed)?),
+            wire::DYNAMIC_INFO => Push::Dynamic(serde_json::from_str(text).map_err(malformed)?),
+            wire::BASIC_INFO => Push::Basic(serde_json::from_str(text).map_err(malformed)?),
+            wire::SPEAKER_CHANGE => Push::Speakers(serde_json::from_str(text).map_err(malformed)?),
+            other => {
+                if self.unknown_actions.insert(other.to_owned()) {
+                    tracing::info!(action = %other, "ignoring a push this version does not read");
+                }
+                return Ok(Frame::Events(Vec::new()));
+            }
+        };
+        // Only a push that reads is remembered as seen.
         if !self.fresh(&envelope) {
             return Ok(Frame::Events(Vec::new()));
         }
         let full = envelope.msg_mode == wire::FULL;
         let mut events = self.overdue_admissions(Instant::now());
-        match envelope.action.as_str() {
-            wire::PARTICIPANTS => {
-                let entries: PushEntries = serde_json::from_str(text).map_err(malformed)?;
+        match push {
+            Push::Participants(entries) => {
                 events.extend(self.participants_push(full, &entries.data, now));
             }
-            wire::WAITING_LIST => {
-                let entries: PushEntries = serde_json::from_str(text).map_err(malformed)?;
-                events.extend(self.waiting_push(full, &entries.data, now));
-            }
-            wire::DYNAMIC_INFO => {
-                let info: DynamicInfo = serde_json::from_str(text).map_err(malformed)?;
-                events.extend(self.dynamic_push(info));
-            }
-            wire::BASIC_INFO => {
-                let info: BasicInfo = serde_json::from_str(text).map_err(malformed)?;
-                self.basic_push(info);
-            }
-            wire::SPEAKER_CHANGE => {
-                let entries: PushEntries = serde_json::from_str(text).map_err(malformed)?;
-                events.extend(self.speaker_push(&entries.data));
-            }
-            other => {
-                if self.unknown_actions.insert(other.to_owned()) {
-                    tracing::info!(action = %other, "ignoring a push this version does not read");
-                }
-            }
+            Push::Waiting(entries) => events.extend(self.waiting_push(full, &entries.data, now)),
+            Push::Dynamic(info) => events.extend(self.dynamic_push(info)),
+            Push::Basic(info) => self.basic_push(info),
+            Push::Speakers(entries) => events.extend(self.speaker_push(&entries.data)),
         }
         Ok(Frame::Events(events))
     }

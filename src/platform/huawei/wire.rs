@@ -129,7 +129,8 @@ pub mod key {
 }
 
 /// The reply of both auth calls and of the refresh (§1.1, meeting_21_0306).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// No `Debug`: it carries tokens, and nothing may print them.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthReply {
     /// The access token.
@@ -180,14 +181,15 @@ pub struct AccountAuthRequest {
 }
 
 /// The reply of the control-token call (Go SDK `CreateConfTokenResponse`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// No `Debug`: it carries a token.
+#[derive(Clone, Deserialize, Serialize)]
 pub struct ControlTokenReply {
     /// The token and where to open the socket.
     pub data: TokenInfo,
 }
 
-/// A control token (Go SDK `TokenInfo`).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+/// A control token (Go SDK `TokenInfo`). No `Debug`: it carries the token.
+#[derive(Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenInfo {
     /// The control token; 30 minutes.
@@ -208,7 +210,8 @@ pub struct TokenInfo {
 }
 
 /// The reply of the wsToken call (Go SDK `CreateWebSocketTokenResponse`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// No `Debug`: it carries a token.
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WsTokenReply {
     /// One use, one minute.
@@ -364,8 +367,9 @@ pub struct RealTimeParticipant {
     pub hand: i64,
 }
 
-/// A frame from client to server: Subscribe or HeartBeat.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A frame from client to server: Subscribe or HeartBeat. No `Debug`:
+/// Subscribe carries the control token.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ClientFrame {
     /// 20–30 characters; echoed by the server.
     #[serde(default, deserialize_with = "lenient::text")]
@@ -378,8 +382,9 @@ pub struct ClientFrame {
     pub data: Option<Value>,
 }
 
-/// What Subscribe's `data` string holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What Subscribe's `data` string holds. No `Debug`: it carries the
+/// control token.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubscribeData {
     /// The push types wanted.
