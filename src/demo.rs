@@ -17,11 +17,12 @@ use tokio::time::Instant;
 
 use crate::clock::{format_timestamp, unix_now};
 use crate::config::Config;
+use crate::platform::PlatformKind;
 use crate::runtime::activity::Activity;
 use crate::runtime::audit::{AuditRecord, Outcome};
 use crate::runtime::{Daemon, StartError, StartOptions};
 use crate::shipped;
-use crate::sim::{RoomSpec, Scenario, Simulator};
+use crate::sim::{PlatformSimulator, RoomSpec, Scenario};
 
 /// What the demo did, for its closing line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -38,14 +39,19 @@ pub struct DemoSummary {
 const LECTURE_OVERRUN: Duration = Duration::from_secs(2);
 const AFTERWARDS: Duration = Duration::from_secs(3);
 
-/// Runs the demo, printing the timeline to `out`. Files (the rules, the
-/// config and the audit log) go to a fresh directory under the system's
-/// temporary directory, named at the end.
-pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoSummary> {
+/// Runs the demo on a simulator of `platform`, printing the timeline to
+/// `out`. Files (the rules, the config and the audit log) go to a fresh
+/// directory under the system's temporary directory, named at the end.
+pub async fn run(
+    out: &mut (dyn Write + Send),
+    platform: PlatformKind,
+) -> anyhow::Result<DemoSummary> {
     let scenario = Scenario::bundled();
-    let simulator = Simulator::start(
+    let simulator = crate::sim::start(
+        platform,
         SocketAddr::from(([127, 0, 0, 1], 0)),
         vec![RoomSpec::from_scenario(&scenario)],
+        None,
     )
     .await
     .context("cannot start the simulator")?;
@@ -56,7 +62,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoSummary> {
     let config_path = workdir.join("usher.yaml");
     std::fs::write(
         &config_path,
-        demo_config(&simulator, &scenario, lecture_ends),
+        demo_config(platform, simulator.as_ref(), &scenario, lecture_ends),
     )
     .context("cannot write the demo's config")?;
     let config = Config::load(&config_path).map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -67,7 +73,7 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<DemoSummary> {
     )?;
     writeln!(
         out,
-        "  simulator  {}  room {}",
+        "  simulator  {} ({platform})  room {}",
         simulator.base_url(),
         scenario.room
     )?;
@@ -167,7 +173,12 @@ fn describe_command(record: &AuditRecord) -> String {
 }
 
 /// The demo's config: every shipped rule, tuned to the bundled scenario.
-fn demo_config(simulator: &Simulator, scenario: &Scenario, lecture_ends: f64) -> String {
+fn demo_config(
+    platform: PlatformKind,
+    simulator: &dyn PlatformSimulator,
+    scenario: &Scenario,
+    lecture_ends: f64,
+) -> String {
     let pin = scenario
         .pin
         .as_ref()
@@ -177,10 +188,7 @@ fn demo_config(simulator: &Simulator, scenario: &Scenario, lecture_ends: f64) ->
     let ends = format_timestamp(lecture_ends);
     format!(
         r#"# Written by `usher demo`. The PIN is the simulator's, not a real one.
-platform:
-  url: {url}
-  display_name: usher
-rules_dir: rules
+{platform}rules_dir: rules
 audit_log: audit.jsonl
 http: {{ listen: 127.0.0.1:0 }}
 rooms:
@@ -201,9 +209,22 @@ rooms:
           grace: 0
           warning: "Fifteen seconds left, please wrap up."
 "#,
-        url = simulator.base_url(),
+        platform = platform_block(platform, &simulator.base_url()),
         room = scenario.room,
     )
+}
+
+/// The demo config's platform, reaching the simulator at `url` with the
+/// simulator's own credentials.
+fn platform_block(platform: PlatformKind, url: &url::Url) -> String {
+    match platform {
+        PlatformKind::Vmr => format!("platform:\n  url: {url}\n  display_name: usher\n"),
+        PlatformKind::Huawei => format!(
+            "platforms:\n  demo:\n    kind: huawei\n    url: {url}\n    app_id: \"{}\"\n    app_key: \"{}\"\n    user_id: usher\n",
+            crate::sim::huawei::SIM_APP_ID,
+            crate::sim::huawei::SIM_APP_KEY
+        ),
+    }
 }
 
 /// Where `usher demo` writes its files: a directory of its own per run.

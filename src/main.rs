@@ -56,7 +56,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Watch a simulated lecture moderated by the shipped rules (about 50 s).
-    Demo,
+    Demo(DemoArgs),
     /// Run the daemon: watch every configured room and apply its rules.
     Run(RunArgs),
     /// Compile and validate rules (and a config); every error points at file:line:column.
@@ -261,6 +261,13 @@ struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct DemoArgs {
+    /// Which platform the simulated lecture is on.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
+}
+
+#[derive(clap::Args)]
 struct TimetableArgs {
     /// The calendar (.ics). Or give --config to list every room's.
     #[arg(required_unless_present = "config")]
@@ -316,7 +323,7 @@ fn main() -> ExitCode {
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
-        Command::Demo => "error",
+        Command::Demo(_) => "error",
         Command::Rules(_) | Command::New(_) | Command::Completions { .. } | Command::Man => "warn",
         _ => "info",
     };
@@ -334,7 +341,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Man => return man(),
-        Command::Demo
+        Command::Demo(_)
         | Command::Run(_)
         | Command::Timetable(_)
         | Command::Record(_)
@@ -393,9 +400,9 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Run(args) => return run(&args).await,
-            Command::Demo => {
+            Command::Demo(args) => {
                 let mut stdout = std::io::stdout();
-                usher::demo::run(&mut stdout).await?;
+                usher::demo::run(&mut stdout, args.platform).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Simulate(args) => {
@@ -842,6 +849,12 @@ fn use_colour() -> bool {
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // tungstenite traces its handshake request and every frame, which carry
+    // Huawei's one-shot socket token and the meeting's passwords.
+    let filter = match "tungstenite=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(use_colour())

@@ -56,6 +56,12 @@ fn on_waiting(p) {
 fn account(kind: PlatformKind, sim: &url::Url) -> String {
     match kind {
         PlatformKind::Vmr => format!("{{ kind: vmr, url: {sim} }}"),
+        PlatformKind::Huawei => {
+            use usher::sim::huawei::{SIM_APP_ID, SIM_APP_KEY, SIM_WEBHOOK_SECRET};
+            format!(
+                "{{ kind: huawei, url: {sim}, app_id: \"{SIM_APP_ID}\", app_key: \"{SIM_APP_KEY}\", user_id: usher, webhook_secret: \"{SIM_WEBHOOK_SECRET}\", heartbeat: 1s }}"
+            )
+        }
     }
 }
 
@@ -64,6 +70,7 @@ fn account(kind: PlatformKind, sim: &url::Url) -> String {
 fn outage(kind: PlatformKind) -> Fault {
     match kind {
         PlatformKind::Vmr => Fault::DropStreams,
+        PlatformKind::Huawei => Fault::DropStreams,
     }
 }
 
@@ -305,7 +312,6 @@ async fn expired_credentials_are_renewed(kind: PlatformKind) {
 }
 
 /// Run for platforms that cannot send chat messages.
-#[allow(dead_code, reason = "only platforms without chat run it")]
 async fn unsupported_commands_are_audited_not_sent(kind: PlatformKind) {
     assert!(!kind.capabilities().supports_verb("message"));
     let stage = Stage::new("unsupported", kind, &[]).await;
@@ -359,10 +365,6 @@ macro_rules! contract {
 }
 
 /// The unsupported-command check, for platforms without chat.
-#[allow(
-    unused_macros,
-    reason = "used once a platform without chat is in the contract"
-)]
 macro_rules! without_chat {
     ($($platform:ident: $kind:expr;)*) => {$(
         mod $platform {
@@ -378,4 +380,9 @@ macro_rules! without_chat {
 
 contract! {
     vmr: PlatformKind::Vmr;
+    huawei: PlatformKind::Huawei;
+}
+
+without_chat! {
+    huawei_without_chat: PlatformKind::Huawei;
 }

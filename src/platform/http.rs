@@ -195,3 +195,44 @@ impl<'de> Deserialize<'de> for HttpUrl {
         Ok(HttpUrl(url))
     }
 }
+
+/// A reply body larger than its cap, or one that broke off.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the cap.
+    #[error("the reply is larger than {cap} bytes")]
+    TooLarge {
+        /// The cap.
+        cap: usize,
+    },
+    /// The body could not be read to its end.
+    #[error("the reply broke off: {0}")]
+    Transport(String),
+}
+
+/// Reads a reply body chunk by chunk, giving up as soon as it passes `cap`
+/// bytes: a `Content-Length` is not trusted, and nothing beyond the cap is
+/// ever buffered.
+pub async fn read_body_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| BodyError::Transport(err.without_url().to_string()))?
+    {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

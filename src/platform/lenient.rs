@@ -71,6 +71,24 @@ pub fn text_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
         .collect())
 }
 
+/// Parses a map whose values should all be text (Huawei's `pinfoMap`):
+/// numbers and booleans become their text, `null` and nested values become
+/// empty; `null` in place of the map is an empty map. Keys are kept as sent.
+pub fn text_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    struct Text(#[serde(deserialize_with = "text")] String);
+    let values: Option<std::collections::BTreeMap<String, Text>> =
+        Option::deserialize(deserializer)?;
+    Ok(values
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, Text(value))| (key, value))
+        .collect())
+}
+
 /// Writes a flag as the platform's `"YES"` / `"NO"`.
 pub fn yes_no<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(if *value { "YES" } else { "NO" })
@@ -296,6 +314,23 @@ mod tests {
         );
         assert_eq!(parse(r#"{"number": "soon"}"#).number, 0.0);
         assert_eq!(parse(r#"{"number": null}"#).number, 0.0);
+    }
+
+    #[test]
+    fn text_maps_read_every_value_as_text() {
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(default, deserialize_with = "text_map")]
+            map: std::collections::BTreeMap<String, String>,
+        }
+        let holder: Holder = serde_json::from_str(
+            r#"{"map": {"A": "1", "B": 2, "C": null, "D": {"x": 1}, "E": true}}"#,
+        )
+        .unwrap();
+        let values: Vec<&str> = holder.map.values().map(String::as_str).collect();
+        assert_eq!(values, ["1", "2", "", "", "true"]);
+        let empty: Holder = serde_json::from_str(r#"{"map": null}"#).unwrap();
+        assert!(empty.map.is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
-//!  runtime ◀──▶ Platform ┤
+//!  runtime ◀──▶ Platform ┼ huawei   (REST + meeting WebSocket + enterprise webhook)
 //!              └ …        (one folder per platform)
 //! ```
 //!
@@ -20,9 +20,11 @@
 //! [`lenient`] (tolerant payload parsing).
 
 pub mod http;
+pub mod huawei;
 pub mod lenient;
 pub mod vmr;
 
+pub use huawei::HuaweiConfig;
 pub use vmr::VmrConfig;
 
 use std::fmt;
@@ -41,16 +43,20 @@ use crate::model::{Command, Event, Secret};
 pub enum PlatformKind {
     /// The in-meeting REST API and event stream of seed 001.
     Vmr,
+    /// Huawei Cloud Meeting: REST, the meeting WebSocket and the enterprise
+    /// webhook (seeds 000, 002).
+    Huawei,
 }
 
 impl PlatformKind {
     /// Every platform usher speaks.
-    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr];
+    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr, PlatformKind::Huawei];
 
     /// The name used in the config's `kind:`.
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::Vmr => "vmr",
+            PlatformKind::Huawei => "huawei",
         }
     }
 
@@ -58,6 +64,7 @@ impl PlatformKind {
     pub fn capabilities(self) -> Capabilities {
         match self {
             PlatformKind::Vmr => vmr::CAPABILITIES,
+            PlatformKind::Huawei => huawei::CAPABILITIES,
         }
     }
 }
@@ -90,6 +97,8 @@ impl fmt::Display for PlatformKind {
 pub enum PlatformConfig {
     /// `kind: vmr`.
     Vmr(vmr::VmrConfig),
+    /// `kind: huawei`.
+    Huawei(huawei::HuaweiConfig),
 }
 
 impl PlatformConfig {
@@ -97,6 +106,7 @@ impl PlatformConfig {
     pub fn kind(&self) -> PlatformKind {
         match self {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
+            PlatformConfig::Huawei(_) => PlatformKind::Huawei,
         }
     }
 
@@ -110,6 +120,7 @@ impl PlatformConfig {
     pub fn stream_protocol(&self) -> http::StreamProtocol {
         match self {
             PlatformConfig::Vmr(config) => config.stream_protocol,
+            PlatformConfig::Huawei(_) => http::StreamProtocol::Http1,
         }
     }
 
@@ -118,6 +129,7 @@ impl PlatformConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             PlatformConfig::Vmr(config) => config.validate(),
+            PlatformConfig::Huawei(config) => config.validate(),
         }
     }
 }
@@ -157,6 +169,7 @@ pub trait StreamCodec: Send {
 pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
     match kind {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
+        PlatformKind::Huawei => None,
     }
 }
 
@@ -219,6 +232,7 @@ pub fn build(
 ) -> Result<Arc<dyn Platform>, BuildError> {
     match config {
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
+        PlatformConfig::Huawei(config) => Ok(Arc::new(huawei::Huawei::new(config, &context)?)),
     }
 }
 

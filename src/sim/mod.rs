@@ -17,6 +17,7 @@
 
 pub mod calls;
 pub mod conference;
+pub mod huawei;
 pub mod player;
 pub mod scenario;
 pub mod step;
@@ -157,6 +158,15 @@ pub async fn start(
             }
             Ok(Box::new(Simulator::start(listen, rooms).await?))
         }
+        PlatformKind::Huawei => {
+            let options = huawei::HuaweiOptions {
+                webhook: webhook_to.map(huawei::WebhookTarget::to),
+                ..huawei::HuaweiOptions::default()
+            };
+            Ok(Box::new(
+                huawei::HuaweiSimulator::start_with(listen, rooms, options).await?,
+            ))
+        }
     }
 }
 
@@ -195,6 +205,9 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<()> {
         },
         scenario.token_expiry.as_secs_f64()
     );
+    if options.platform == PlatformKind::Huawei {
+        info!("{}", huawei::account_hint());
+    }
     let player = simulator.play(&scenario);
     let interrupted = tokio::signal::ctrl_c().await;
     info!("shutting down the simulator");

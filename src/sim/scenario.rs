@@ -58,6 +58,8 @@ const FAULT_NAMES: &[&str] = &[
     "expire_tokens",
     "fail_commands",
     "delay_responses",
+    "heartbeat_silence",
+    "reuse_ws_token",
 ];
 
 /// A scenario: one room and what happens in it.
@@ -127,6 +129,12 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
+    /// Huawei: the open meeting sockets go quiet (no pushes, no heartbeat
+    /// echoes) without closing, as a half-dead connection does.
+    HeartbeatSilence,
+    /// Huawei: the next wsToken issued is one already used, so the socket
+    /// it opens is closed at once.
+    ReuseWsToken,
 }
 
 impl Fault {
@@ -141,6 +149,8 @@ impl Fault {
             Fault::DelayResponses { delay, count } => {
                 format!("fault: delay the next {count} response(s) by {delay}")
             }
+            Fault::HeartbeatSilence => "fault: the meeting sockets go silent".to_owned(),
+            Fault::ReuseWsToken => "fault: the next wsToken is one already used".to_owned(),
         }
     }
 }

@@ -22,7 +22,7 @@ use usher::model::{Change, Event, Participant, RoomState, Secret};
 use usher::platform::http::{HttpClients, HttpOptions};
 use usher::platform::vmr::codec::{participant_from, participant_json};
 use usher::platform::vmr::{Credentials, RoomClient, Session, run_feed};
-use usher::platform::{FeedItem, FeedOptions};
+use usher::platform::{FeedItem, FeedOptions, RoomLink};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
 
@@ -170,6 +170,19 @@ impl Feed {
         let (sink, items) = mpsc::channel(1024);
         let cancel = CancellationToken::new();
         let task = tokio::spawn(run_feed(session, sink, cancel.clone(), options));
+        Feed {
+            items,
+            cancel,
+            task,
+            history: Vec::new(),
+        }
+    }
+
+    /// Follows any platform's room link, as the runtime does.
+    pub fn follow(link: Arc<dyn RoomLink>) -> Feed {
+        let (sink, items) = mpsc::channel(1024);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(link.follow(sink, cancel.clone()));
         Feed {
             items,
             cancel,
