@@ -185,3 +185,47 @@ impl<'de> Deserialize<'de> for HttpUrl {
         Ok(HttpUrl(url))
     }
 }
+
+/// The largest body usher reads from a platform's reply or takes in a
+/// webhook callback (1 MiB): far above any real reply or callback, so only
+/// a broken or hostile peer meets it.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// A body that grew past its cap.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the body is larger than {cap} bytes")]
+pub struct BodyTooLarge {
+    /// The cap it passed.
+    pub cap: usize,
+}
+
+/// Why a reply's body could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadBodyError {
+    /// It passed the cap (or said it would).
+    #[error(transparent)]
+    TooLarge(#[from] BodyTooLarge),
+    /// The connection failed while reading.
+    #[error("the reply broke off: {0}")]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Reads a reply's body chunk by chunk, refusing it as soon as it declares
+/// or grows past `cap` bytes, so a peer can never make usher hold more.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, ReadBodyError> {
+    let declared = response.content_length().unwrap_or(0);
+    if declared > cap as u64 {
+        return Err(BodyTooLarge { cap }.into());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyTooLarge { cap }.into());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}

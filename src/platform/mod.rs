@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
-//!  runtime ◀──▶ Platform ┤
+//!  runtime ◀──▶ Platform ┤ tencent  (admin REST with UserSig + room callbacks; seed 003)
 //!              └ …        (one folder per platform)
 //! ```
 //!
@@ -21,6 +21,7 @@
 
 pub mod http;
 pub mod lenient;
+pub mod tencent;
 pub mod vmr;
 
 pub use vmr::VmrConfig;
@@ -41,6 +42,8 @@ use crate::model::{Command, Event, Secret};
 pub enum PlatformKind {
     /// The in-meeting REST API and event stream of seed 001.
     Vmr,
+    /// Tencent conference rooms: admin REST and room callbacks (seed 003).
+    Tencent,
 }
 
 impl PlatformKind {
@@ -48,6 +51,7 @@ impl PlatformKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::Vmr => "vmr",
+            PlatformKind::Tencent => "tencent",
         }
     }
 
@@ -55,6 +59,7 @@ impl PlatformKind {
     pub fn capabilities(self) -> Capabilities {
         match self {
             PlatformKind::Vmr => vmr::CAPABILITIES,
+            PlatformKind::Tencent => tencent::CAPABILITIES,
         }
     }
 }
@@ -72,6 +77,8 @@ impl fmt::Display for PlatformKind {
 pub enum PlatformConfig {
     /// `kind: vmr`.
     Vmr(vmr::VmrConfig),
+    /// `kind: tencent`.
+    Tencent(tencent::TencentConfig),
 }
 
 impl PlatformConfig {
@@ -79,6 +86,7 @@ impl PlatformConfig {
     pub fn kind(&self) -> PlatformKind {
         match self {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
+            PlatformConfig::Tencent(_) => PlatformKind::Tencent,
         }
     }
 
@@ -92,6 +100,7 @@ impl PlatformConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             PlatformConfig::Vmr(config) => config.validate(),
+            PlatformConfig::Tencent(config) => config.validate(),
         }
     }
 }
@@ -131,6 +140,7 @@ pub trait StreamCodec: Send {
 pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
     match kind {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
+        PlatformKind::Tencent => None,
     }
 }
 
@@ -193,6 +203,7 @@ pub fn build(
 ) -> Result<Arc<dyn Platform>, BuildError> {
     match config {
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
+        PlatformConfig::Tencent(config) => Ok(Arc::new(tencent::Tencent::new(config, &context)?)),
     }
 }
 
