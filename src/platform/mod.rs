@@ -47,6 +47,9 @@ pub enum PlatformKind {
 }
 
 impl PlatformKind {
+    /// Every platform usher speaks.
+    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr];
+
     /// The name used in the config's `kind:`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -61,6 +64,21 @@ impl PlatformKind {
             PlatformKind::Vmr => vmr::CAPABILITIES,
             PlatformKind::Tencent => tencent::CAPABILITIES,
         }
+    }
+}
+
+impl std::str::FromStr for PlatformKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        PlatformKind::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = PlatformKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("no platform `{name}`; usher speaks {}", known.join(", "))
+            })
     }
 }
 
