@@ -186,46 +186,42 @@ impl<'de> Deserialize<'de> for HttpUrl {
     }
 }
 
-/// The largest body usher reads from a platform's reply or takes in a
-/// webhook callback (1 MiB): far above any real reply or callback, so only
-/// a broken or hostile peer meets it.
-pub const MAX_BODY: usize = 1 << 20;
+/// The largest reply body an adapter reads from a platform.
+pub const MAX_REPLY_BODY: usize = 1024 * 1024;
 
-/// A body that grew past its cap.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the body is larger than {cap} bytes")]
-pub struct BodyTooLarge {
-    /// The cap it passed.
-    pub cap: usize,
-}
-
-/// Why a reply's body could not be read.
+/// A reply body that could not be read whole.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadBodyError {
-    /// It passed the cap (or said it would).
-    #[error(transparent)]
-    TooLarge(#[from] BodyTooLarge),
+pub enum BodyError {
+    /// The body is larger than the cap.
+    #[error("the reply is larger than {cap} bytes")]
+    TooLarge {
+        /// The cap that was passed.
+        cap: usize,
+    },
     /// The connection failed while reading.
-    #[error("the reply broke off: {0}")]
-    Transport(#[from] reqwest::Error),
+    #[error("the reply could not be read: {0}")]
+    Read(#[from] reqwest::Error),
 }
 
-/// Reads a reply's body chunk by chunk, refusing it as soon as it declares
-/// or grows past `cap` bytes, so a peer can never make usher hold more.
+/// Reads a reply body chunk by chunk, refusing it as soon as it passes
+/// `cap` bytes (at once when `Content-Length` says so), so a hostile or
+/// broken server cannot make us hold more than the cap.
 pub async fn read_capped(
     mut response: reqwest::Response,
     cap: usize,
-) -> Result<Vec<u8>, ReadBodyError> {
-    let declared = response.content_length().unwrap_or(0);
-    if declared > cap as u64 {
-        return Err(BodyTooLarge { cap }.into());
+) -> Result<bytes::Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(BodyError::TooLarge { cap });
     }
-    let mut body = Vec::with_capacity(declared as usize);
+    let mut body = bytes::BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
         if body.len() + chunk.len() > cap {
-            return Err(BodyTooLarge { cap }.into());
+            return Err(BodyError::TooLarge { cap });
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(body)
+    Ok(body.freeze())
 }

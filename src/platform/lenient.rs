@@ -78,6 +78,19 @@ pub fn text_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
         .collect())
 }
 
+/// Writes a flag as the platform's `"YES"` / `"NO"`.
+pub fn yes_no<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(if *value { "YES" } else { "NO" })
+}
+
+/// Reads a flag word; unknown words are `false`.
+pub fn flag_from_str(value: &str) -> bool {
+    let value = value.trim();
+    ["yes", "true", "on", "1", "y"]
+        .iter()
+        .any(|word| value.eq_ignore_ascii_case(word))
+}
+
 /// Parses a list of ids given as strings or integers, each kept exactly as
 /// text: an 18-digit account id is past the 53 bits a float holds, so ids
 /// are never read through one. Other entries (floats included) are skipped;
@@ -90,19 +103,6 @@ pub fn id_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>
 /// else. For wire types that hold one id.
 pub fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     deserializer.deserialize_any(IdVisitor)
-}
-
-/// Writes a flag as the platform's `"YES"` / `"NO"`.
-pub fn yes_no<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(if *value { "YES" } else { "NO" })
-}
-
-/// Reads a flag word; unknown words are `false`.
-pub fn flag_from_str(value: &str) -> bool {
-    let value = value.trim();
-    ["yes", "true", "on", "1", "y"]
-        .iter()
-        .any(|word| value.eq_ignore_ascii_case(word))
 }
 
 struct FlagVisitor;
@@ -418,6 +418,13 @@ mod tests {
         assert_eq!(parse(r#"{"number": null}"#).number, 0.0);
     }
 
+    #[test]
+    fn text_accepts_numbers_and_null() {
+        assert_eq!(parse(r#"{"text": 42}"#).text, "42");
+        assert_eq!(parse(r#"{"text": null}"#).text, "");
+        assert_eq!(parse(r#"{"text": "x"}"#).text, "x");
+    }
+
     #[derive(Deserialize)]
     struct Ids {
         #[serde(default, deserialize_with = "id_list")]
@@ -442,12 +449,5 @@ mod tests {
         let single: Ids = serde_json::from_str(r#"{"ids": "user2", "id": null}"#).unwrap();
         assert_eq!(single.ids, ["user2"]);
         assert_eq!(single.id, None);
-    }
-
-    #[test]
-    fn text_accepts_numbers_and_null() {
-        assert_eq!(parse(r#"{"text": 42}"#).text, "42");
-        assert_eq!(parse(r#"{"text": null}"#).text, "");
-        assert_eq!(parse(r#"{"text": "x"}"#).text, "x");
     }
 }

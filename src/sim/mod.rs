@@ -11,7 +11,7 @@
 //! - [`PlatformSimulator`]: what tests, demos and benchmarks drive.
 //!
 //! Each platform's wire (REST routes, sessions, event transport) is one
-//! folder: [`vmr`] for seed 001.
+//! folder: [`vmr`] for seed 001, [`tencent`] for seed 003.
 //!
 //! [`run`] is `usher simulate`: serve one room and play its scenario.
 
@@ -20,6 +20,7 @@ pub mod conference;
 pub mod player;
 pub mod scenario;
 pub mod step;
+pub mod tencent;
 pub mod vmr;
 
 use std::collections::BTreeMap;
@@ -156,6 +157,20 @@ pub async fn start(
                 tracing::warn!("the vmr platform sends no webhooks; --webhook-to is ignored");
             }
             Ok(Box::new(Simulator::start(listen, rooms).await?))
+        }
+        PlatformKind::Tencent => {
+            let options = tencent::TencentSimOptions {
+                webhook_to,
+                ..tencent::TencentSimOptions::default()
+            };
+            tracing::info!(
+                sdk_app_id = options.sdk_app_id,
+                admin = %options.admin,
+                "Tencent simulator: sign UserSigs with the simulator's demo key"
+            );
+            Ok(Box::new(
+                tencent::TencentSimulator::start(listen, rooms, options).await?,
+            ))
         }
     }
 }

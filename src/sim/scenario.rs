@@ -58,6 +58,12 @@ const FAULT_NAMES: &[&str] = &[
     "expire_tokens",
     "fail_commands",
     "delay_responses",
+    "rate_limit",
+    "drop_callbacks",
+    "duplicate_callbacks",
+    "reorder_callbacks",
+    "bad_signatures",
+    "expired_signatures",
 ];
 
 /// A scenario: one room and what happens in it.
@@ -127,6 +133,43 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
+    /// The next `count` REST calls of the room are refused as over the
+    /// platform's rate limit (webhook platforms).
+    RateLimit {
+        /// How many calls (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// The room's next `count` callbacks are never sent.
+    DropCallbacks {
+        /// How many callbacks (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// The room's next `count` callbacks are each sent twice.
+    DuplicateCallbacks {
+        /// How many callbacks (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// The room's next `count` callbacks are held and sent last first.
+    ReorderCallbacks {
+        /// How many callbacks (default 2).
+        #[serde(default = "two")]
+        count: u32,
+    },
+    /// The room's next `count` callbacks carry a wrong signature.
+    BadSignatures {
+        /// How many callbacks (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// The room's next `count` callbacks are signed for a time long past.
+    ExpiredSignatures {
+        /// How many callbacks (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
 }
 
 impl Fault {
@@ -140,6 +183,22 @@ impl Fault {
             }
             Fault::DelayResponses { delay, count } => {
                 format!("fault: delay the next {count} response(s) by {delay}")
+            }
+            Fault::RateLimit { count } => {
+                format!("fault: refuse the next {count} call(s) as rate limited")
+            }
+            Fault::DropCallbacks { count } => format!("fault: drop the next {count} callback(s)"),
+            Fault::DuplicateCallbacks { count } => {
+                format!("fault: send the next {count} callback(s) twice")
+            }
+            Fault::ReorderCallbacks { count } => {
+                format!("fault: send the next {count} callbacks last first")
+            }
+            Fault::BadSignatures { count } => {
+                format!("fault: sign the next {count} callback(s) wrongly")
+            }
+            Fault::ExpiredSignatures { count } => {
+                format!("fault: sign the next {count} callback(s) for a time long past")
             }
         }
     }
@@ -193,6 +252,10 @@ fn default_token_expiry() -> Span {
 
 fn one() -> u32 {
     1
+}
+
+fn two() -> u32 {
+    2
 }
 
 fn service_unavailable() -> u16 {

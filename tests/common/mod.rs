@@ -9,6 +9,8 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod tencent;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use usher::model::{Change, Event, Participant, RoomState, Secret};
 use usher::platform::http::{HttpClients, HttpOptions};
 use usher::platform::vmr::codec::{participant_from, participant_json};
 use usher::platform::vmr::{Credentials, RoomClient, Session, run_feed};
-use usher::platform::{FeedItem, FeedOptions};
+use usher::platform::{FeedItem, FeedOptions, RoomLink};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
 
@@ -176,6 +178,19 @@ impl Feed {
         }
     }
 
+    /// Follows a platform's room link (any platform) with its own task.
+    pub fn follow(link: Arc<dyn RoomLink>) -> Feed {
+        let (sink, items) = mpsc::channel(1024);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(link.follow(sink, cancel.clone()));
+        Feed {
+            items,
+            cancel,
+            task,
+            history: Vec::new(),
+        }
+    }
+
     /// The next item; panics after [`PATIENCE`] naming `waiting_for`.
     pub async fn next(&mut self, waiting_for: &str) -> FeedItem {
         let item = match tokio::time::timeout(PATIENCE, self.items.recv()).await {
@@ -191,6 +206,14 @@ impl Feed {
         };
         self.history.push(item.clone());
         item
+    }
+
+    /// The next item, waiting as long as it takes; `None` when the feed
+    /// ended. For callers that bound the wait themselves.
+    pub async fn next_or_end(&mut self) -> Option<FeedItem> {
+        let item = *self.items.recv().await?;
+        self.history.push(item.clone());
+        Some(item)
     }
 
     /// Every item up to and including the first that matches `wanted`.

@@ -133,6 +133,37 @@ impl Tencent {
     pub fn webhook_stats(&self) -> WebhookStats {
         self.shared.receiver.stats()
     }
+
+    /// Connects to a room (see [`Platform::connect`]), as the concrete link.
+    pub async fn connect_room(&self, room: &RoomAddress) -> Result<Arc<TencentLink>, ConnectError> {
+        let shared = &self.shared;
+        // The room must exist, and the account's credentials must work.
+        shared
+            .rest
+            .room_info(&room.alias)
+            .await
+            .map_err(|err| connect_error(&err))?;
+        let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
+        let (sender, inbox) = mpsc::channel(INBOX);
+        let missed = Arc::new(AtomicBool::new(false));
+        shared.receiver.watch(
+            &room.alias,
+            Inbox {
+                sender,
+                missed: missed.clone(),
+                id,
+            },
+        );
+        Ok(Arc::new(TencentLink {
+            shared: shared.clone(),
+            room: room.alias.clone(),
+            id,
+            tracker: Mutex::new(Tracker::new(&room.alias, &shared.admin)),
+            inbox: Mutex::new(Some(inbox)),
+            missed,
+            reconcile_wanted: Notify::new(),
+        }))
+    }
 }
 
 impl Platform for Tencent {
@@ -149,33 +180,8 @@ impl Platform for Tencent {
         room: &'a RoomAddress,
     ) -> BoxFuture<'a, Result<Arc<dyn RoomLink>, ConnectError>> {
         async move {
-            let shared = &self.shared;
-            // The room must exist, and the account's credentials must work.
-            shared
-                .rest
-                .room_info(&room.alias)
-                .await
-                .map_err(|err| connect_error(&err))?;
-            let id = shared.next_link.fetch_add(1, Ordering::Relaxed);
-            let (sender, inbox) = mpsc::channel(INBOX);
-            let missed = Arc::new(AtomicBool::new(false));
-            shared.receiver.watch(
-                &room.alias,
-                Inbox {
-                    sender,
-                    missed: missed.clone(),
-                    id,
-                },
-            );
-            Ok(Arc::new(TencentLink {
-                shared: shared.clone(),
-                room: room.alias.clone(),
-                id,
-                tracker: Mutex::new(Tracker::new(&room.alias, &shared.admin)),
-                inbox: Mutex::new(Some(inbox)),
-                missed,
-                reconcile_wanted: Notify::new(),
-            }) as Arc<dyn RoomLink>)
+            let link = self.connect_room(room).await?;
+            Ok(link as Arc<dyn RoomLink>)
         }
         .boxed()
     }
@@ -230,6 +236,12 @@ impl TencentLink {
     /// The room's callback counters: applied, duplicates, stale, reconciles.
     pub fn tracker_stats(&self) -> tracker::TrackerStats {
         self.tracker().stats()
+    }
+
+    /// The seat `account` sits on, as the room's callbacks and listings
+    /// say.
+    pub fn seat_of(&self, account: &str) -> Option<tracker::SeatView> {
+        self.tracker().seat_of(account)
     }
 
     /// Bans `account` from the room for `duration` (`ban_room_member`):

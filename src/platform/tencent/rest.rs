@@ -15,7 +15,7 @@
 //! | anything else | refused (70009 bad sig, 60010 not admin, 100002 bad parameter, 100005 not a member, …) | refused |
 //!
 //! plus [`super::inferred::TRANSIENT_CODES`]. HTTP 5xx, 429 and transport
-//! failures are retryable; replies are read up to [`MAX_BODY`]. Calls are
+//! failures are retryable; replies are read up to [`MAX_REPLY_BODY`]. Calls are
 //! paced below the documented 200 per second per API for the whole
 //! account, so a busy account waits rather than being refused. The UserSig
 //! is in the URL, so no error text ever carries the URL.
@@ -36,7 +36,7 @@ use super::wire::{
     self, Api, MemberInfo, MemberPage, Reply, RoomInfo, RoomInfoAnswer, SeatInfo, SeatListAnswer,
 };
 use crate::model::Secret;
-use crate::platform::http::{MAX_BODY, read_capped};
+use crate::platform::http::{BodyError, MAX_REPLY_BODY, read_capped};
 
 /// The UserSig expired.
 pub const SIG_EXPIRED: i64 = 70001;
@@ -269,9 +269,9 @@ impl Rest {
                 reason: format!("HTTP {}", status.as_u16()),
             });
         }
-        let bytes = match read_capped(response, MAX_BODY).await {
+        let bytes = match read_capped(response, MAX_REPLY_BODY).await {
             Ok(bytes) => bytes,
-            Err(crate::platform::http::ReadBodyError::Transport(err)) => {
+            Err(BodyError::Read(err)) => {
                 return transient(format!("the answer broke off: {}", err.without_url()));
             }
             Err(err) => {

@@ -328,9 +328,8 @@ impl Tracker {
                 state.video_disabled = seat.video_disabled.unwrap_or(false);
                 state.audio_disabled = seat.audio_disabled.unwrap_or(false);
             }
-            self.seats.retain(|index, seat| {
-                seen.contains(index) || seat.applied.is_some_and(recently)
-            });
+            self.seats
+                .retain(|index, seat| seen.contains(index) || seat.applied.is_some_and(recently));
         }
         let flags = self.flags();
         vec![
