@@ -369,6 +369,9 @@ impl Config {
                 room.pin_file = Some(base.join(file));
             }
         }
+        for platform in config.platforms.values_mut() {
+            platform.rebase_files(base);
+        }
         for entry in &mut config.discover {
             if let Some(file) = &entry.pin_file {
                 entry.pin_file = Some(base.join(file));

@@ -113,6 +113,15 @@ impl PlatformConfig {
         self.kind().capabilities()
     }
 
+    /// Takes the files the settings name (secrets' `_file` twins) relative
+    /// to `base`, the config file's directory.
+    pub fn rebase_files(&mut self, base: &std::path::Path) {
+        match self {
+            PlatformConfig::Vmr(_) => {}
+            PlatformConfig::Tencent(config) => config.rebase_files(base),
+        }
+    }
+
     /// Checks what can be checked without the network (secrets readable,
     /// URLs usable); the message names the field.
     pub fn validate(&self) -> Result<(), String> {

@@ -56,14 +56,14 @@ const STEP_NAMES: &[&str] = &[
 const FAULT_NAMES: &[&str] = &[
     "drop_streams",
     "expire_tokens",
+    "rate_limit",
+    "expired_signatures",
     "fail_commands",
     "delay_responses",
-    "rate_limit",
     "drop_callbacks",
     "duplicate_callbacks",
     "reorder_callbacks",
     "bad_signatures",
-    "expired_signatures",
 ];
 
 /// A scenario: one room and what happens in it.
@@ -113,6 +113,20 @@ pub enum Fault {
     /// Every token of the room becomes invalid at once; those sessions end,
     /// their streams close and their visible participants leave.
     ExpireTokens,
+    /// Webhook platforms: the next `count` REST calls of the room are
+    /// refused as over the platform's rate limit.
+    RateLimit {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: the room's next `count` callbacks are first sent
+    /// signed for a time long past (then again, signed right).
+    ExpiredSignatures {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
     /// The next `count` command calls (POSTs of conference and participant
     /// commands; not session calls, `service_status`/`participants` queries
     /// or event streams) answer HTTP `status` with
@@ -133,40 +147,31 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
-    /// The next `count` REST calls of the room are refused as over the
-    /// platform's rate limit (webhook platforms).
-    RateLimit {
-        /// How many calls (default 1).
-        #[serde(default = "one")]
-        count: u32,
-    },
-    /// The room's next `count` callbacks are never sent.
+    /// Webhook platforms: the room's next `count` callbacks are never sent
+    /// (their place in the room's numbering is spent, so a gap shows).
     DropCallbacks {
-        /// How many callbacks (default 1).
+        /// How many (default 1).
         #[serde(default = "one")]
         count: u32,
     },
-    /// The room's next `count` callbacks are each sent twice.
+    /// Webhook platforms: the room's next `count` callbacks are sent twice.
     DuplicateCallbacks {
-        /// How many callbacks (default 1).
+        /// How many (default 1).
         #[serde(default = "one")]
         count: u32,
     },
-    /// The room's next `count` callbacks are held and sent last first.
+    /// Webhook platforms: each of the room's next `count` callbacks is sent
+    /// after the one that follows it.
     ReorderCallbacks {
-        /// How many callbacks (default 2).
-        #[serde(default = "two")]
-        count: u32,
-    },
-    /// The room's next `count` callbacks carry a wrong signature.
-    BadSignatures {
-        /// How many callbacks (default 1).
+        /// How many (default 1).
         #[serde(default = "one")]
         count: u32,
     },
-    /// The room's next `count` callbacks are signed for a time long past.
-    ExpiredSignatures {
-        /// How many callbacks (default 1).
+    /// Webhook platforms: the room's next `count` callbacks are first sent
+    /// with a wrong signature (then again, signed right, as a platform
+    /// resends what was not accepted).
+    BadSignatures {
+        /// How many (default 1).
         #[serde(default = "one")]
         count: u32,
     },
@@ -178,27 +183,27 @@ impl Fault {
         match self {
             Fault::DropStreams => "fault: drop every event stream".to_owned(),
             Fault::ExpireTokens => "fault: expire every token".to_owned(),
+            Fault::RateLimit { count } => {
+                format!("fault: refuse the next {count} call(s) as rate limited")
+            }
+            Fault::ExpiredSignatures { count } => {
+                format!("fault: sign the next {count} callback(s) for a time long past at first")
+            }
             Fault::FailCommands { count, status } => {
                 format!("fault: fail the next {count} command(s) with HTTP {status}")
             }
             Fault::DelayResponses { delay, count } => {
                 format!("fault: delay the next {count} response(s) by {delay}")
             }
-            Fault::RateLimit { count } => {
-                format!("fault: refuse the next {count} call(s) as rate limited")
-            }
             Fault::DropCallbacks { count } => format!("fault: drop the next {count} callback(s)"),
             Fault::DuplicateCallbacks { count } => {
                 format!("fault: send the next {count} callback(s) twice")
             }
             Fault::ReorderCallbacks { count } => {
-                format!("fault: send the next {count} callbacks last first")
+                format!("fault: send the next {count} callback(s) out of order")
             }
             Fault::BadSignatures { count } => {
-                format!("fault: sign the next {count} callback(s) wrongly")
-            }
-            Fault::ExpiredSignatures { count } => {
-                format!("fault: sign the next {count} callback(s) for a time long past")
+                format!("fault: sign the next {count} callback(s) wrongly at first")
             }
         }
     }
@@ -252,10 +257,6 @@ fn default_token_expiry() -> Span {
 
 fn one() -> u32 {
     1
-}
-
-fn two() -> u32 {
-    2
 }
 
 fn service_unavailable() -> u16 {

@@ -17,7 +17,7 @@
 //! key signs the admin's UserSig, which usher issues itself; the callback
 //! token, when set, makes every callback prove it with `Sign`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -107,6 +107,16 @@ impl TencentConfig {
             secret_key,
             callback_token,
         })
+    }
+
+    /// Takes the secrets' files relative to `base`.
+    pub fn rebase_files(&mut self, base: &Path) {
+        for file in [&mut self.secret_key_file, &mut self.callback_token_file]
+            .into_iter()
+            .flatten()
+        {
+            *file = base.join(&*file);
+        }
     }
 
     /// How to talk to the platform. Tencent has no streams: only REST.

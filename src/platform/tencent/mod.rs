@@ -78,6 +78,9 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(&[
 /// The reason `kick_user_out` is given (the platform requires one).
 const KICK_REASON: &str = "removed by the room's moderation";
 
+/// How long a mute of a member who has just entered waits for their seat.
+const SEAT_WAIT: Duration = Duration::from_millis(750);
+
 /// How many callbacks a room may have waiting before more are dropped (and
 /// the room reconciles instead).
 const INBOX: usize = 4096;
@@ -306,10 +309,20 @@ impl TencentLink {
                 target,
                 action: action @ (ParticipantCommand::Mute | ParticipantCommand::Unmute),
             } => {
-                let (enabled, seat) = {
+                let (enabled, seat, new) = {
                     let tracker = self.tracker();
-                    (tracker.seats_enabled(), tracker.seat_of(&target.uuid))
+                    (
+                        tracker.seats_enabled(),
+                        tracker.seat_of(&target.uuid),
+                        tracker.entered_within(&target.uuid, inferred::SEAT_MAY_FOLLOW),
+                    )
                 };
+                if seat.is_none() && enabled && new {
+                    return SendOutcome::Retryable {
+                        reason: format!("{} has just entered and has no seat yet", target.name),
+                        retry_after: Some(SEAT_WAIT),
+                    };
+                }
                 let Some(seat) = seat else {
                     return SendOutcome::Unsupported(if enabled {
                         format!(

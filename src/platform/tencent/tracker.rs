@@ -196,6 +196,15 @@ impl Tracker {
         })
     }
 
+    /// True when `account` entered (by callback) less than `window` ago.
+    pub fn entered_within(&self, account: &str, window: std::time::Duration) -> bool {
+        self.members.contains_key(account)
+            && self
+                .marks
+                .get(account)
+                .is_some_and(|mark| mark.present && mark.applied.elapsed() < window)
+    }
+
     /// Everyone present, whole, in the order usher learned of them.
     pub fn participants(&self) -> Vec<Participant> {
         let mut members: Vec<(&String, &Member)> = self.members.iter().collect();

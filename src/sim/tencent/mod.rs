@@ -553,9 +553,7 @@ impl Shared {
         } else if take(&mut faults.duplicate) {
             Plan::Duplicate
         } else if take(&mut faults.reorder) {
-            Plan::Hold {
-                last: faults.reorder == 0,
-            }
+            Plan::Hold
         } else if take(&mut faults.bad_sign) {
             Plan::Sign(Signing::Wrong)
         } else if take(&mut faults.expired_sign) {

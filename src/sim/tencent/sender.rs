@@ -3,10 +3,12 @@
 //! set, `Sign` and `RequestTime`; and plays the callback faults.
 //!
 //! Faults, per room, for its next `count` callbacks: dropped (never sent),
-//! duplicated (sent twice), reordered (held until `count` have gathered, or
-//! a second has passed, then sent last first), badly signed (a wrong `Sign`,
-//! or a wrong `SdkAppid` when no token is set) and expired (signed for a
-//! `RequestTime` five minutes ago).
+//! duplicated (sent twice), reordered (each sent after the one that follows
+//! it, or after a second if none follows), badly signed (a wrong `Sign`, or a
+//! wrong `SdkAppid` when no token is set) and expired (signed for a
+//! `RequestTime` five minutes ago). A badly signed or expired callback is
+//! sent again, signed right, as a platform resends what was not accepted
+//! (Tencent's retry policy is not documented: the simulator resends at once).
 //!
 //! A simulator started with `collect_callbacks` keeps them, ready to send,
 //! instead of POSTing them: benchmarks hand them to usher's webhook path
@@ -69,6 +71,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut outbox: mpsc::UnboundedReceiver
             return;
         }
     };
+    // Per room, callbacks held back to go after the next one.
     let mut held: HashMap<String, Vec<Outgoing>> = HashMap::new();
     loop {
         let next = if held.is_empty() {
@@ -78,21 +81,25 @@ pub(super) async fn run(shared: Arc<Shared>, mut outbox: mpsc::UnboundedReceiver
                 Ok(next) => next,
                 Err(_) => {
                     for (_, callbacks) in held.drain() {
-                        let count = callbacks.len();
-                        send_reversed(&shared, &client, callbacks).await;
-                        shared.done_with(count);
+                        send_held(&shared, &client, callbacks).await;
                     }
                     continue;
                 }
             }
         };
         let Some(callback) = next else { return };
-        let plan = shared.plan(&callback.room);
+        let room = callback.room.clone();
+        let plan = shared.plan(&room);
+        let holding = matches!(plan, Plan::Hold);
         match plan {
             Plan::Drop => {
                 shared.record(&callback, None, Some("dropped"));
                 shared.done_with(1);
             }
+            Plan::Hold => held
+                .entry(callback.room.clone())
+                .or_default()
+                .push(callback),
             Plan::Duplicate => {
                 send(
                     &shared,
@@ -112,15 +119,6 @@ pub(super) async fn run(shared: Arc<Shared>, mut outbox: mpsc::UnboundedReceiver
                 .await;
                 shared.done_with(1);
             }
-            Plan::Hold { last } => {
-                let room = callback.room.clone();
-                held.entry(room.clone()).or_default().push(callback);
-                if last && let Some(callbacks) = held.remove(&room) {
-                    let count = callbacks.len();
-                    send_reversed(&shared, &client, callbacks).await;
-                    shared.done_with(count);
-                }
-            }
             Plan::Sign(signing) => {
                 let fault = match signing {
                     Signing::Right => None,
@@ -128,8 +126,15 @@ pub(super) async fn run(shared: Arc<Shared>, mut outbox: mpsc::UnboundedReceiver
                     Signing::Expired => Some("expired signature"),
                 };
                 send(&shared, &client, &callback, signing, fault).await;
+                if signing != Signing::Right {
+                    // The platform sends again what was not accepted.
+                    send(&shared, &client, &callback, Signing::Right, Some("resent")).await;
+                }
                 shared.done_with(1);
             }
+        }
+        if !holding && let Some(callbacks) = held.remove(&room) {
+            send_held(&shared, &client, callbacks).await;
         }
     }
 }
@@ -140,19 +145,20 @@ pub(super) enum Plan {
     Drop,
     /// Send it twice.
     Duplicate,
-    /// Hold it; `last` when the held ones are now to go out, last first.
-    Hold {
-        /// This is the last one to hold.
-        last: bool,
-    },
-    /// Send it, signed so.
+    /// Send it after the room's next callback.
+    Hold,
+    /// Send it, signed so (and, signed wrongly, once more signed right).
     Sign(Signing),
 }
 
-async fn send_reversed(shared: &Shared, client: &reqwest::Client, callbacks: Vec<Outgoing>) {
+/// Held callbacks go out last held first, each after the one that came
+/// after it.
+async fn send_held(shared: &Shared, client: &reqwest::Client, callbacks: Vec<Outgoing>) {
+    let count = callbacks.len();
     for callback in callbacks.into_iter().rev() {
         send(shared, client, &callback, Signing::Right, Some("reordered")).await;
     }
+    shared.done_with(count);
 }
 
 async fn send(

@@ -333,7 +333,7 @@ impl Shared {
             Fault::FailCommands { count, status } => state.failing = Some((count, status)),
             Fault::DelayResponses { delay, count } => state.delaying = Some((delay.into(), count)),
             other => info!(
-                "the vmr simulator sends no callbacks: `{}` does not apply",
+                "{}: does not apply to the vmr platform; ignored",
                 other.describe()
             ),
         }
