@@ -1,11 +1,14 @@
 //! The feed of one watched room: its callbacks applied in order, and its
 //! member list reconciled on connect, on a timer and after any doubt.
 //!
-//! [`run`] owns the room's [`Tracker`] updates. It reports
+//! [`run`] owns the room's [`Tracker`](super::tracker::Tracker) updates. It reports
 //! [`FeedItem::Connected`] and a roster (with the room's flags) when the
-//! first listing succeeds and after every later one; a listing that fails
-//! reports [`FeedItem::Disconnected`] and is retried with backoff, while
-//! callbacks go on being applied (silently: the next roster carries them).
+//! first listing succeeds; later listings report a roster only when they
+//! disagree on who is present, and otherwise what they add (names, roles)
+//! participant by participant, so a quiet room's reconcile reports nothing.
+//! A listing that fails reports [`FeedItem::Disconnected`] and is retried
+//! with backoff, while callbacks go on being applied (silently: the roster
+//! of the next successful listing carries them).
 //! A reconcile is due:
 //! - every `reconcile` interval (30 s by default);
 //! - soon after a doubt: a member the callbacks do not name, a seat taken
@@ -60,7 +63,9 @@ pub(crate) async fn run(
             };
             let items = match listing {
                 Ok(listing) => {
-                    let events = link.tracker().reconcile(&listing, started, unix_now());
+                    let events = link
+                        .tracker()
+                        .reconcile(&listing, started, unix_now(), !in_sync);
                     backoff = builder.build();
                     due = Instant::now() + every;
                     let mut items = Vec::with_capacity(events.len() + 1);

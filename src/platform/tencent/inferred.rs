@@ -49,11 +49,11 @@ pub const MILLISECONDS_ABOVE: f64 = 1e11;
 /// callback's word until the next reconcile. [I]
 pub const LIST_MAY_LAG: Duration = Duration::from_secs(5);
 
-/// How long after a member enters a room with seats usher waits for their
-/// seat before it calls muting them unsupported. In `FreeToTake` rooms a
-/// member takes a seat right after entering, and the seat callback follows
-/// the enter callback; how soon is not documented. Until then a mute is
-/// retried rather than refused. [I]
+/// How long after a member enters usher waits for their seat before it
+/// calls muting them unsupported, when the room's seats are `FreeToTake`
+/// and one is free: such a member takes a seat right after entering, and
+/// the seat callback follows the enter callback; how soon is not
+/// documented. [I]
 pub const SEAT_MAY_FOLLOW: Duration = Duration::from_secs(2);
 
 /// The page size usher asks `get_room_member_list` for: the documented

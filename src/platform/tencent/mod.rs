@@ -78,8 +78,8 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(&[
 /// The reason `kick_user_out` is given (the platform requires one).
 const KICK_REASON: &str = "removed by the room's moderation";
 
-/// How long a mute of a member who has just entered waits for their seat.
-const SEAT_WAIT: Duration = Duration::from_millis(750);
+/// How often a mute of a member who has just entered looks for their seat.
+const SEAT_POLL: Duration = Duration::from_millis(20);
 
 /// How many callbacks a room may have waiting before more are dropped (and
 /// the room reconciles instead).
@@ -309,45 +309,57 @@ impl TencentLink {
                 target,
                 action: action @ (ParticipantCommand::Mute | ParticipantCommand::Unmute),
             } => {
-                let (enabled, seat, new) = {
-                    let tracker = self.tracker();
-                    (
-                        tracker.seats_enabled(),
-                        tracker.seat_of(&target.uuid),
-                        tracker.entered_within(&target.uuid, inferred::SEAT_MAY_FOLLOW),
-                    )
-                };
-                if seat.is_none() && enabled && new {
-                    return SendOutcome::Retryable {
-                        reason: format!("{} has just entered and has no seat yet", target.name),
-                        retry_after: Some(SEAT_WAIT),
-                    };
-                }
-                let Some(seat) = seat else {
-                    return SendOutcome::Unsupported(if enabled {
-                        format!(
-                            "{} has no seat: a Tencent room mutes one member only through their seat",
-                            target.name
-                        )
-                    } else {
-                        "this Tencent room has no seats: it can mute only everyone at once"
-                            .to_owned()
-                    });
-                };
-                let body = inferred::lock_seat_audio(
-                    room,
-                    seat.index,
-                    seat.taken_disabled,
-                    seat.video_disabled,
+                self.mute_one(
+                    &target.uuid,
+                    &target.name,
                     *action == ParticipantCommand::Mute,
-                );
-                outcome(self.rest().call(wire::LOCK_SEAT, &body).await)
+                )
+                .await
             }
             other => SendOutcome::Unsupported(format!(
                 "Tencent rooms cannot {}",
                 other.verb().replace('_', " ")
             )),
         }
+    }
+
+    /// Mutes or unmutes one member through their seat: locks or unlocks
+    /// the seat's microphone. A member who has just entered a room whose
+    /// free seats are taken as people arrive (`FreeToTake`) is given a
+    /// moment to sit; a member without a seat cannot be muted alone.
+    async fn mute_one(&self, account: &str, name: &str, muted: bool) -> SendOutcome {
+        let deadline = tokio::time::Instant::now() + inferred::SEAT_MAY_FOLLOW;
+        let (enabled, seat) = loop {
+            let (enabled, seat, may_sit) = {
+                let tracker = self.tracker();
+                let seat = tracker.seat_of(account);
+                let may_sit = seat.is_none()
+                    && tracker.seats_free_to_take()
+                    && tracker.entered_within(account, inferred::SEAT_MAY_FOLLOW);
+                (tracker.seats_enabled(), seat, may_sit)
+            };
+            if !may_sit || tokio::time::Instant::now() >= deadline {
+                break (enabled, seat);
+            }
+            tokio::time::sleep(SEAT_POLL).await;
+        };
+        let Some(seat) = seat else {
+            return SendOutcome::Unsupported(if enabled {
+                format!(
+                    "{name} has no seat: a Tencent room mutes one member only through their seat"
+                )
+            } else {
+                "this Tencent room has no seats: it can mute only everyone at once".to_owned()
+            });
+        };
+        let body = inferred::lock_seat_audio(
+            &self.room,
+            seat.index,
+            seat.taken_disabled,
+            seat.video_disabled,
+            muted,
+        );
+        outcome(self.rest().call(wire::LOCK_SEAT, &body).await)
     }
 
     async fn room_audio(&self, disabled: bool) -> SendOutcome {

@@ -113,6 +113,7 @@ struct SeatState {
 struct Facts {
     owner: Option<String>,
     seats_enabled: bool,
+    take_seat_mode: String,
     audio_disabled: bool,
     video_disabled: bool,
     running: Option<bool>,
@@ -196,6 +197,17 @@ impl Tracker {
         })
     }
 
+    /// True when arriving members take free seats by themselves
+    /// (`FreeToTake`) and a seat is free to take.
+    pub fn seats_free_to_take(&self) -> bool {
+        self.facts.seats_enabled
+            && self.facts.take_seat_mode.eq_ignore_ascii_case("FreeToTake")
+            && self
+                .seats
+                .values()
+                .any(|seat| seat.member.is_none() && !seat.taken_disabled)
+    }
+
     /// True when `account` entered (by callback) less than `window` ago.
     pub fn entered_within(&self, account: &str, window: std::time::Duration) -> bool {
         self.members.contains_key(account)
@@ -272,10 +284,28 @@ impl Tracker {
     }
 
     /// Merges a listing taken after `started` (when the listing was asked
-    /// for) and returns the roster and the room's flags. `now` is the UNIX
-    /// time, for members first seen in it.
-    pub fn reconcile(&mut self, listing: &Listing, started: Instant, now: f64) -> Vec<Event> {
+    /// for). `now` is the UNIX time, for members first seen in it.
+    ///
+    /// Returns the roster and the room's flags when `rebase` is set (the
+    /// first listing after a (re)connect) or when the listing disagrees on
+    /// who is present (a callback was lost); otherwise only what the listing
+    /// added about people already known (a name, a role), participant by
+    /// participant, and the flags if they changed: a quiet room's periodic
+    /// reconcile reports nothing.
+    pub fn reconcile(
+        &mut self,
+        listing: &Listing,
+        started: Instant,
+        now: f64,
+        rebase: bool,
+    ) -> Vec<Event> {
         self.stats.reconciles += 1;
+        let before: HashMap<String, Participant> = self
+            .participants()
+            .into_iter()
+            .map(|p| (p.uuid.clone(), p))
+            .collect();
+        let flags_before = self.flags();
         self.destroyed = false;
         let recently = |applied: Instant| applied + LIST_MAY_LAG > started;
         if self.facts.applied.is_none_or(|applied| !recently(applied)) {
@@ -341,14 +371,26 @@ impl Tracker {
                 .retain(|index, seat| seen.contains(index) || seat.applied.is_some_and(recently));
         }
         let flags = self.flags();
-        vec![
-            Event::Roster(self.participants()),
-            Event::RoomUpdate(FlagsUpdate {
-                locked: None,
-                guests_muted: Some(flags.0),
-                started: flags.1,
-            }),
-        ]
+        let after = self.participants();
+        let same_people =
+            after.len() == before.len() && after.iter().all(|p| before.contains_key(&p.uuid));
+        if rebase || !same_people {
+            return vec![
+                Event::Roster(after),
+                Event::RoomUpdate(FlagsUpdate {
+                    locked: None,
+                    guests_muted: Some(flags.0),
+                    started: flags.1,
+                }),
+            ];
+        }
+        let mut events: Vec<Event> = after
+            .into_iter()
+            .filter(|p| before.get(&p.uuid) != Some(p))
+            .map(Event::Participant)
+            .collect();
+        events.extend(flags_update(flags_before, flags).map(Event::RoomUpdate));
+        events
     }
 
     fn enter(&mut self, account: &str, at: i64, received: Instant, applied: &mut Applied) {
@@ -442,6 +484,9 @@ impl Tracker {
         }
         if let Some(flag) = info.seat_enabled {
             self.facts.seats_enabled = flag;
+        }
+        if !info.take_seat_mode.is_empty() {
+            self.facts.take_seat_mode = info.take_seat_mode.clone();
         }
         if let Some(flag) = info.audio_disabled {
             self.facts.audio_disabled = flag;
@@ -689,7 +734,7 @@ mod tests {
             ],
             ..Listing::default()
         };
-        let events = room.reconcile(&listing, Instant::now(), 0.0);
+        let events = room.reconcile(&listing, Instant::now(), 0.0, true);
         assert_eq!(kinds(&events), ["roster ann", "room_update"]);
     }
 
@@ -712,7 +757,7 @@ mod tests {
         };
         // Long after the callback: the listing's word is final.
         let later = Instant::now() + LIST_MAY_LAG * 2;
-        let events = room.reconcile(&listing, later, 100.0);
+        let events = room.reconcile(&listing, later, 100.0, true);
         let Event::Roster(people) = &events[0] else {
             panic!("{events:?}")
         };
@@ -734,7 +779,7 @@ mod tests {
         let mut room = Tracker::new("r", "admin");
         let started = Instant::now();
         room.apply(&enter("new", 10), started);
-        let events = room.reconcile(&Listing::default(), started, 0.0);
+        let events = room.reconcile(&Listing::default(), started, 0.0, true);
         assert_eq!(
             kinds(&events),
             ["roster new", "room_update"],
@@ -745,17 +790,50 @@ mod tests {
             members: vec![member("new", "New", "Member")],
             ..Listing::default()
         };
-        let events = room.reconcile(&listing, started, 0.0);
+        let events = room.reconcile(&listing, started, 0.0, true);
         assert_eq!(
             kinds(&events),
             ["roster ", "room_update"],
             "kept out: left just now"
         );
-        let events = room.reconcile(&listing, started + LIST_MAY_LAG * 2, 0.0);
+        let events = room.reconcile(&listing, started + LIST_MAY_LAG * 2, 0.0, true);
         assert_eq!(
             kinds(&events),
             ["roster new", "room_update"],
             "the listing wins later"
+        );
+    }
+
+    #[test]
+    fn a_later_listing_reports_only_what_it_changed() {
+        let mut room = Tracker::new("r", "admin");
+        let listing = Listing {
+            members: vec![member("ann", "Ann", "Member")],
+            ..Listing::default()
+        };
+        let now = Instant::now();
+        assert_eq!(
+            kinds(&room.reconcile(&listing, now, 0.0, true)),
+            ["roster ann", "room_update"]
+        );
+        assert!(
+            room.reconcile(&listing, now, 0.0, false).is_empty(),
+            "nothing new"
+        );
+        let renamed = Listing {
+            members: vec![member("ann", "Ann Lee", "Admin")],
+            ..Listing::default()
+        };
+        let events = room.reconcile(&renamed, now, 0.0, false);
+        assert!(
+            matches!(&events[..], [Event::Participant(p)] if p.display_name == "Ann Lee" && p.role == Role::Chair),
+            "{events:?}"
+        );
+        let later = now + LIST_MAY_LAG * 2;
+        assert_eq!(
+            kinds(&room.reconcile(&Listing::default(), later, 0.0, false)),
+            ["roster ", "room_update"],
+            "someone is missing: a roster"
         );
     }
 
@@ -770,6 +848,7 @@ mod tests {
             },
             now,
             0.0,
+            true,
         );
         let update = callback(
             r#"{"CallbackCommand":"Room.CallbackAfterUpdateRoomInfo","RoomInfo":{"RoomId":"r","IsAudioDisabled":true,"IsCloudRecordingDisabled":"false"},"EventTime":30}"#,
