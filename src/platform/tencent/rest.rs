@@ -256,7 +256,7 @@ impl Rest {
             Ok(response) => response,
             // The URL holds the UserSig: never let it into an error.
             Err(err) => {
-                return transient(format!("cannot reach the platform: {}", err.without_url()));
+                return transient(format!("cannot reach the platform: {}", describe(err)));
             }
         };
         let status = response.status();
@@ -272,7 +272,7 @@ impl Rest {
         let bytes = match read_capped(response, MAX_REPLY_BODY).await {
             Ok(bytes) => bytes,
             Err(BodyError::Read(err)) => {
-                return transient(format!("the answer broke off: {}", err.without_url()));
+                return transient(format!("the answer broke off: {}", describe(err)));
             }
             Err(err) => {
                 return Attempt::Failed(RestError::Protocol {
@@ -289,6 +289,20 @@ impl Rest {
             }),
         }
     }
+}
+
+/// A transport error and its causes, without its URL (which holds the
+/// UserSig).
+fn describe(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(&err);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
 }
 
 /// What an answer's `ErrorCode` means (see the module's table).
