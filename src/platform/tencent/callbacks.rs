@@ -129,7 +129,8 @@ impl Receiver {
         let query = Query::parse(&request.query);
         if let Err(why) = self.authenticate(&query) {
             self.counters.refused.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(platform = %self.platform, "refused a callback: {why}");
+            // The listener logs the refusal; this is for direct callers.
+            tracing::debug!(platform = %self.platform, "refused a callback: {why}");
             return WebhookReply::refused(why);
         }
         let command = query.get("CallbackCommand").unwrap_or_default();
@@ -227,7 +228,9 @@ impl Receiver {
             Err(mpsc::error::TrySendError::Full(callback)) => {
                 inbox.missed.store(true, Ordering::Relaxed);
                 self.counters.overflowed.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(platform = %self.platform, room = %callback.room, "a room's callback queue is full; it will reconcile");
+                tracing::warn_span!("room", room = %callback.room).in_scope(|| {
+                    tracing::warn!("the room's callback queue is full; it will reconcile");
+                });
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {}
         }
