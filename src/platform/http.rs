@@ -31,6 +31,16 @@ pub enum StreamProtocol {
     Http2,
 }
 
+impl std::fmt::Display for StreamProtocol {
+    /// As the config spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StreamProtocol::Http1 => "http1",
+            StreamProtocol::Http2 => "http2",
+        })
+    }
+}
+
 /// Streams sharing one HTTP/2 connection, kept under the usual server limit
 /// of 100 concurrent streams.
 pub const STREAMS_PER_CONNECTION: usize = 80;

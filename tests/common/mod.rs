@@ -9,6 +9,7 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod raw;
 pub mod tencent;
 
 use std::sync::Arc;
