@@ -56,6 +56,10 @@ fn on_waiting(p) {
 fn account(kind: PlatformKind, sim: &url::Url) -> String {
     match kind {
         PlatformKind::Vmr => format!("{{ kind: vmr, url: {sim} }}"),
+        PlatformKind::Tencent => format!(
+            "{{ kind: tencent, url: {sim}, sdk_app_id: 1400000000, admin: administrator, secret_key: \"{}\", reconcile: 1s }}",
+            usher::sim::tencent::DEMO_SECRET_KEY
+        ),
     }
 }
 
@@ -64,6 +68,7 @@ fn account(kind: PlatformKind, sim: &url::Url) -> String {
 fn outage(kind: PlatformKind) -> Fault {
     match kind {
         PlatformKind::Vmr => Fault::DropStreams,
+        PlatformKind::Tencent => Fault::DropCallbacks { count: 1 },
     }
 }
 
@@ -378,4 +383,9 @@ macro_rules! without_chat {
 
 contract! {
     vmr: PlatformKind::Vmr;
+    tencent: PlatformKind::Tencent;
+}
+
+without_chat! {
+    tencent_without_chat: PlatformKind::Tencent;
 }

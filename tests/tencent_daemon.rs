@@ -96,7 +96,7 @@ http: {{ listen: 127.0.0.1:0 }}
     // Cat sits on the last free seat and is muted through it.
     sim.step(HALL, &Step::Join(Joiner::guest("Cat Ng")))
         .unwrap();
-    usher.audited(Outcome::Ok, "mute cat_ng").await;
+    usher.audited(Outcome::Ok, "mute Cat Ng").await;
     assert_eq!(sim.seats(HALL)[2], (Some("cat_ng".to_owned()), true));
 
     // Dan finds no seat: muting him one by one is not possible; the room is
@@ -104,7 +104,7 @@ http: {{ listen: 127.0.0.1:0 }}
     sim.step(HALL, &Step::Join(Joiner::guest("Dan Wu")))
         .unwrap();
     usher.audited(Outcome::Unsupported, "lock").await;
-    let mute_dan = usher.audited(Outcome::Unsupported, "mute dan_wu").await;
+    let mute_dan = usher.audited(Outcome::Unsupported, "mute Dan Wu").await;
     assert!(
         mute_dan
             .error
@@ -123,9 +123,12 @@ http: {{ listen: 127.0.0.1:0 }}
 
     // The lecture ends on time: the room is destroyed.
     eventually(Duration::from_secs(15), "the room destroyed", async || {
-        sim.conference(HALL).is_none()
+        sim.rest_calls()
+            .iter()
+            .any(|call| call.api.ends_with("destroy_room") && call.code == Some(0))
     })
     .await;
+    assert!(sim.conference(HALL).unwrap().participants.is_empty());
     usher.audited(Outcome::Ok, "end").await;
 
     let metrics = usher.metrics().await;

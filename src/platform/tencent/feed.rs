@@ -11,8 +11,10 @@
 //! of the next successful listing carries them).
 //! A reconcile is due:
 //! - every `reconcile` interval (30 s by default);
-//! - soon after a doubt: a member the callbacks do not name, a seat taken
-//!   by someone unknown, two changes in one millisecond;
+//! - at once (50 ms, to gather a crowd) after a member enters whom no
+//!   listing has named: their join is reported with it;
+//! - soon after a doubt: a seat taken by someone unknown, two changes in
+//!   one millisecond;
 //! - when callbacks were lost to a full queue;
 //! - when a command was done whose effect no callback reports (a role).
 
@@ -30,9 +32,14 @@ use super::rest::RestError;
 use crate::clock::unix_now;
 use crate::platform::FeedItem;
 
-/// How long after a doubt the room is listed: doubts in a burst (a crowd
-/// entering) share one listing.
+/// How long after a doubt the room is listed: doubts in a burst share one
+/// listing.
 pub const DOUBT_DELAY: Duration = Duration::from_millis(500);
+
+/// How long after someone enters unnamed the room is listed: long enough
+/// for a crowd entering together to share a listing, short enough that
+/// their joins are not noticeably late.
+pub const NAME_DELAY: Duration = Duration::from_millis(50);
 
 /// Follows the room until `cancel` fires or `sink` is gone.
 pub(crate) async fn run(
@@ -108,6 +115,9 @@ pub(crate) async fn run(
             callback = inbox.recv() => {
                 let Some(callback) = callback else { return };
                 let applied = link.tracker().apply(&callback, Instant::now());
+                if applied.names_wanted {
+                    due = due.min(Instant::now() + NAME_DELAY);
+                }
                 if applied.doubt {
                     due = due.min(Instant::now() + DOUBT_DELAY);
                 }

@@ -9,7 +9,10 @@
 //!   room's flags;
 //! - reports each member whole ([`Event::Participant`]), merging what the
 //!   enter callback says (only the account) with what listings, seats and
-//!   the room's flags say;
+//!   the room's flags say. A member whose name no listing has given yet is
+//!   held back until the listing their entry prompts, so rules see a
+//!   newcomer with their name (one who leaves before it is reported then,
+//!   under their account, and leaves);
 //! - merges a member listing ([`Tracker::reconcile`]) into one
 //!   [`Event::Roster`]: what the list shows, except members a callback
 //!   changed so recently that the list may not show it yet
@@ -52,10 +55,12 @@ pub struct TrackerStats {
 pub struct Applied {
     /// The events to report, in order.
     pub events: Vec<Event>,
-    /// Something cannot be known from callbacks alone (a member's name, a
-    /// seat's unknown occupant, two changes in one millisecond): list the
-    /// members soon.
+    /// Something cannot be known from callbacks alone (a seat's unknown
+    /// occupant, two changes in one millisecond): list the members soon.
     pub doubt: bool,
+    /// Someone entered whose name only a listing gives: list the members
+    /// at once (their join is reported with the listing).
+    pub names_wanted: bool,
 }
 
 /// A member listing, as the REST calls gave it.
@@ -88,6 +93,9 @@ struct Member {
     name_card: Option<String>,
     role: RoleWord,
     joined_at: f64,
+    /// Reported to the room: false while an entered member waits for the
+    /// listing that names them.
+    reported: bool,
 }
 
 /// The last thing applied about one member: when (platform ms), whether it
@@ -217,9 +225,14 @@ impl Tracker {
                 .is_some_and(|mark| mark.present && mark.applied.elapsed() < window)
     }
 
-    /// Everyone present, whole, in the order usher learned of them.
+    /// Everyone present and reported, whole, in the order usher learned of
+    /// them.
     pub fn participants(&self) -> Vec<Participant> {
-        let mut members: Vec<(&String, &Member)> = self.members.iter().collect();
+        let mut members: Vec<(&String, &Member)> = self
+            .members
+            .iter()
+            .filter(|(_, member)| member.reported)
+            .collect();
         members.sort_by_key(|(_, member)| member.seq);
         members
             .into_iter()
@@ -305,6 +318,12 @@ impl Tracker {
             .into_iter()
             .map(|p| (p.uuid.clone(), p))
             .collect();
+        let waiting: Vec<String> = self
+            .members
+            .iter()
+            .filter(|(_, member)| !member.reported)
+            .map(|(account, _)| account.clone())
+            .collect();
         let flags_before = self.flags();
         self.destroyed = false;
         let recently = |applied: Instant| applied + LIST_MAY_LAG > started;
@@ -336,7 +355,7 @@ impl Tracker {
                 .get(account)
                 .is_some_and(|mark| !mark.present && recently(mark.applied));
             if !left_lately {
-                self.insert(account, name, role, now);
+                self.insert(account, name, role, now, true);
             }
         }
         let gone: Vec<String> = self
@@ -370,10 +389,19 @@ impl Tracker {
             self.seats
                 .retain(|index, seat| seen.contains(index) || seat.applied.is_some_and(recently));
         }
+        // Members who entered unnamed are reported now, named if listed.
+        for member in self.members.values_mut() {
+            member.reported = true;
+        }
         let flags = self.flags();
         let after = self.participants();
-        let same_people =
-            after.len() == before.len() && after.iter().all(|p| before.contains_key(&p.uuid));
+        let expected = |uuid: &str| before.contains_key(uuid) || waiting.iter().any(|w| w == uuid);
+        let entered_unnamed = waiting
+            .iter()
+            .filter(|account| self.members.contains_key(*account))
+            .count();
+        let same_people = after.len() == before.len() + entered_unnamed
+            && after.iter().all(|p| expected(&p.uuid));
         if rebase || !same_people {
             return vec![
                 Event::Roster(after),
@@ -406,14 +434,13 @@ impl Tracker {
         if self.members.contains_key(account) {
             return;
         }
-        let (name, role) = match self.known.get(account) {
-            Some((name, role)) => (Some(name.clone()), *role),
-            None => {
-                applied.doubt = true;
-                (None, RoleWord::Member)
-            }
+        let Some((name, role)) = self.known.get(account).cloned() else {
+            // Only a listing names them: they are reported with it.
+            self.insert(account, None, RoleWord::Member, at as f64 / 1000.0, false);
+            applied.names_wanted = true;
+            return;
         };
-        self.insert(account, name, role, at as f64 / 1000.0);
+        self.insert(account, Some(name), role, at as f64 / 1000.0, true);
         if let Some(member) = self.members.get(account) {
             applied
                 .events
@@ -431,7 +458,15 @@ impl Tracker {
             _ => {}
         }
         self.mark(account, at, false, received);
-        if self.members.remove(account).is_some() {
+        if let Some(member) = self.members.remove(account) {
+            if !member.reported {
+                // They leave before a listing named them: their visit is
+                // still news, under the name the platform gave (their
+                // account).
+                applied
+                    .events
+                    .push(Event::Participant(self.participant(account, &member)));
+            }
             for seat in self.seats.values_mut() {
                 if seat.member.as_deref() == Some(account) {
                     seat.member = None;
@@ -504,7 +539,14 @@ impl Tracker {
         (self.facts.audio_disabled, self.facts.running)
     }
 
-    fn insert(&mut self, account: &str, name_card: Option<String>, role: RoleWord, joined_at: f64) {
+    fn insert(
+        &mut self,
+        account: &str,
+        name_card: Option<String>,
+        role: RoleWord,
+        joined_at: f64,
+        reported: bool,
+    ) {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.members.insert(
@@ -514,6 +556,7 @@ impl Tracker {
                 name_card,
                 role,
                 joined_at,
+                reported,
             },
         );
     }
@@ -575,6 +618,7 @@ impl Tracker {
     fn snapshot(&self) -> Vec<(String, Participant)> {
         self.members
             .iter()
+            .filter(|(_, member)| member.reported)
             .map(|(account, member)| (account.clone(), self.participant(account, member)))
             .collect()
     }
@@ -685,29 +729,71 @@ mod tests {
         }
     }
 
+    /// A room whose listing named these accounts (present now).
+    fn named(accounts: &[&str]) -> Tracker {
+        let mut room = Tracker::new("r", "admin");
+        let listing = Listing {
+            members: accounts
+                .iter()
+                .map(|account| member(account, &account.to_uppercase(), "Member"))
+                .collect(),
+            ..Listing::default()
+        };
+        room.reconcile(&listing, Instant::now(), 0.0, true);
+        room
+    }
+
     #[test]
     fn redeliveries_and_stale_callbacks_change_nothing() {
-        let mut room = Tracker::new("r", "admin");
+        let mut room = named(&["bob"]);
         let now = Instant::now();
-        assert_eq!(
-            kinds(&room.apply(&enter("bob", 10), now).events),
-            ["participant bob"]
-        );
-        assert!(
-            room.apply(&enter("bob", 10), now).events.is_empty(),
-            "a redelivery"
-        );
         assert_eq!(
             kinds(&room.apply(&leave("bob", 20), now).events),
             ["left bob"]
+        );
+        assert!(
+            room.apply(&leave("bob", 20), now).events.is_empty(),
+            "a redelivery"
         );
         assert!(
             room.apply(&enter("bob", 15), now).events.is_empty(),
             "an enter older than the leave applied"
         );
         assert!(room.is_empty());
+        let back = room.apply(&enter("bob", 30), now);
+        assert_eq!(
+            kinds(&back.events),
+            ["participant bob"],
+            "named at once: known"
+        );
+        assert!(!back.names_wanted);
         assert_eq!(room.stats().duplicates, 1);
         assert_eq!(room.stats().stale, 1);
+    }
+
+    #[test]
+    fn a_newcomer_is_reported_named_with_the_listing_their_entry_prompts() {
+        let mut room = named(&[]);
+        let now = Instant::now();
+        let entered = room.apply(&enter("xu", 10), now);
+        assert!(entered.events.is_empty() && entered.names_wanted);
+        let listing = Listing {
+            members: vec![member("xu", "Xu Li", "Member")],
+            ..Listing::default()
+        };
+        let events = room.reconcile(&listing, now, 0.0, false);
+        assert!(
+            matches!(&events[..], [Event::Participant(p)] if p.display_name == "Xu Li"),
+            "a join, not a roster: {events:?}"
+        );
+        // Someone who comes and goes before any listing names them: their
+        // visit is still reported, under their account.
+        room.apply(&enter("yan", 20), now);
+        assert_eq!(
+            kinds(&room.apply(&leave("yan", 30), now).events),
+            ["participant yan", "left yan"]
+        );
+        assert!(room.reconcile(&listing, now, 0.0, false).is_empty());
     }
 
     #[test]
@@ -742,7 +828,10 @@ mod tests {
     fn a_listing_names_members_and_makes_owners_and_admins_hosts() {
         let mut room = Tracker::new("r", "admin");
         let applied = room.apply(&enter("144115188075855873", 10), Instant::now());
-        assert!(applied.doubt, "the enter callback does not name the member");
+        assert!(
+            applied.names_wanted,
+            "the enter callback does not name the member"
+        );
         let listing = Listing {
             info: RoomInfo {
                 owner: Some("own".into()),
@@ -874,9 +963,8 @@ mod tests {
 
     #[test]
     fn a_seat_with_its_microphone_locked_mutes_whoever_sits_there() {
-        let mut room = Tracker::new("r", "admin");
+        let mut room = named(&["144115188075855873"]);
         let now = Instant::now();
-        room.apply(&enter("144115188075855873", 10), now);
         let seated = callback(
             r#"{"CallbackCommand":"Mic.CallbackAfterSeatInfoChanged","RoomId":"r","SeatList":[{"Index":2,"Member_Account":144115188075855873,"IsAudioDisabled":"true"}],"EventTime":20}"#,
         );

@@ -15,7 +15,8 @@
 //!   and `RequestId` (and `Response` when there is one), an empty or
 //!   non-JSON body included; other methods get 405;
 //! - each API takes 200 calls a second at most; more are answered 60007;
-//! - rooms go `NotStarted` → `Running` → destroyed (100004 afterwards);
+//! - rooms go `NotStarted` → `Running` → destroyed (empty, and 100004 to
+//!   every call afterwards);
 //!   members are Owner/Admin/Member; seats are optional with per-seat
 //!   locks; bans expire; the member list pages by cursor.
 //!
@@ -134,7 +135,7 @@ pub struct TencentSimulator {
 
 impl TencentSimulator {
     /// Binds `listen` (port 0 picks a free one) and starts serving `rooms`
-    /// (each running, without seats, owned by its first host).
+    /// (each as [`TencentSimulator::add_room`] makes it).
     pub async fn start(
         listen: SocketAddr,
         rooms: Vec<RoomSpec>,
@@ -208,8 +209,8 @@ impl TencentSimulator {
             .unwrap_or_else(PoisonError::into_inner) = url;
     }
 
-    /// Adds a running room without seats, owned by its first host (sends no
-    /// callback: it existed before anyone watched).
+    /// Adds a running room with [`DEFAULT_SEATS`] seats, owned by its first
+    /// host (sends no callback: it existed before anyone watched).
     pub fn add_room(&self, spec: RoomSpec) {
         let setup = default_setup(&spec);
         self.shared.add_room(&spec, setup);
@@ -269,7 +270,8 @@ impl TencentSimulator {
     }
 
     /// The room's members as the room engine knows them (uuid and uri are
-    /// their accounts) and its flags; `None` for a room that does not exist.
+    /// their accounts) and its flags; empty once destroyed; `None` for a
+    /// room that never existed.
     pub fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
         self.shared
             .with_room(room, |room| ConferenceSnapshot {
@@ -393,8 +395,9 @@ impl PlatformSimulator for TencentSimulator {
     }
 }
 
-/// A room as `add_room` makes it: named after its id, running, without
-/// seats, owned by its first host (or by an absent `owner`).
+/// A room as `add_room` makes it: named after its id, running, with the
+/// seed sample's 16 seats taken as people arrive, owned by its first host
+/// (or by an absent `owner`).
 fn default_setup(spec: &RoomSpec) -> RoomSetup {
     let owner = spec
         .participants
@@ -405,10 +408,13 @@ fn default_setup(spec: &RoomSpec) -> RoomSetup {
     RoomSetup {
         name: spec.alias.clone(),
         owner,
-        seats: 0,
+        seats: DEFAULT_SEATS,
         schedule: None,
     }
 }
+
+/// The seats of a room `add_room` makes (`MaxSeatCount` in seed 003).
+pub const DEFAULT_SEATS: usize = 16;
 
 /// Faults waiting to be played on a room.
 #[derive(Debug, Default)]
@@ -673,11 +679,7 @@ impl Shared {
             let Some(state) = rooms.get_mut(&room) else {
                 return Err(room_not_found(&room));
             };
-            let answer = state.command(api, body, &admin, now)?;
-            if api == wire::DESTROY_ROOM {
-                rooms.remove(&room);
-            }
-            answer
+            state.command(api, body, &admin, now)?
         };
         self.send(sent);
         Ok(response)
@@ -738,7 +740,7 @@ impl Shared {
             .unwrap_or_default();
         let callback = {
             let mut rooms = self.rooms();
-            if rooms.contains_key(&id) {
+            if rooms.get(&id).is_some_and(|room| !room.destroyed()) {
                 return Err((
                     crate::platform::tencent::rest::INVALID_PARAMETER,
                     format!("room {id} exists"),

@@ -86,6 +86,8 @@ pub struct TencentRoom {
     /// Banned account → until (UNIX seconds).
     bans: HashMap<String, f64>,
     last_event_ms: i64,
+    /// Destroyed: empty, and answering every call 100004.
+    destroyed: bool,
 }
 
 impl TencentRoom {
@@ -109,6 +111,7 @@ impl TencentRoom {
             admins: Vec::new(),
             bans: HashMap::new(),
             last_event_ms: 0,
+            destroyed: false,
         };
         for joiner in people {
             // Joining an open room never fails; what it sends is not sent.
@@ -211,8 +214,19 @@ impl TencentRoom {
         self.accounts.get(uuid).cloned()
     }
 
+    /// True once the room was destroyed.
+    pub fn destroyed(&self) -> bool {
+        self.destroyed
+    }
+
     /// Applies a step and returns the callbacks it sends.
     pub fn step(&mut self, step: &Step, now: f64) -> Result<Vec<Outgoing>, SimError> {
+        if self.destroyed {
+            return Err(SimError::Rejected(format!(
+                "room {} was destroyed",
+                self.id
+            )));
+        }
         match step {
             Step::Join(joiner) => self.join(joiner, now),
             Step::Leave(name) => {
@@ -258,6 +272,9 @@ impl TencentRoom {
         admin: &str,
         now: f64,
     ) -> Result<(Option<Value>, Vec<Outgoing>), Refusal> {
+        if self.destroyed {
+            return Err(room_not_found(&self.id));
+        }
         match api {
             wire::GET_ROOM_INFO => Ok((Some(json!({"RoomInfo": self.info_json()})), Vec::new())),
             wire::GET_ROOM_MEMBER_LIST => Ok((Some(self.member_page(body)?), Vec::new())),
@@ -314,6 +331,16 @@ impl TencentRoom {
             }
             wire::LOCK_SEAT => Ok((None, self.lock_seat(body, now)?)),
             wire::DESTROY_ROOM => {
+                // Everyone goes with the room; no leave callbacks (inferred.rs).
+                for uuid in self.accounts.keys().cloned().collect::<Vec<_>>() {
+                    self.conference.remove_participant(&uuid);
+                }
+                self.accounts.clear();
+                self.uuids.clear();
+                for seat in &mut self.seats {
+                    seat.member = None;
+                }
+                self.destroyed = true;
                 let body = json!({
                     "CallbackCommand": wire::DESTROYED,
                     "Operator_Account": admin,
