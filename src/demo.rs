@@ -47,11 +47,14 @@ pub async fn run(
     platform: PlatformKind,
 ) -> anyhow::Result<DemoSummary> {
     let scenario = Scenario::bundled();
+    let hooks = free_port().context("cannot find a port for the webhook listener")?;
+    let calls_back = matches!(platform, PlatformKind::Tencent);
+    let webhook_to = url::Url::parse(&format!("http://127.0.0.1:{hooks}/hooks/demo"))?;
     let simulator = crate::sim::start(
         platform,
         SocketAddr::from(([127, 0, 0, 1], 0)),
         vec![RoomSpec::from_scenario(&scenario)],
-        None,
+        calls_back.then_some(webhook_to),
     )
     .await
     .context("cannot start the simulator")?;
@@ -62,7 +65,7 @@ pub async fn run(
     let config_path = workdir.join("usher.yaml");
     std::fs::write(
         &config_path,
-        demo_config(platform, simulator.as_ref(), &scenario, lecture_ends),
+        demo_config(platform, simulator.as_ref(), &scenario, lecture_ends, hooks),
     )
     .context("cannot write the demo's config")?;
     let config = Config::load(&config_path).map_err(|err| anyhow::anyhow!("{err}"))?;
@@ -178,23 +181,24 @@ fn demo_config(
     simulator: &dyn PlatformSimulator,
     scenario: &Scenario,
     lecture_ends: f64,
+    hooks: u16,
 ) -> String {
-    let pin = scenario
-        .pin
-        .as_ref()
-        .map(|pin| format!("\"{}\"", pin.expose()))
-        .unwrap_or_else(|| "\"\"".to_owned());
+    let pin = match (platform, &scenario.pin) {
+        (PlatformKind::Vmr | PlatformKind::Huawei, Some(pin)) => {
+            format!("    pin: \"{}\"\n", pin.expose())
+        }
+        _ => String::new(),
+    };
     let starts = format_timestamp(unix_now() + 1.0);
     let ends = format_timestamp(lecture_ends);
     format!(
-        r#"# Written by `usher demo`. The PIN is the simulator's, not a real one.
+        r#"# Written by `usher demo`. Its secrets are the simulator's, not real ones.
 {platform}rules_dir: rules
 audit_log: audit.jsonl
 http: {{ listen: 127.0.0.1:0 }}
 rooms:
   - alias: {room}
-    pin: {pin}
-    rules:
+{pin}    rules:
       - chat_commands
       - auto_mute_guests: {{ after: 2, except: ["Charles *"] }}
       - spotlight_presenter
@@ -209,14 +213,14 @@ rooms:
           grace: 0
           warning: "Fifteen seconds left, please wrap up."
 "#,
-        platform = platform_block(platform, &simulator.base_url()),
+        platform = platform_block(platform, &simulator.base_url(), hooks),
         room = scenario.room,
     )
 }
 
 /// The demo config's platform, reaching the simulator at `url` with the
-/// simulator's own credentials.
-fn platform_block(platform: PlatformKind, url: &url::Url) -> String {
+/// simulator's own credentials; platforms that call back do so on `hooks`.
+fn platform_block(platform: PlatformKind, url: &url::Url, hooks: u16) -> String {
     match platform {
         PlatformKind::Vmr => format!("platform:\n  url: {url}\n  display_name: usher\n"),
         PlatformKind::Huawei => format!(
@@ -224,7 +228,20 @@ fn platform_block(platform: PlatformKind, url: &url::Url) -> String {
             crate::sim::huawei::SIM_APP_ID,
             crate::sim::huawei::SIM_APP_KEY
         ),
+        PlatformKind::Tencent => format!(
+            "platforms:\n  demo:\n    kind: tencent\n    url: {url}\n    sdk_app_id: {}\n    admin: administrator\n    secret_key: \"{}\"\n    reconcile: 5s\nwebhooks: {{ listen: \"127.0.0.1:{hooks}\" }}\n",
+            crate::sim::tencent::TencentSimOptions::default().sdk_app_id,
+            crate::sim::tencent::DEMO_SECRET_KEY
+        ),
     }
+}
+
+/// A free loopback port for the webhook listener, known before the
+/// simulator that calls it starts.
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// Where `usher demo` writes its files: a directory of its own per run.

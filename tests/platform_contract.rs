@@ -62,6 +62,10 @@ fn account(kind: PlatformKind, sim: &url::Url) -> String {
                 "{{ kind: huawei, url: {sim}, app_id: \"{SIM_APP_ID}\", app_key: \"{SIM_APP_KEY}\", user_id: usher, webhook_secret: \"{SIM_WEBHOOK_SECRET}\", heartbeat: 1s }}"
             )
         }
+        PlatformKind::Tencent => format!(
+            "{{ kind: tencent, url: {sim}, sdk_app_id: 1400000000, admin: administrator, secret_key: \"{}\", reconcile: 1s }}",
+            usher::sim::tencent::DEMO_SECRET_KEY
+        ),
     }
 }
 
@@ -71,6 +75,7 @@ fn outage(kind: PlatformKind) -> Fault {
     match kind {
         PlatformKind::Vmr => Fault::DropStreams,
         PlatformKind::Huawei => Fault::DropStreams,
+        PlatformKind::Tencent => Fault::DropCallbacks { count: 1 },
     }
 }
 
@@ -381,8 +386,10 @@ macro_rules! without_chat {
 contract! {
     vmr: PlatformKind::Vmr;
     huawei: PlatformKind::Huawei;
+    tencent: PlatformKind::Tencent;
 }
 
 without_chat! {
     huawei_without_chat: PlatformKind::Huawei;
+    tencent_without_chat: PlatformKind::Tencent;
 }

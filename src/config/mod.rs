@@ -402,6 +402,9 @@ impl Config {
         for profile in config.profiles.values_mut() {
             profile.schedule.relative_to(base);
         }
+        for platform in config.platforms.values_mut() {
+            platform.rebase_files(base);
+        }
         for entry in &mut config.discover {
             if let Some(file) = &entry.pin_file {
                 entry.pin_file = Some(base.join(file));

@@ -33,6 +33,13 @@ pub fn number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Erro
     deserializer.deserialize_any(NumberVisitor)
 }
 
+/// Like [`number`] but keeps "absent or null" apart from a value.
+pub fn optional_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    deserializer.deserialize_any(OptionalVisitor(NumberVisitor))
+}
+
 /// Parses an integer the way [`number`] does, truncating any fraction.
 pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     number(deserializer).map(|n| n as i64)
@@ -100,6 +107,20 @@ pub fn flag_from_str(value: &str) -> bool {
     ["yes", "true", "on", "1", "y"]
         .iter()
         .any(|word| value.eq_ignore_ascii_case(word))
+}
+
+/// Parses a list of ids given as strings or integers, each kept exactly as
+/// text: an 18-digit account id is past the 53 bits a float holds, so ids
+/// are never read through one. Other entries (floats included) are skipped;
+/// `null` is an empty list.
+pub fn id_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    deserializer.deserialize_any(IdListVisitor)
+}
+
+/// Reads an id given as a string or an integer exactly; `None` for anything
+/// else. For wire types that hold one id.
+pub fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    deserializer.deserialize_any(IdVisitor)
 }
 
 struct FlagVisitor;
@@ -226,6 +247,105 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
+struct IdVisitor;
+
+impl<'de> Visitor<'de> for IdVisitor {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an id")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// One entry of an id list, read by [`IdVisitor`].
+struct IdEntry(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for IdEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(IdVisitor).map(IdEntry)
+    }
+}
+
+struct IdListVisitor;
+
+impl<'de> Visitor<'de> for IdListVisitor {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of ids")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut ids = Vec::new();
+        while let Some(IdEntry(id)) = seq.next_element()? {
+            ids.extend(id);
+        }
+        Ok(ids)
+    }
+    fn visit_unit<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_none<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_owned()])
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+}
+
 /// Wraps a visitor so that `null` becomes `None` and anything else `Some`.
 struct OptionalVisitor<V>(V);
 
@@ -338,5 +458,31 @@ mod tests {
         assert_eq!(parse(r#"{"text": 42}"#).text, "42");
         assert_eq!(parse(r#"{"text": null}"#).text, "");
         assert_eq!(parse(r#"{"text": "x"}"#).text, "x");
+    }
+
+    #[derive(Deserialize)]
+    struct Ids {
+        #[serde(default, deserialize_with = "id_list")]
+        ids: Vec<String>,
+        #[serde(default, deserialize_with = "optional_id")]
+        id: Option<String>,
+    }
+
+    #[test]
+    fn ids_stay_exact_past_the_53_bits_of_a_float() {
+        let ids: Ids = serde_json::from_str(
+            r#"{"ids": ["user2", 144115188075855873, 3.5, null, -7], "id": 144115188075855873}"#,
+        )
+        .unwrap();
+        assert_eq!(ids.ids, ["user2", "144115188075855873", "-7"]);
+        assert_eq!(ids.id.as_deref(), Some("144115188075855873"));
+        let through_float = 144_115_188_075_855_873_u64 as f64;
+        assert_ne!(
+            through_float as u64, 144_115_188_075_855_873,
+            "the id would not survive a float"
+        );
+        let single: Ids = serde_json::from_str(r#"{"ids": "user2", "id": null}"#).unwrap();
+        assert_eq!(single.ids, ["user2"]);
+        assert_eq!(single.id, None);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
-//!  runtime ◀──▶ Platform ┼ huawei   (REST + meeting WebSocket + enterprise webhook)
+//!  runtime ◀──▶ Platform ┼ huawei   (REST + meeting WebSocket + enterprise webhook; seeds 000, 002)
+//!              ├ tencent  (admin REST with UserSig + room callbacks; seed 003)
 //!              └ …        (one folder per platform)
 //! ```
 //!
@@ -22,6 +23,7 @@
 pub mod http;
 pub mod huawei;
 pub mod lenient;
+pub mod tencent;
 pub mod vmr;
 
 pub use huawei::HuaweiConfig;
@@ -46,17 +48,24 @@ pub enum PlatformKind {
     /// Huawei Cloud Meeting: REST, the meeting WebSocket and the enterprise
     /// webhook (seeds 000, 002).
     Huawei,
+    /// Tencent conference rooms: admin REST and room callbacks (seed 003).
+    Tencent,
 }
 
 impl PlatformKind {
     /// Every platform usher speaks.
-    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr, PlatformKind::Huawei];
+    pub const ALL: &[PlatformKind] = &[
+        PlatformKind::Vmr,
+        PlatformKind::Huawei,
+        PlatformKind::Tencent,
+    ];
 
     /// The name used in the config's `kind:`.
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::Vmr => "vmr",
             PlatformKind::Huawei => "huawei",
+            PlatformKind::Tencent => "tencent",
         }
     }
 
@@ -65,6 +74,7 @@ impl PlatformKind {
         match self {
             PlatformKind::Vmr => vmr::CAPABILITIES,
             PlatformKind::Huawei => huawei::CAPABILITIES,
+            PlatformKind::Tencent => tencent::CAPABILITIES,
         }
     }
 }
@@ -99,6 +109,8 @@ pub enum PlatformConfig {
     Vmr(vmr::VmrConfig),
     /// `kind: huawei`.
     Huawei(huawei::HuaweiConfig),
+    /// `kind: tencent`.
+    Tencent(tencent::TencentConfig),
 }
 
 impl PlatformConfig {
@@ -107,6 +119,7 @@ impl PlatformConfig {
         match self {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
             PlatformConfig::Huawei(_) => PlatformKind::Huawei,
+            PlatformConfig::Tencent(_) => PlatformKind::Tencent,
         }
     }
 
@@ -115,12 +128,23 @@ impl PlatformConfig {
         self.kind().capabilities()
     }
 
+    /// Takes the files the settings name (secrets' `_file` twins) relative
+    /// to `base`, the config file's directory.
+    pub fn rebase_files(&mut self, base: &std::path::Path) {
+        match self {
+            PlatformConfig::Vmr(_) => {}
+            PlatformConfig::Huawei(config) => config.rebase_files(base),
+            PlatformConfig::Tencent(config) => config.rebase_files(base),
+        }
+    }
+
     /// How the platform's per-room streams travel, for the open-files
     /// estimate (platforms with a connection per room count as HTTP/1).
     pub fn stream_protocol(&self) -> http::StreamProtocol {
         match self {
             PlatformConfig::Vmr(config) => config.stream_protocol,
             PlatformConfig::Huawei(_) => http::StreamProtocol::Http1,
+            PlatformConfig::Tencent(_) => http::StreamProtocol::Http1,
         }
     }
 
@@ -130,6 +154,7 @@ impl PlatformConfig {
         match self {
             PlatformConfig::Vmr(config) => config.validate(),
             PlatformConfig::Huawei(config) => config.validate(),
+            PlatformConfig::Tencent(config) => config.validate(),
         }
     }
 }
@@ -170,6 +195,7 @@ pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
     match kind {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
         PlatformKind::Huawei => None,
+        PlatformKind::Tencent => None,
     }
 }
 
@@ -233,6 +259,7 @@ pub fn build(
     match config {
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
         PlatformConfig::Huawei(config) => Ok(Arc::new(huawei::Huawei::new(config, &context)?)),
+        PlatformConfig::Tencent(config) => Ok(Arc::new(tencent::Tencent::new(config, &context)?)),
     }
 }
 

@@ -11,7 +11,7 @@
 //! - [`PlatformSimulator`]: what tests, demos and benchmarks drive.
 //!
 //! Each platform's wire (REST routes, sessions, event transport) is one
-//! folder: [`vmr`] for seed 001.
+//! folder: [`vmr`] for seed 001, [`tencent`] for seed 003.
 //!
 //! [`run`] is `usher simulate`: serve one room and play its scenario.
 
@@ -21,6 +21,7 @@ pub mod huawei;
 pub mod player;
 pub mod scenario;
 pub mod step;
+pub mod tencent;
 pub mod vmr;
 
 use std::collections::BTreeMap;
@@ -165,6 +166,20 @@ pub async fn start(
             };
             Ok(Box::new(
                 huawei::HuaweiSimulator::start_with(listen, rooms, options).await?,
+            ))
+        }
+        PlatformKind::Tencent => {
+            let options = tencent::TencentSimOptions {
+                webhook_to,
+                ..tencent::TencentSimOptions::default()
+            };
+            tracing::info!(
+                sdk_app_id = options.sdk_app_id,
+                admin = %options.admin,
+                "Tencent simulator: sign UserSigs with the simulator's demo key"
+            );
+            Ok(Box::new(
+                tencent::TencentSimulator::start(listen, rooms, options).await?,
             ))
         }
     }

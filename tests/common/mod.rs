@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod raw;
+pub mod tencent;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -206,6 +207,14 @@ impl Feed {
         };
         self.history.push(item.clone());
         item
+    }
+
+    /// The next item, waiting as long as it takes; `None` when the feed
+    /// ended. For callers that bound the wait themselves.
+    pub async fn next_or_end(&mut self) -> Option<FeedItem> {
+        let item = *self.items.recv().await?;
+        self.history.push(item.clone());
+        Some(item)
     }
 
     /// Every item up to and including the first that matches `wanted`.

@@ -145,6 +145,22 @@ impl HuaweiConfig {
         }
     }
 
+    /// Takes the secrets' `_file` twins relative to `base`, the config
+    /// file's directory.
+    pub fn rebase_files(&mut self, base: &std::path::Path) {
+        for file in [
+            &mut self.app_id_file,
+            &mut self.app_key_file,
+            &mut self.password_file,
+            &mut self.webhook_secret_file,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *file = base.join(&*file);
+        }
+    }
+
     /// Checks what can be checked without reading secrets: one way to log
     /// in, a usable heartbeat.
     pub fn validate(&self) -> Result<(), String> {

@@ -509,6 +509,10 @@ impl Shared {
                 }
             }
             Fault::ReuseWsToken => meeting.reuse_ws_token = true,
+            other => info!(
+                "{}: does not apply to the huawei platform; ignored",
+                other.describe()
+            ),
         }
         Ok(())
     }
