@@ -600,7 +600,9 @@ mod tests {
     fn reads_the_documented_shape_with_defaults() {
         let path = write("good.yaml", GOOD);
         let config = Config::load(&path).unwrap();
-        let PlatformConfig::Vmr(platform) = &config.platforms[DEFAULT_PLATFORM];
+        let PlatformConfig::Vmr(platform) = &config.platforms[DEFAULT_PLATFORM] else {
+            panic!("the single `platform:` block is a vmr platform")
+        };
         assert_eq!(platform.display_name, "usher");
         assert!(platform.hide && !config.dry_run);
         assert_eq!(config.rooms[0].platform_name(), DEFAULT_PLATFORM);

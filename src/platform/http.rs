@@ -185,3 +185,43 @@ impl<'de> Deserialize<'de> for HttpUrl {
         Ok(HttpUrl(url))
     }
 }
+
+/// The largest reply body an adapter reads from a platform.
+pub const MAX_REPLY_BODY: usize = 1024 * 1024;
+
+/// A reply body that could not be read whole.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The body is larger than the cap.
+    #[error("the reply is larger than {cap} bytes")]
+    TooLarge {
+        /// The cap that was passed.
+        cap: usize,
+    },
+    /// The connection failed while reading.
+    #[error("the reply could not be read: {0}")]
+    Read(#[from] reqwest::Error),
+}
+
+/// Reads a reply body chunk by chunk, refusing it as soon as it passes
+/// `cap` bytes (at once when `Content-Length` says so), so a hostile or
+/// broken server cannot make us hold more than the cap.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(BodyError::TooLarge { cap });
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge { cap });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}

@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
+//!              ├ agora    (REST + per-room webhooks ordered by sequence; seed 004)
 //!  runtime ◀──▶ Platform ┤
 //!              └ …        (one folder per platform)
 //! ```
@@ -19,6 +20,7 @@
 //! what they share lives here: [`http`] (connection pooling) and
 //! [`lenient`] (tolerant payload parsing).
 
+pub mod agora;
 pub mod http;
 pub mod lenient;
 pub mod vmr;
@@ -41,6 +43,8 @@ use crate::model::{Command, Event, Secret};
 pub enum PlatformKind {
     /// The in-meeting REST API and event stream of seed 001.
     Vmr,
+    /// Agora conference rooms (seed 004): REST and per-room webhooks.
+    Agora,
 }
 
 impl PlatformKind {
@@ -48,6 +52,7 @@ impl PlatformKind {
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::Vmr => "vmr",
+            PlatformKind::Agora => "agora",
         }
     }
 
@@ -55,6 +60,7 @@ impl PlatformKind {
     pub fn capabilities(self) -> Capabilities {
         match self {
             PlatformKind::Vmr => vmr::CAPABILITIES,
+            PlatformKind::Agora => agora::CAPABILITIES,
         }
     }
 }
@@ -72,6 +78,8 @@ impl fmt::Display for PlatformKind {
 pub enum PlatformConfig {
     /// `kind: vmr`.
     Vmr(vmr::VmrConfig),
+    /// `kind: agora`.
+    Agora(agora::AgoraConfig),
 }
 
 impl PlatformConfig {
@@ -79,6 +87,7 @@ impl PlatformConfig {
     pub fn kind(&self) -> PlatformKind {
         match self {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
+            PlatformConfig::Agora(_) => PlatformKind::Agora,
         }
     }
 
@@ -92,6 +101,7 @@ impl PlatformConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             PlatformConfig::Vmr(config) => config.validate(),
+            PlatformConfig::Agora(config) => config.validate(),
         }
     }
 }
@@ -131,6 +141,7 @@ pub trait StreamCodec: Send {
 pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
     match kind {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
+        PlatformKind::Agora => None,
     }
 }
 
@@ -193,6 +204,7 @@ pub fn build(
 ) -> Result<Arc<dyn Platform>, BuildError> {
     match config {
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
+        PlatformConfig::Agora(config) => Ok(Arc::new(agora::Agora::new(config, &context)?)),
     }
 }
 
