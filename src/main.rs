@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 
 use usher::config::Config;
 use usher::model::Span;
+use usher::platform::PlatformKind;
 use usher::platform::http::StreamProtocol;
 use usher::rules::{Handler, Rule, RuleEngine, RuleSet, rule_files};
 use usher::runtime::audit::{explain, read_log};
@@ -232,6 +233,13 @@ struct SimulateArgs {
     /// Token lifetime (e.g. `120`, `3s`), overriding the scenario's.
     #[arg(long)]
     token_expiry: Option<Span>,
+    /// Which platform to simulate.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
+    /// Where a webhook platform's simulator sends its callbacks (usher's
+    /// `/hooks/<platform name>` URL).
+    #[arg(long)]
+    webhook_to: Option<url::Url>,
 }
 
 fn main() -> ExitCode {
@@ -317,6 +325,8 @@ fn main() -> ExitCode {
                     room: args.room,
                     pin: args.pin,
                     token_expiry: args.token_expiry,
+                    platform: args.platform,
+                    webhook_to: args.webhook_to,
                 })
                 .await?;
                 Ok(ExitCode::SUCCESS)

@@ -48,6 +48,9 @@ pub enum PlatformKind {
 }
 
 impl PlatformKind {
+    /// Every platform usher speaks.
+    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr];
+
     /// The name used in the config's `kind:`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -62,6 +65,21 @@ impl PlatformKind {
             PlatformKind::Vmr => vmr::CAPABILITIES,
             PlatformKind::Agora => agora::CAPABILITIES,
         }
+    }
+}
+
+impl std::str::FromStr for PlatformKind {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        PlatformKind::ALL
+            .iter()
+            .copied()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                let known: Vec<&str> = PlatformKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("no platform `{name}`; usher speaks {}", known.join(", "))
+            })
     }
 }
 
