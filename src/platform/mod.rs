@@ -49,7 +49,7 @@ pub enum PlatformKind {
 
 impl PlatformKind {
     /// Every platform usher speaks.
-    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr];
+    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr, PlatformKind::Agora];
 
     /// The name used in the config's `kind:`.
     pub fn as_str(self) -> &'static str {

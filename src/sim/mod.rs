@@ -11,10 +11,11 @@
 //! - [`PlatformSimulator`]: what tests, demos and benchmarks drive.
 //!
 //! Each platform's wire (REST routes, sessions, event transport) is one
-//! folder: [`vmr`] for seed 001.
+//! folder: [`vmr`] for seed 001, [`agora`] for Agora conference rooms.
 //!
 //! [`run`] is `usher simulate`: serve one room and play its scenario.
 
+pub mod agora;
 pub mod calls;
 pub mod conference;
 pub mod player;
@@ -156,6 +157,19 @@ pub async fn start(
                 tracing::warn!("the vmr platform sends no webhooks; --webhook-to is ignored");
             }
             Ok(Box::new(Simulator::start(listen, rooms).await?))
+        }
+        PlatformKind::Agora => {
+            let options = agora::AgoraSimOptions {
+                webhook_to,
+                ..agora::AgoraSimOptions::default()
+            };
+            info!(
+                "Agora simulator: App ID {}, region {}, any token accepted",
+                options.app_id, options.region
+            );
+            Ok(Box::new(
+                agora::AgoraSimulator::start(listen, options, rooms).await?,
+            ))
         }
     }
 }

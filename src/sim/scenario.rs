@@ -58,6 +58,10 @@ const FAULT_NAMES: &[&str] = &[
     "expire_tokens",
     "fail_commands",
     "delay_responses",
+    "drop_callbacks",
+    "duplicate_callbacks",
+    "reorder_callbacks",
+    "bad_signatures",
 ];
 
 /// A scenario: one room and what happens in it.
@@ -127,6 +131,34 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
+    /// Webhook platforms: the room's next `count` callbacks are never sent
+    /// (their place in the room's numbering is spent, so a gap shows).
+    DropCallbacks {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: the room's next `count` callbacks are sent twice.
+    DuplicateCallbacks {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: each of the room's next `count` callbacks is sent
+    /// after the one that follows it.
+    ReorderCallbacks {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: the room's next `count` callbacks are first sent
+    /// with a wrong signature (then again, signed right, as a platform
+    /// resends what was not accepted).
+    BadSignatures {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
 }
 
 impl Fault {
@@ -140,6 +172,16 @@ impl Fault {
             }
             Fault::DelayResponses { delay, count } => {
                 format!("fault: delay the next {count} response(s) by {delay}")
+            }
+            Fault::DropCallbacks { count } => format!("fault: drop the next {count} callback(s)"),
+            Fault::DuplicateCallbacks { count } => {
+                format!("fault: send the next {count} callback(s) twice")
+            }
+            Fault::ReorderCallbacks { count } => {
+                format!("fault: send the next {count} callback(s) out of order")
+            }
+            Fault::BadSignatures { count } => {
+                format!("fault: sign the next {count} callback(s) wrongly at first")
             }
         }
     }

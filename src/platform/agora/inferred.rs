@@ -114,6 +114,14 @@ pub mod cmd {
 /// a room.
 pub const SUBSCRIBED_CMDS: [i64; 3] = [cmd::ROOM_STATE, cmd::CHAT, cmd::USERS];
 
+/// Whether a room's `sequence` numbers every event of the room, or only
+/// those its webhook subscribes to: unknown [?]. FC's sequence replay
+/// lists every cmd under one numbering (§3.4) [I], so the simulator
+/// numbers every event: a room subscribed to fewer cmds than it produces
+/// shows gaps, each costing the adapter a resync after its hold window.
+/// Rooms usher creates subscribe to every cmd the simulator produces.
+pub const SEQUENCE_COUNTS_UNSUBSCRIBED: bool = true;
+
 /// Why a user left (cmd 20 `offlineUsers[].type`): 1 left on their client
 /// (crash and network loss included), 2 kicked. FC (§3.2) [I].
 pub const LEFT_KICKED: i64 = 2;

@@ -332,6 +332,10 @@ impl Shared {
             Fault::ExpireTokens => state.end_all_sessions(),
             Fault::FailCommands { count, status } => state.failing = Some((count, status)),
             Fault::DelayResponses { delay, count } => state.delaying = Some((delay.into(), count)),
+            other => info!(
+                "{}: does not apply to the vmr platform; ignored",
+                other.describe()
+            ),
         }
         Ok(())
     }
