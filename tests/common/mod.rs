@@ -9,6 +9,8 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod agora;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,7 @@ use usher::model::{Change, Event, Participant, RoomState, Secret};
 use usher::platform::http::{HttpClients, HttpOptions};
 use usher::platform::vmr::codec::{participant_from, participant_json};
 use usher::platform::vmr::{Credentials, RoomClient, Session, run_feed};
-use usher::platform::{FeedItem, FeedOptions};
+use usher::platform::{FeedItem, FeedOptions, RoomLink};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
 
@@ -161,6 +163,19 @@ impl Feed {
     /// Starts the feed of `session` with default backoff.
     pub fn start(session: Arc<Session>) -> Feed {
         Feed::start_with(session, FeedOptions::default())
+    }
+
+    /// Follows any platform's room link, as the runtime does.
+    pub fn follow(link: Arc<dyn RoomLink>) -> Feed {
+        let (sink, items) = mpsc::channel(1024);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(link.follow(sink, cancel.clone()));
+        Feed {
+            items,
+            cancel,
+            task,
+            history: Vec::new(),
+        }
     }
 
     /// Starts the feed of `session` with these options.

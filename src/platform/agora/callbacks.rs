@@ -11,9 +11,12 @@
 //!   callbacks in sequence order. One that arrives ahead of a missing one
 //!   is held; if the gap is not filled within the hold window, the held
 //!   ones are released anyway and the room resyncs from the user list.
-//!   A callback older than everything seen (from before usher started
-//!   listening, or given up on after a gap) is *late*: its chat message is
-//!   still delivered, and anything else it says is left to a resync.
+//!   The first callback a room sees sets where its numbering starts;
+//!   whether any were lost between the room's listing and it cannot be
+//!   told, so the room resyncs once after it. A callback older than
+//!   everything seen (from before usher started listening, or given up on
+//!   after a gap) is *late*: its chat message is still delivered, and
+//!   anything else it says is left to a resync.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -194,6 +197,10 @@ pub struct Released {
     pub in_order: Vec<Callback>,
     /// Callbacks that arrived after their turn.
     pub late: Vec<Callback>,
+    /// This was the first callback seen: it sets where the numbering
+    /// starts, and nothing says whether callbacks between the room's
+    /// listing and it were lost, so the room should resync.
+    pub first: bool,
 }
 
 /// Puts one room's callbacks in order and drops duplicates.
@@ -247,6 +254,7 @@ impl Sequencer {
         let Some(first) = self.first else {
             self.first = Some(sequence);
             self.next = sequence;
+            released.first = true;
             self.accept(callback, &mut released);
             return released;
         };
@@ -353,8 +361,12 @@ mod tests {
     fn in_order_callbacks_pass_and_duplicates_do_not() {
         let mut seq = Sequencer::new(Duration::from_secs(2));
         let now = Instant::now();
-        assert_eq!(order(&seq.take(cb(10), now)), [10]);
-        assert_eq!(order(&seq.take(cb(11), now)), [11]);
+        let first = seq.take(cb(10), now);
+        assert_eq!(order(&first), [10]);
+        assert!(first.first);
+        let second = seq.take(cb(11), now);
+        assert_eq!(order(&second), [11]);
+        assert!(!second.first);
         assert_eq!(order(&seq.take(cb(11), now)), Vec::<u64>::new());
         assert_eq!(order(&seq.take(cb(10), now)), Vec::<u64>::new());
         assert_eq!(seq.stats().duplicates, 2);

@@ -369,6 +369,22 @@ impl AgoraLink {
         Ok(events)
     }
 
+    /// The stream of a user's microphone: as the roster knows it, or as
+    /// the platform lists it (a command may come before the first listing).
+    async fn stream_of(&self, user: &str) -> Result<Option<String>, CallError> {
+        if let Some(stream) = self.roster().stream_of(user) {
+            return Ok(Some(stream.to_owned()));
+        }
+        let users = self.rest.users(&self.room).await?;
+        self.note_renewal(&users);
+        Ok(users
+            .data
+            .into_iter()
+            .find(|listed| listed.user_uuid == user)
+            .map(|listed| listed.stream_uuid)
+            .filter(|stream| !stream.is_empty()))
+    }
+
     fn closed(&self) {
         let _ = self.discoveries.send(Discovery::Ended {
             platform: self.platform.clone(),
@@ -489,7 +505,7 @@ impl AgoraLink {
                     Some(Inbound::Callback(callback)) => {
                         let released = sequencer.take(callback, Instant::now());
                         self.apply(&feed, released.in_order).await?;
-                        resync = self.apply_late(&feed, released.late).await?;
+                        resync = self.apply_late(&feed, released.late).await? || released.first;
                     }
                 },
                 _ = sleep_until(gap_due), if gap_due.is_some() => {
@@ -562,12 +578,15 @@ impl RoomLink for AgoraLink {
                     target,
                     action: ParticipantCommand::Mute,
                 } => {
-                    let stream = self.roster().stream_of(&target.uuid).map(str::to_owned);
-                    let Some(stream) = stream else {
-                        return SendOutcome::Refused(format!(
-                            "{} has no known stream in the Agora room",
-                            target.name
-                        ));
+                    let stream = match self.stream_of(&target.uuid).await {
+                        Ok(Some(stream)) => stream,
+                        Ok(None) => {
+                            return SendOutcome::Refused(format!(
+                                "{} is not in the Agora room, or has no stream",
+                                target.name
+                            ));
+                        }
+                        Err(err) => return outcome(err),
                     };
                     let body = inferred::StreamsBody {
                         streams: vec![inferred::StreamState {
@@ -599,15 +618,7 @@ impl RoomLink for AgoraLink {
             };
             match result {
                 Ok(()) => SendOutcome::Done,
-                Err(CallError::Retryable {
-                    reason,
-                    retry_after,
-                    call,
-                }) => SendOutcome::Retryable {
-                    reason: format!("{call}: {reason}"),
-                    retry_after,
-                },
-                Err(err) => SendOutcome::Refused(err.to_string()),
+                Err(err) => outcome(err),
             }
         }
         .boxed()
@@ -622,6 +633,21 @@ impl RoomLink for AgoraLink {
 
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {
         async move { self.routes.remove(&self.room, self.id) }.boxed()
+    }
+}
+
+/// How a failed command reads at the boundary.
+fn outcome(err: CallError) -> SendOutcome {
+    match err {
+        CallError::Retryable {
+            reason,
+            retry_after,
+            call,
+        } => SendOutcome::Retryable {
+            reason: format!("{call}: {reason}"),
+            retry_after,
+        },
+        err => SendOutcome::Refused(err.to_string()),
     }
 }
 
