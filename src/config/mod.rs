@@ -18,6 +18,19 @@
 //! http: { listen: 127.0.0.1:9750 }
 //! ```
 //!
+//! Rooms can also be found rather than listed: a `discover:` entry watches
+//! every room its platform reports (a meeting started, a room created)
+//! whose title or id matches, with the rules of a named profile, until the
+//! platform reports it ended:
+//!
+//! ```yaml
+//! webhooks: { listen: 127.0.0.1:9760, public_url: https://usher.example.com }
+//! profiles:
+//!   lecture: [auto_mute_guests, lock_when_full: { max: 100, reserve: 5 }]
+//! discover:
+//!   - { platform: hw, match: "Lecture *", profile: lecture }
+//! ```
+//!
 //! A single `platform:` block (the shape of earlier versions) is read as
 //! one `vmr` platform named `default`. Unknown fields are errors, every
 //! error names `file:line:column`, and secrets are read from the
@@ -59,7 +72,17 @@ pub struct Config {
     #[serde(default = "default_rules_dir")]
     pub rules_dir: PathBuf,
     /// The rooms to watch.
+    #[serde(default)]
     pub rooms: Vec<RoomConfig>,
+    /// Named sets of rules, for listed rooms (`profile:`) and discovered ones.
+    #[serde(default)]
+    pub profiles: BTreeMap<String, Profile>,
+    /// Rooms to watch as their platform reports them.
+    #[serde(default)]
+    pub discover: Vec<DiscoverConfig>,
+    /// The listener for platforms' callbacks.
+    #[serde(default)]
+    pub webhooks: Option<WebhooksConfig>,
     /// Run every rule but send nothing; commands are logged and audited as
     /// dry-run.
     #[serde(default)]
@@ -96,9 +119,98 @@ pub struct RoomConfig {
     /// A file holding the room's secret.
     #[serde(default)]
     pub pin_file: Option<PathBuf>,
-    /// The rules to run here, in order (earlier rules win conflicts).
+    /// A profile whose rules run here first.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// The rules to run here, in order (earlier rules win conflicts); after
+    /// the profile's, once the config is loaded.
     #[serde(default)]
     pub rules: Vec<RuleBinding>,
+}
+
+/// A named set of rules: written as the list itself, or as a map with
+/// `rules:` (room settings such as a timetable may join it).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    /// The rules, in order.
+    pub rules: Vec<RuleBinding>,
+}
+
+impl<'de> Deserialize<'de> for Profile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ProfileVisitor;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Long {
+            #[serde(default)]
+            rules: Vec<RuleBinding>,
+        }
+        impl<'de> serde::de::Visitor<'de> for ProfileVisitor {
+            type Value = Profile;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of rules, or a map with `rules:`")
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Profile, A::Error> {
+                let rules = Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+                Ok(Profile { rules })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Profile, A::Error> {
+                let long = Long::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Profile { rules: long.rules })
+            }
+        }
+        deserializer.deserialize_any(ProfileVisitor)
+    }
+}
+
+/// Rooms to watch as a platform reports them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscoverConfig {
+    /// The platform account whose rooms to watch.
+    pub platform: String,
+    /// A glob (`*`, `?`, ignoring case) matched against the room's title and
+    /// its id.
+    #[serde(rename = "match")]
+    pub pattern: String,
+    /// The profile whose rules the rooms run.
+    pub profile: String,
+    /// The rooms' secret, when the platform does not give it.
+    #[serde(default)]
+    pub pin: Option<SecretSource>,
+    /// A file holding it.
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+}
+
+impl DiscoverConfig {
+    /// True when this entry watches a room with this title or id.
+    pub fn matches(&self, platform: &str, title: &str, alias: &str) -> bool {
+        self.platform == platform
+            && (crate::rules::api::glob_match(&self.pattern, title)
+                || crate::rules::api::glob_match(&self.pattern, alias))
+    }
+
+    /// The entry's secret, if it gives one.
+    pub fn resolve_pin(&self) -> Result<Option<Secret>, SecretError> {
+        secret::resolve("pin", self.pin.as_ref(), self.pin_file.as_deref())
+    }
+}
+
+/// The listener for platforms' callbacks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Where to listen (callbacks reach usher at `/hooks/<platform name>`).
+    #[serde(default = "default_webhook_listen")]
+    pub listen: SocketAddr,
+    /// usher's address as platforms see it, for platforms that are told
+    /// where to call back.
+    #[serde(default)]
+    pub public_url: Option<crate::platform::http::HttpUrl>,
 }
 
 /// The local HTTP endpoint.
@@ -197,6 +309,9 @@ fn default_rules_dir() -> PathBuf {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9750))
 }
+fn default_webhook_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9760))
+}
 fn default_rate() -> f64 {
     10.0
 }
@@ -242,6 +357,7 @@ impl Config {
             source: &source,
         };
         config.gather_platforms(&at)?;
+        config.apply_profiles(&at)?;
         config.validate(&at)?;
         let base = path.parent().unwrap_or(Path::new(""));
         config.rules_dir = base.join(&config.rules_dir);
@@ -251,6 +367,11 @@ impl Config {
         for room in &mut config.rooms {
             if let Some(file) = &room.pin_file {
                 room.pin_file = Some(base.join(file));
+            }
+        }
+        for entry in &mut config.discover {
+            if let Some(file) = &entry.pin_file {
+                entry.pin_file = Some(base.join(file));
             }
         }
         if !config.rules_dir.is_dir() {
@@ -353,12 +474,66 @@ impl Config {
         Ok(())
     }
 
+    /// Puts each room's profile rules before its own, and checks that every
+    /// profile named exists.
+    fn apply_profiles(&mut self, at: &Locator) -> Result<(), ConfigError> {
+        let known = || self.profiles.keys().cloned().collect::<Vec<_>>().join(", ");
+        for (index, room) in self.rooms.iter_mut().enumerate() {
+            let Some(name) = &room.profile else { continue };
+            let Some(profile) = self.profiles.get(name) else {
+                return Err(at.error_after(
+                    &room.alias,
+                    "profile:",
+                    format!(
+                        "rooms[{index}]: no profile `{name}`; the profiles are: {}",
+                        known()
+                    ),
+                ));
+            };
+            let own = std::mem::take(&mut room.rules);
+            room.rules = profile.rules.iter().cloned().chain(own).collect();
+        }
+        for (index, entry) in self.discover.iter().enumerate() {
+            if !self.profiles.contains_key(&entry.profile) {
+                return Err(at.error(
+                    "profile:",
+                    self.rooms.iter().filter(|r| r.profile.is_some()).count() + index,
+                    format!(
+                        "discover[{index}]: no profile `{}`; the profiles are: {}",
+                        entry.profile,
+                        known()
+                    ),
+                ));
+            }
+            if !self.platforms.contains_key(&entry.platform) {
+                let platforms: Vec<&str> = self.platforms.keys().map(String::as_str).collect();
+                return Err(at.error(
+                    &format!("platform: {}", entry.platform),
+                    0,
+                    format!(
+                        "discover[{index}]: no platform `{}`; the platforms are: {}",
+                        entry.platform,
+                        platforms.join(", ")
+                    ),
+                ));
+            }
+            if entry.pin.is_some() && entry.pin_file.is_some() {
+                return Err(at.error(
+                    "pin_file:",
+                    0,
+                    format!("discover[{index}]: give either `pin` or `pin_file`, not both"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, at: &Locator) -> Result<(), ConfigError> {
-        if self.rooms.is_empty() {
+        if self.rooms.is_empty() && self.discover.is_empty() {
             return Err(at.error(
                 "rooms:",
                 0,
-                "rooms: list at least one room to watch".to_owned(),
+                "rooms: list at least one room to watch, or `discover:` rooms as their platform reports them".to_owned(),
             ));
         }
         let mut seen = HashSet::new();
@@ -442,6 +617,17 @@ impl Config {
                         &room.alias,
                         &binding.rule,
                         format!("room `{}`: {err}", room.alias),
+                    ));
+                }
+            }
+        }
+        for (name, profile) in &self.profiles {
+            for binding in &profile.rules {
+                if let Err(err) = rules.check(binding) {
+                    return Err(at.error_after(
+                        &format!("{name}:"),
+                        &binding.rule,
+                        format!("profile `{name}`: {err}"),
                     ));
                 }
             }
@@ -785,6 +971,36 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn profiles_come_first_and_discovery_names_real_profiles_and_platforms() {
+        let text = format!(
+            "{TWO}profiles:\n  lecture: [auto_mute_guests]\n  seminar:\n    rules: [lock_when_full]\ndiscover:\n  - {{ platform: east, match: \"Lecture *\", profile: lecture }}\n"
+        )
+        .replace(
+            "    platform: campus\n",
+            "    platform: campus\n    profile: seminar\n    rules: [chat_commands]\n",
+        );
+        let config = Config::load(&write("profiles.yaml", &text)).unwrap();
+        let rules: Vec<&str> = config.rooms[0]
+            .rules
+            .iter()
+            .map(|binding| binding.rule.as_str())
+            .collect();
+        assert_eq!(rules, ["lock_when_full", "chat_commands"]);
+        assert!(config.discover[0].matches("east", "lecture 101: Physics", "r-1"));
+        assert!(!config.discover[0].matches("campus", "Lecture 101", "r-1"));
+        let unknown = text.replace("profile: lecture }", "profile: lectures }");
+        let err = Config::load(&write("profiles.yaml", &unknown))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("discover[0]: no profile `lectures`; the profiles are: lecture, seminar"),
+            "{err}"
+        );
+        let only_discovery = "platforms:\n  east: { kind: vmr, url: https://n.example.com }\nprofiles:\n  lecture: [auto_mute_guests]\ndiscover:\n  - { platform: east, match: \"*\", profile: lecture }\n";
+        assert!(Config::load(&write("discover_only.yaml", only_discovery)).is_ok());
     }
 
     #[test]

@@ -5,23 +5,27 @@
 //! every platform can be set up, the audit log can be opened and the HTTP
 //! port bound. Any of these failing is a
 //! [`StartError::Config`]; the CLI exits with status 2. Then it starts one
-//! supervised task per room, the rules watcher and the HTTP endpoint.
+//! supervised task per room, discovery (rooms the platforms report, watched
+//! as `discover:` says), the rules watcher, the HTTP endpoint and, with
+//! `webhooks:`, the listener for platforms' callbacks.
 //!
 //! [`Daemon::shutdown`] stops taking events, lets each room finish (or record
 //! as cancelled) the commands in flight and end its session, then flushes the
 //! audit log.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::activity::Activity;
 use super::audit::AuditSink;
+use super::discovery::{self, Discoverer};
 use super::dispatch::Pacing;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
@@ -69,6 +73,7 @@ pub struct Daemon {
     background: Vec<JoinHandle<()>>,
     audit_writer: Option<JoinHandle<()>>,
     http_addr: SocketAddr,
+    webhooks_addr: Option<SocketAddr>,
     activity: broadcast::Sender<Activity>,
     first_activity: Option<broadcast::Receiver<Activity>>,
     registry: Arc<Registry>,
@@ -100,14 +105,26 @@ impl Daemon {
         let pins = config
             .resolve_pins(config_path)
             .map_err(|err| StartError::Config(err.to_string()))?;
-        let mut platforms = std::collections::BTreeMap::new();
+        let (discovered, discoveries) = mpsc::unbounded_channel();
+        let public_url = config
+            .webhooks
+            .as_ref()
+            .and_then(|webhooks| webhooks.public_url.as_ref())
+            .map(|url| url.0.clone());
+        let mut platforms = BTreeMap::new();
         for (name, platform) in &config.platforms {
             let rooms = config
                 .rooms
                 .iter()
                 .filter(|room| room.platform_name() == name)
                 .count();
-            let context = BuildContext::standalone(name, rooms, options.feed);
+            let context = BuildContext {
+                name: name.clone(),
+                rooms,
+                feed: options.feed,
+                discoveries: discovered.clone(),
+                public_url: public_url.clone(),
+            };
             let built = platform::build(platform, context)
                 .map_err(|err| StartError::Config(format!("platform `{name}`: {err}")))?;
             platforms.insert(name.clone(), built);
@@ -122,7 +139,8 @@ impl Daemon {
                     pin,
                 };
                 let platform = platforms[room.platform_name()].clone();
-                (address, platform, Arc::from(room.rules.as_slice()))
+                let name = room.platform_name().to_owned();
+                (address, (name, platform), Arc::from(room.rules.as_slice()))
             })
             .collect();
         let (audit, audit_writer) = match &config.audit_log {
@@ -144,6 +162,19 @@ impl Daemon {
             ))
         })?;
         let http_addr = listener.local_addr().map_err(anyhow::Error::from)?;
+        let hooks_listener = match &config.webhooks {
+            Some(webhooks) => Some(TcpListener::bind(webhooks.listen).await.map_err(|err| {
+                StartError::Config(format!(
+                    "webhooks.listen: cannot listen on {}: {err}",
+                    webhooks.listen
+                ))
+            })?),
+            None => None,
+        };
+        let webhooks_addr = match &hooks_listener {
+            Some(listener) => Some(listener.local_addr().map_err(anyhow::Error::from)?),
+            None => None,
+        };
 
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
@@ -165,12 +196,18 @@ impl Daemon {
         let all_bindings = rooms
             .iter()
             .map(|(_, _, bindings)| Arc::clone(bindings))
+            .chain(
+                config
+                    .profiles
+                    .values()
+                    .map(|profile| Arc::from(profile.rules.as_slice())),
+            )
             .collect();
-        let room_tasks = rooms
+        let mut room_tasks: Vec<JoinHandle<()>> = rooms
             .into_iter()
-            .map(|(address, platform, bindings)| {
+            .map(|(address, (name, platform), bindings)| {
                 let setup = RoomSetup {
-                    status: registry.add_room(&address.alias),
+                    status: registry.add_room(&address.alias, &name, false),
                     address,
                     platform,
                     bindings,
@@ -178,6 +215,18 @@ impl Daemon {
                 tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
             })
             .collect();
+        let discoverer = Discoverer {
+            entries: config.discover.clone(),
+            profiles: config.profiles.clone(),
+            platforms: platforms.clone(),
+            registry: registry.clone(),
+            shared: shared.clone(),
+        };
+        room_tasks.push(tokio::spawn(discovery::run(
+            discoverer,
+            discoveries,
+            cancel.clone(),
+        )));
         let reload_requests = Arc::new(Notify::new());
         let watcher = tokio::spawn(watch_rules(
             library,
@@ -196,16 +245,31 @@ impl Daemon {
                 tracing::error!(error = %err, "the HTTP endpoint failed");
             }
         });
+        let mut background = vec![watcher, server];
+        if let Some(listener) = hooks_listener {
+            let router = super::webhooks::router(platforms, registry.clone());
+            let stop_serving = cancel.clone();
+            background.push(tokio::spawn(async move {
+                let serving = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop_serving.cancelled().await });
+                if let Err(err) = serving.await {
+                    tracing::error!(error = %err, "the webhook listener failed");
+                }
+            }));
+        }
         tracing::info!(
             rooms = config.rooms.len(),
+            discover = config.discover.len(),
             http = %http_addr,
+            webhooks = ?webhooks_addr,
             dry_run = config.dry_run,
             "usher is running"
         );
         Ok(Daemon {
             cancel,
             rooms: room_tasks,
-            background: vec![watcher, server],
+            background,
+            webhooks_addr,
             audit_writer,
             http_addr,
             activity,
@@ -218,6 +282,12 @@ impl Daemon {
     /// Where `/healthz`, `/metrics` and `/status` are served.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where platforms' callbacks are received (`/hooks/<platform>`), when
+    /// the config has `webhooks:`.
+    pub fn webhooks_addr(&self) -> Option<SocketAddr> {
+        self.webhooks_addr
     }
 
     /// Follows what happens from now on.

@@ -47,6 +47,10 @@ pub struct RuleStatus {
 /// Everything known about one room.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomSnapshot {
+    /// The platform account the room is on (its name in the config).
+    pub platform: String,
+    /// Found through `discover:` rather than listed.
+    pub discovered: bool,
     /// Where the connection stands.
     pub phase: Phase,
     /// Since when (RFC 3339).
@@ -85,8 +89,10 @@ pub struct RoomSnapshot {
 const KEPT_ERRORS: usize = 10;
 
 impl RoomSnapshot {
-    fn new() -> Self {
+    fn new(platform: &str, discovered: bool) -> Self {
         RoomSnapshot {
+            platform: platform.to_owned(),
+            discovered,
             phase: Phase::Connecting,
             since: format_timestamp(unix_now()),
             reason: None,
@@ -189,6 +195,8 @@ pub struct Registry {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     last_reload_error: Mutex<Option<String>>,
+    /// Webhook callbacks answered, by platform account and HTTP status.
+    webhooks: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
 /// The body of `/status`.
@@ -207,14 +215,43 @@ pub struct StatusReport {
 }
 
 impl Registry {
-    /// Adds a room and returns its status.
-    pub fn add_room(&self, alias: &str) -> Arc<RoomStatus> {
-        let status = Arc::new(RoomStatus(Mutex::new(RoomSnapshot::new())));
+    /// Adds a room on the platform account `platform` and returns its
+    /// status.
+    pub fn add_room(&self, alias: &str, platform: &str, discovered: bool) -> Arc<RoomStatus> {
+        let status = Arc::new(RoomStatus(Mutex::new(RoomSnapshot::new(
+            platform, discovered,
+        ))));
         self.rooms
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(alias.to_owned(), status.clone());
         status
+    }
+
+    /// Forgets a room that is no longer watched.
+    pub fn remove_room(&self, alias: &str) {
+        self.rooms
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(alias);
+    }
+
+    /// True when a room with this alias is watched.
+    pub fn has_room(&self, alias: &str) -> bool {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(alias)
+    }
+
+    /// Counts one webhook callback answered with `status`.
+    pub fn count_webhook(&self, platform: &str, status: u16) {
+        *self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((platform.to_owned(), status))
+            .or_default() += 1;
     }
 
     /// Notes a rule reload and its outcome.
@@ -387,6 +424,25 @@ impl Registry {
             "Commands by kind and outcome.",
             lines,
         );
+        let lines = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((platform, status), count)| {
+                format!(
+                    "usher_webhooks_total{{platform=\"{}\",status=\"{status}\"}} {count}\n",
+                    escape(platform)
+                )
+            })
+            .collect();
+        section(
+            &mut out,
+            "usher_webhooks_total",
+            "counter",
+            "Platform callbacks received, by platform and the HTTP status answered (401: refused).",
+            lines,
+        );
         let scalars = [
             (
                 "usher_reconnects_total",
@@ -454,7 +510,7 @@ mod tests {
     fn metrics_add_up_every_room() {
         let registry = Registry::default();
         for alias in ["a", "b"] {
-            let room = registry.add_room(alias);
+            let room = registry.add_room(alias, "default", false);
             room.update(|status| {
                 status.set_phase(Phase::Connected, None);
                 status.count_event("participant_create");
@@ -499,10 +555,10 @@ mod tests {
     fn health_names_the_rooms_that_are_down() {
         let registry = Registry::default();
         registry
-            .add_room("up")
+            .add_room("up", "default", false)
             .update(|s| s.set_phase(Phase::Connected, None));
         registry
-            .add_room("down")
+            .add_room("down", "default", false)
             .update(|s| s.set_phase(Phase::Reconnecting, Some("HTTP 502".into())));
         assert_eq!(
             registry.unhealthy(),
