@@ -71,23 +71,33 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(&["end", "disconnect", 
 
 /// One Agora conference account.
 pub struct Agora {
-    name: String,
+    account: Arc<Account>,
     config: AgoraConfig,
-    rest: Arc<Rest>,
     key: Option<WebhookKey>,
     routes: Arc<Routes>,
-    discoveries: mpsc::UnboundedSender<Discovery>,
-    public_url: Option<Url>,
     feed: FeedOptions,
+    next_link: AtomicU64,
+}
+
+/// What the account's rooms share, and its room creation.
+struct Account {
+    name: String,
+    rest: Arc<Rest>,
+    discoveries: mpsc::UnboundedSender<Discovery>,
+    /// `public_url` + `/hooks/<name>`.
+    hook_url: Option<Url>,
+    create: std::collections::BTreeMap<String, CreateConfig>,
     /// Rooms whose discovery was announced.
     announced: Mutex<HashSet<String>>,
     /// Rooms created (or found to exist) by this process.
     created: tokio::sync::Mutex<HashSet<String>>,
-    next_link: AtomicU64,
 }
 
 impl Agora {
     /// Sets the account up: reads its secrets and builds its HTTP client.
+    /// Rooms listed under `create:` are created at once (in the
+    /// background, retrying while the platform cannot be reached) and
+    /// reported as discovered, so `discover:` entries can pick them up.
     pub fn new(config: &AgoraConfig, context: &BuildContext) -> Result<Agora, BuildError> {
         config.validate().map_err(BuildError::Config)?;
         let app_id = auth::read(
@@ -126,17 +136,34 @@ impl Agora {
             app_id,
             Arc::new(token),
         );
-        Ok(Agora {
+        let account = Arc::new(Account {
             name: context.name.clone(),
-            config: config.clone(),
             rest: Arc::new(rest),
-            key,
-            routes: Arc::new(Routes::default()),
             discoveries: context.discoveries.clone(),
-            public_url: context.public_url.clone(),
-            feed: context.feed,
+            hook_url: context
+                .public_url
+                .clone()
+                .and_then(|url| hook_url(url, &context.name)),
+            create: config.create.clone(),
             announced: Mutex::new(HashSet::new()),
             created: tokio::sync::Mutex::new(HashSet::new()),
+        });
+        if !config.create.is_empty() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(account.clone().create_all(context.feed));
+                }
+                Err(_) => tracing::warn!(
+                    "no async runtime: rooms under `create:` are created when first connected"
+                ),
+            }
+        }
+        Ok(Agora {
+            account,
+            config: config.clone(),
+            key,
+            routes: Arc::new(Routes::default()),
+            feed: context.feed,
             next_link: AtomicU64::new(0),
         })
     }
@@ -149,28 +176,67 @@ impl Agora {
     /// Where this account's callbacks must be sent: `public_url` +
     /// `/hooks/<name>`.
     pub fn hook_url(&self) -> Option<Url> {
-        let mut url = self.public_url.clone()?;
-        url.path_segments_mut()
-            .ok()?
-            .pop_if_empty()
-            .extend(["hooks", &self.name]);
-        Some(url)
+        self.account.hook_url.clone()
+    }
+}
+
+/// `public_url` + `/hooks/<name>`.
+fn hook_url(mut url: Url, name: &str) -> Option<Url> {
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(["hooks", name]);
+    Some(url)
+}
+
+impl Account {
+    /// Creates every room under `create:`, and reports each.
+    async fn create_all(self: Arc<Self>, pace: FeedOptions) {
+        let builder = ExponentialBuilder::new()
+            .with_min_delay(pace.min_backoff.max(Duration::from_secs(1)))
+            .with_max_delay(pace.max_backoff.max(Duration::from_secs(60)))
+            .with_jitter()
+            .without_max_times();
+        for room in self.create.keys() {
+            let mut backoff = builder.build();
+            loop {
+                let made = match self.ensure_created(room).await {
+                    Ok(()) => self.rest.room(room).await.map_err(connect_error),
+                    Err(err) => Err(err),
+                };
+                match made {
+                    Ok(info) => {
+                        self.announce(room, &info.data);
+                        break;
+                    }
+                    Err(ConnectError::Unavailable(why)) => {
+                        let delay = backoff.next().unwrap_or(Duration::from_secs(60));
+                        tracing::warn!(room = %room, error = %why, retry_in = ?delay, "cannot create the Agora room yet");
+                        tokio::time::sleep(delay).await;
+                    }
+                    Err(err) => {
+                        tracing::error!(room = %room, error = %err, "cannot create the Agora room");
+                        break;
+                    }
+                }
+            }
+        }
     }
 
     /// Creates the room if the config lists it under `create:` and this
     /// process has not yet made sure it exists.
     async fn ensure_created(&self, room: &str) -> Result<(), ConnectError> {
-        let Some(create) = self.config.create.get(room) else {
+        let Some(create) = self.create.get(room) else {
             return Ok(());
         };
         let mut created = self.created.lock().await;
         if created.contains(room) {
             return Ok(());
         }
-        let hook = self.hook_url().ok_or_else(|| {
+        let hook = self.hook_url.as_ref().ok_or_else(|| {
             ConnectError::Refused("creating a room needs webhooks.public_url".to_owned())
         })?;
-        let body = create_body(create, &hook, unix_now());
+        let body = create_body(create, hook, unix_now());
         match self.rest.create_room(room, &body).await {
             Ok(answer) => {
                 match answer.data {
@@ -259,19 +325,24 @@ impl Platform for Agora {
         room: &'a RoomAddress,
     ) -> BoxFuture<'a, Result<Arc<dyn RoomLink>, ConnectError>> {
         async move {
-            self.ensure_created(&room.alias).await?;
-            let info = self.rest.room(&room.alias).await.map_err(connect_error)?;
-            self.announce(&room.alias, &info.data);
+            let account = &self.account;
+            account.ensure_created(&room.alias).await?;
+            let info = account
+                .rest
+                .room(&room.alias)
+                .await
+                .map_err(connect_error)?;
+            account.announce(&room.alias, &info.data);
             let id = self.next_link.fetch_add(1, Ordering::Relaxed);
             let (queue, inbound) = mpsc::channel(callbacks::QUEUE);
             self.routes.add(&room.alias, id, queue.clone());
             let link = AgoraLink {
                 id,
                 room: room.alias.clone(),
-                platform: self.name.clone(),
-                rest: self.rest.clone(),
+                platform: account.name.clone(),
+                rest: account.rest.clone(),
                 routes: self.routes.clone(),
-                discoveries: self.discoveries.clone(),
+                discoveries: account.discoveries.clone(),
                 roster: Mutex::new(Roster::default()),
                 queue,
                 inbound: Mutex::new(Some(inbound)),
