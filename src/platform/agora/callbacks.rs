@@ -11,9 +11,10 @@
 //!   callbacks in sequence order. One that arrives ahead of a missing one
 //!   is held; if the gap is not filled within the hold window, the held
 //!   ones are released anyway and the room resyncs from the user list.
-//!   The first callback a room sees sets where its numbering starts;
-//!   whether any were lost between the room's listing and it cannot be
-//!   told, so the room resyncs once after it. A callback older than
+//!   Nothing says where a room's numbering stands when usher starts
+//!   listening, so the first callbacks wait out the hold window too, are
+//!   released in order, and the room resyncs (some may have been lost
+//!   between its listing and them). A callback older than
 //!   everything seen (from before usher started listening, or given up on
 //!   after a gap) is *late*: its chat message is still delivered, and
 //!   anything else it says is left to a resync.
@@ -197,10 +198,6 @@ pub struct Released {
     pub in_order: Vec<Callback>,
     /// Callbacks that arrived after their turn.
     pub late: Vec<Callback>,
-    /// This was the first callback seen: it sets where the numbering
-    /// starts, and nothing says whether callbacks between the room's
-    /// listing and it were lost, so the room should resync.
-    pub first: bool,
 }
 
 /// Puts one room's callbacks in order and drops duplicates.
@@ -252,10 +249,10 @@ impl Sequencer {
             return released;
         };
         let Some(first) = self.first else {
-            self.first = Some(sequence);
-            self.next = sequence;
-            released.first = true;
-            self.accept(callback, &mut released);
+            // Nothing says where the numbering stands: the first callbacks
+            // wait out the window, so one sent before them but delivered
+            // after them still comes first.
+            self.hold(sequence, callback, now);
             return released;
         };
         if sequence < first {
@@ -278,25 +275,46 @@ impl Sequencer {
                 // Progress: the next gap gets its own full window.
                 self.due = Some(now + self.hold);
             }
-        } else if let std::collections::btree_map::Entry::Vacant(slot) = self.held.entry(sequence) {
+        } else {
+            self.hold(sequence, callback, now);
+        }
+        released
+    }
+
+    fn hold(&mut self, sequence: u64, callback: Callback, now: Instant) {
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.held.entry(sequence) {
             slot.insert(callback);
             self.due.get_or_insert(now + self.hold);
         } else {
             self.stats.duplicates += 1;
         }
-        released
     }
 
     /// The hold window ran out: gives up on the gaps and releases every
-    /// held callback in order. The room should resync.
-    pub fn give_up(&mut self) -> Vec<Callback> {
+    /// held callback in order. The room should resync. The first window
+    /// only sets where the numbering starts: callbacks behind a gap in it
+    /// get a window of their own.
+    pub fn give_up(&mut self, now: Instant) -> Vec<Callback> {
         self.due = None;
         let mut released = Released::default();
+        if self.first.is_none() {
+            if let Some((&sequence, _)) = self.held.first_key_value() {
+                self.first = Some(sequence);
+                self.next = sequence;
+                self.accept_held(&mut released);
+                if !self.held.is_empty() {
+                    self.due = Some(now + self.hold);
+                }
+            }
+            return released.in_order;
+        }
         while let Some((&sequence, _)) = self.held.first_key_value() {
             for missing in self.next..sequence {
                 remember(&mut self.skipped, missing);
             }
-            self.stats.gaps += 1;
+            if sequence > self.next {
+                self.stats.gaps += 1;
+            }
             self.next = sequence;
             self.accept_held(&mut released);
         }
@@ -357,16 +375,25 @@ mod tests {
             .collect()
     }
 
+    /// A sequencer whose numbering starts at `first`.
+    fn started(first: u64, now: Instant) -> Sequencer {
+        let mut seq = Sequencer::new(Duration::from_secs(2));
+        assert!(
+            seq.take(cb(first), now).in_order.is_empty(),
+            "the first waits"
+        );
+        assert_eq!(seq.due(), Some(now + Duration::from_secs(2)));
+        let released: Vec<u64> = seq.give_up(now).iter().filter_map(|c| c.sequence).collect();
+        assert_eq!(released, [first]);
+        assert_eq!(seq.stats().gaps, 0);
+        seq
+    }
+
     #[test]
     fn in_order_callbacks_pass_and_duplicates_do_not() {
-        let mut seq = Sequencer::new(Duration::from_secs(2));
         let now = Instant::now();
-        let first = seq.take(cb(10), now);
-        assert_eq!(order(&first), [10]);
-        assert!(first.first);
-        let second = seq.take(cb(11), now);
-        assert_eq!(order(&second), [11]);
-        assert!(!second.first);
+        let mut seq = started(10, now);
+        assert_eq!(order(&seq.take(cb(11), now)), [11]);
         assert_eq!(order(&seq.take(cb(11), now)), Vec::<u64>::new());
         assert_eq!(order(&seq.take(cb(10), now)), Vec::<u64>::new());
         assert_eq!(seq.stats().duplicates, 2);
@@ -374,10 +401,40 @@ mod tests {
     }
 
     #[test]
-    fn a_callback_ahead_waits_for_the_one_before() {
+    fn the_first_callbacks_wait_so_an_earlier_one_delivered_late_comes_first() {
+        let mut seq = Sequencer::new(Duration::from_secs(2));
+        let now = Instant::now();
+        seq.take(cb(8), now);
+        seq.take(cb(7), now);
+        seq.take(cb(8), now);
+        let released: Vec<u64> = seq.give_up(now).iter().filter_map(|c| c.sequence).collect();
+        assert_eq!(released, [7, 8]);
+        assert_eq!((seq.stats().gaps, seq.stats().duplicates), (0, 1));
+        assert_eq!(order(&seq.take(cb(9), now)), [9]);
+    }
+
+    #[test]
+    fn a_gap_in_the_first_window_gets_a_window_of_its_own() {
         let mut seq = Sequencer::new(Duration::from_secs(2));
         let now = Instant::now();
         seq.take(cb(1), now);
+        seq.take(cb(3), now);
+        let later = now + Duration::from_secs(2);
+        let released: Vec<u64> = seq
+            .give_up(later)
+            .iter()
+            .filter_map(|c| c.sequence)
+            .collect();
+        assert_eq!(released, [1]);
+        assert_eq!(seq.due(), Some(later + Duration::from_secs(2)));
+        assert_eq!(order(&seq.take(cb(2), later)), [2, 3]);
+        assert_eq!(seq.stats().gaps, 0);
+    }
+
+    #[test]
+    fn a_callback_ahead_waits_for_the_one_before() {
+        let now = Instant::now();
+        let mut seq = started(1, now);
         assert!(seq.take(cb(3), now).in_order.is_empty());
         assert!(seq.take(cb(4), now).in_order.is_empty());
         assert!(
@@ -392,12 +449,11 @@ mod tests {
 
     #[test]
     fn a_gap_is_given_up_and_its_late_arrival_is_told_apart() {
-        let mut seq = Sequencer::new(Duration::from_secs(2));
         let now = Instant::now();
-        seq.take(cb(1), now);
+        let mut seq = started(1, now);
         seq.take(cb(3), now);
         seq.take(cb(6), now);
-        let released: Vec<u64> = seq.give_up().iter().filter_map(|c| c.sequence).collect();
+        let released: Vec<u64> = seq.give_up(now).iter().filter_map(|c| c.sequence).collect();
         assert_eq!(released, [3, 6]);
         assert_eq!(seq.stats().gaps, 2);
         let late = seq.take(cb(2), now);
@@ -412,9 +468,8 @@ mod tests {
 
     #[test]
     fn callbacks_from_before_the_first_are_late_once() {
-        let mut seq = Sequencer::new(Duration::from_secs(2));
         let now = Instant::now();
-        seq.take(cb(5), now);
+        let mut seq = started(5, now);
         assert_eq!(seq.take(cb(4), now).late.len(), 1);
         assert!(seq.take(cb(4), now).late.is_empty());
         assert_eq!(seq.stats().late, 1);

@@ -576,12 +576,15 @@ impl AgoraLink {
                     Some(Inbound::Callback(callback)) => {
                         let released = sequencer.take(callback, Instant::now());
                         self.apply(&feed, released.in_order).await?;
-                        resync = self.apply_late(&feed, released.late).await? || released.first;
+                        resync = self.apply_late(&feed, released.late).await?;
                     }
                 },
                 _ = sleep_until(gap_due), if gap_due.is_some() => {
-                    tracing::info!(hold = ?self.gap_hold, "Agora callbacks are missing; resyncing without them");
-                    let released = sequencer.give_up();
+                    let gaps = sequencer.stats().gaps;
+                    let released = sequencer.give_up(Instant::now());
+                    if sequencer.stats().gaps > gaps {
+                        tracing::info!(hold = ?self.gap_hold, "Agora callbacks are missing; resyncing without them");
+                    }
                     self.apply(&feed, released).await?;
                     resync = true;
                 }
