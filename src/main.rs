@@ -56,7 +56,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Watch a simulated lecture moderated by the shipped rules (about 50 s).
-    Demo,
+    Demo(DemoArgs),
     /// Run the daemon: watch every configured room and apply its rules.
     Run(RunArgs),
     /// Compile and validate rules (and a config); every error points at file:line:column.
@@ -75,6 +75,13 @@ enum Command {
     /// Measure throughput, latency and scale.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// Which platform to simulate.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
 }
 
 #[derive(Subcommand)]
@@ -263,7 +270,7 @@ fn main() -> ExitCode {
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
-        Command::Demo => "error",
+        Command::Demo(_) => "error",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -273,7 +280,7 @@ fn main() -> ExitCode {
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
-        Command::Demo
+        Command::Demo(_)
         | Command::Run(_)
         | Command::Record(_)
         | Command::Simulate(_)
@@ -339,9 +346,9 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Run(args) => return run(&args).await,
-            Command::Demo => {
+            Command::Demo(args) => {
                 let mut stdout = std::io::stdout();
-                usher::demo::run(&mut stdout).await?;
+                usher::demo::run(&mut stdout, args.platform).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Simulate(args) => {

@@ -619,3 +619,53 @@ async fn a_room_closing_on_schedule_ejects_everyone_into_the_feed() {
     assert_eq!(state.len(), 0);
     feed.stop().await;
 }
+
+#[tokio::test]
+async fn reconciles_that_change_nothing_are_not_reported_and_a_close_is_reported_once() {
+    let account = Account::start("quiet", vec![room(vec![Joiner::host("Ada")])], |config| {
+        config.reconcile = usher::model::Span(Duration::from_millis(100))
+    })
+    .await;
+    let (mut feed, mut state) = connected(&account).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let listings = account
+        .sim
+        .calls()
+        .iter()
+        .filter(|call| call.path == "users")
+        .count();
+    assert!(
+        listings >= 4,
+        "the room was reconciled: {listings} listings"
+    );
+    join(&account, "Bob");
+    // Bob comes by his callback, or by a reconcile while the first
+    // callback waits out its window; nothing comes before him.
+    match feed.next("Bob's join").await {
+        FeedItem::Event(Event::Participant(bob)) => assert_eq!(bob.display_name, "Bob"),
+        FeedItem::Event(Event::Roster(listing)) => {
+            assert!(
+                listing.iter().any(|p| p.display_name == "Bob"),
+                "{listing:?}"
+            )
+        }
+        other => panic!("nothing before Bob's join, but {other:?}"),
+    }
+    // Closed by a host elsewhere: reported once, though every reconcile
+    // finds it closed again.
+    let end = Command::Conference(ConferenceCommand::Disconnect);
+    let link = account.connect(ROOM).await;
+    assert_eq!(link.send(&end).await, SendOutcome::Done);
+    let mut closes = 0;
+    let quiet_after = tokio::time::Instant::now() + Duration::from_millis(800);
+    while tokio::time::Instant::now() < quiet_after {
+        if let Ok(FeedItem::Event(event)) =
+            tokio::time::timeout(Duration::from_millis(100), feed.next("the close")).await
+        {
+            closes += usize::from(matches!(event, Event::Disconnected { .. }));
+            state.apply(event);
+        }
+    }
+    assert_eq!(closes, 1);
+    assert_eq!(state.len(), 0);
+}

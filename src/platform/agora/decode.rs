@@ -16,6 +16,8 @@ use crate::model::{ChatMessage, Event, FlagsUpdate, Participant, ServiceType};
 #[derive(Debug, Default)]
 pub struct Roster {
     records: HashMap<String, Record>,
+    /// The room's state as last reported.
+    state: Option<i64>,
 }
 
 /// One user.
@@ -171,9 +173,13 @@ impl Roster {
     }
 
     /// The room is in `state`: whether it started, or that it closed (everyone
-    /// gone, then the meeting's end).
+    /// gone, then the meeting's end). Nothing when that was reported already.
     pub fn room_state(&mut self, state: i64) -> Decoded {
-        if state >= state::CLOSED {
+        let state = state.min(state::CLOSED);
+        if self.state.replace(state) == Some(state) {
+            return Decoded::default();
+        }
+        if state == state::CLOSED {
             self.records.clear();
             return Decoded {
                 events: vec![
@@ -332,10 +338,13 @@ mod tests {
                 ..FlagsUpdate::default()
             })]
         );
+        let again = roster.decode(&callback(1, json!({"state": 1}))).unwrap();
+        assert_eq!(again, Decoded::default(), "a state is reported once");
         let closed = roster.decode(&callback(1, json!({"state": "3"}))).unwrap();
         assert!(closed.closed);
         assert_eq!(closed.events[0], Event::Roster(Vec::new()));
         assert_eq!(closed.events[1].kind(), "disconnected");
+        assert_eq!(roster.room_state(3), Decoded::default());
     }
 
     #[test]

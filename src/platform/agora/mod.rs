@@ -412,7 +412,14 @@ impl AgoraLink {
 
     /// The room as the platform lists it now: a roster snapshot and the
     /// room's state.
-    async fn reconcile_events(&self, state: Option<i64>) -> Result<Vec<Event>, CallError> {
+    /// The room as the platform lists it now: a roster snapshot (on the
+    /// first sync always, later only when it changes something) and the
+    /// room's state.
+    async fn reconcile_events(
+        &self,
+        state: Option<i64>,
+        first: bool,
+    ) -> Result<Vec<Event>, CallError> {
         let state = match state {
             Some(state) => Some(state),
             None => {
@@ -424,12 +431,15 @@ impl AgoraLink {
         let users = self.rest.users(&self.room).await?;
         self.note_renewal(&users);
         let mut roster = self.roster();
-        let mut events = vec![roster.replace(&users.data)];
+        let before = roster.snapshot();
+        let listed = roster.replace(&users.data);
+        let mut events = Vec::new();
+        if first || listed != before {
+            events.push(listed);
+        }
         if let Some(state) = state {
             let decoded = roster.room_state(state);
-            if decoded.closed {
-                self.closed();
-            }
+            self.note_close(&decoded);
             events.extend(
                 decoded
                     .events
@@ -438,6 +448,16 @@ impl AgoraLink {
             );
         }
         Ok(events)
+    }
+
+    /// Reports the end of a room that closed now.
+    fn note_close(&self, decoded: &decode::Decoded) {
+        if decoded.closed {
+            let _ = self.discoveries.send(Discovery::Ended {
+                platform: self.platform.clone(),
+                alias: self.room.clone(),
+            });
+        }
     }
 
     /// The stream of a user's microphone: as the roster knows it, or as
@@ -454,13 +474,6 @@ impl AgoraLink {
             .find(|listed| listed.user_uuid == user)
             .map(|listed| listed.stream_uuid)
             .filter(|stream| !stream.is_empty()))
-    }
-
-    fn closed(&self) {
-        let _ = self.discoveries.send(Discovery::Ended {
-            platform: self.platform.clone(),
-            alias: self.room.clone(),
-        });
     }
 
     async fn emit(feed: &mpsc::Sender<Box<FeedItem>>, events: Vec<Event>) -> Result<(), Gone> {
@@ -482,9 +495,7 @@ impl AgoraLink {
             let decoded = self.roster().decode(&callback);
             match decoded {
                 Ok(decoded) => {
-                    if decoded.closed {
-                        self.closed();
-                    }
+                    self.note_close(&decoded);
                     Self::emit(feed, decoded.events).await?;
                 }
                 Err(err) => {
@@ -536,7 +547,7 @@ impl AgoraLink {
         // The first sync: the room is "connected" once it is listed.
         let mut state = self.first_state;
         loop {
-            match self.reconcile_events(state.take()).await {
+            match self.reconcile_events(state.take(), true).await {
                 Ok(events) => {
                     feed.send(Box::new(FeedItem::Connected))
                         .await
@@ -592,7 +603,7 @@ impl AgoraLink {
             }
             *self.sequence.lock().unwrap_or_else(PoisonError::into_inner) = sequencer.stats();
             if resync {
-                match self.reconcile_events(None).await {
+                match self.reconcile_events(None, false).await {
                     Ok(events) => {
                         backoff = builder.build();
                         next_reconcile = Instant::now() + self.reconcile;
