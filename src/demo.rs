@@ -205,7 +205,8 @@ fn demo_config(
         }
         PlatformKind::Agora => (
             format!(
-                "platforms:\n  demo:\n    kind: agora\n    url: {url}\n    region: cn\n    app_id: usher-sim\n    token: \"demo\"\n    gap_hold: 500ms\nwebhooks: {{ listen: \"127.0.0.1:{hooks}\" }}\n"
+                "platforms:\n  demo:\n    kind: agora\n    url: {url}\n    region: cn\n    app_id: usher-sim\n    token_file: {token}\n    gap_hold: 500ms\nwebhooks: {{ listen: \"127.0.0.1:{hooks}\" }}\n",
+                token = crate::sim::agora::token_file_for(url.port().unwrap_or_default()).display()
             ),
             String::new(),
         ),

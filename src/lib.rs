@@ -20,11 +20,13 @@
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
 //! - [`clock`]: wall-clock time and RFC 3339.
 //! - [`config`]: the daemon's configuration.
+//! - [`limits`]: caps on what usher takes from the outside.
 
 pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod limits;
 pub mod model;
 pub mod os;
 pub mod platform;

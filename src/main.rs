@@ -379,7 +379,8 @@ fn main() -> ExitCode {
 const BAD_CONFIG: u8 = 2;
 
 async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    if let Err(err) = usher::os::raise_open_files_limit() {
+    let open_files = usher::os::raise_open_files_limit();
+    if let Err(err) = &open_files {
         tracing::warn!("cannot raise the open-files limit: {err}");
     }
     let config = match Config::load(&args.config) {
@@ -389,6 +390,19 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(BAD_CONFIG));
         }
     };
+    if let Ok(limit) = open_files {
+        for (name, platform) in &config.platforms {
+            let rooms = config
+                .rooms
+                .iter()
+                .filter(|room| room.platform_name() == name)
+                .count();
+            let protocol = platform.stream_protocol();
+            if let Err(short) = usher::os::check_open_files(rooms, protocol, limit) {
+                tracing::warn!("platform `{name}`: {short}");
+            }
+        }
+    }
     match Daemon::start(config, &args.config).await {
         Ok(daemon) => {
             daemon.run_until_signalled().await?;
@@ -583,15 +597,55 @@ fn check(args: &CheckArgs) -> ExitCode {
             println!("{err}");
             return ExitCode::FAILURE;
         }
-        for room in &config.rooms {
-            if let Err(err) = room.resolve_pin() {
-                println!("{}: {err}", path.display());
-                return ExitCode::FAILURE;
-            }
+        if let Err(err) = config.resolve_pins(path) {
+            println!("{err}");
+            return ExitCode::FAILURE;
+        }
+        for warning in unsupported_uses(&config, &set) {
+            println!("{warning}");
         }
         println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
     }
     ExitCode::SUCCESS
+}
+
+/// Warnings for commands rules ask for that their room's platform cannot
+/// carry out, each at the call in the rule's file.
+fn unsupported_uses(config: &Config, set: &RuleSet) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let rooms = config.rooms.iter().map(|room| {
+        let platform = room.platform_name();
+        (format!("room `{}`", room.alias), platform, &room.rules)
+    });
+    let discovered = config.discover.iter().filter_map(|entry| {
+        let profile = config.profiles.get(&entry.profile)?;
+        let whom = format!("rooms discovered as `{}`", entry.pattern);
+        Some((whom, entry.platform.as_str(), &profile.rules))
+    });
+    for (whom, platform, bindings) in rooms.chain(discovered) {
+        let kind = config.platforms[platform].kind();
+        let capabilities = kind.capabilities();
+        for binding in bindings {
+            let Some(rule) = set.get(&binding.rule) else {
+                continue;
+            };
+            let Ok(source) = std::fs::read_to_string(rule.path()) else {
+                continue;
+            };
+            for used in usher::rules::uses::command_uses(&source) {
+                if !capabilities.supports_verb(used.verb) {
+                    warnings.push(format!(
+                        "{}:{}:{}: warning: {whom} is on platform `{platform}` ({kind}), which cannot `{}`; the rule still runs and the command is audited as unsupported",
+                        rule.path().display(),
+                        used.line,
+                        used.column,
+                        used.verb
+                    ));
+                }
+            }
+        }
+    }
+    warnings
 }
 
 fn describe_rule(rule: &Rule) -> String {

@@ -726,11 +726,13 @@ impl Locator<'_> {
         self.at(line, column, message)
     }
 
+    /// An error at a place, or at the top of the file when the place is
+    /// not written out (a missing section, say).
     fn at(&self, line: Option<usize>, column: Option<usize>, message: String) -> ConfigError {
         ConfigError(YamlError {
             path: Some(self.path.to_owned()),
-            line,
-            column,
+            line: line.or(Some(1)),
+            column: column.or(Some(1)),
             message,
         })
     }

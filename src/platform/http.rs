@@ -31,6 +31,16 @@ pub enum StreamProtocol {
     Http2,
 }
 
+impl std::fmt::Display for StreamProtocol {
+    /// As the config spells it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StreamProtocol::Http1 => "http1",
+            StreamProtocol::Http2 => "http2",
+        })
+    }
+}
+
 /// Streams sharing one HTTP/2 connection, kept under the usual server limit
 /// of 100 concurrent streams.
 pub const STREAMS_PER_CONNECTION: usize = 80;
@@ -185,9 +195,6 @@ impl<'de> Deserialize<'de> for HttpUrl {
         Ok(HttpUrl(url))
     }
 }
-
-/// The largest reply body an adapter reads from a platform.
-pub const MAX_REPLY_BODY: usize = 1024 * 1024;
 
 /// A reply body that could not be read whole.
 #[derive(Debug, thiserror::Error)]

@@ -114,6 +114,16 @@ impl PlatformConfig {
         self.kind().capabilities()
     }
 
+    /// How the platform's per-room streams travel, for the open-files
+    /// estimate (platforms with a connection per room count as HTTP/1).
+    pub fn stream_protocol(&self) -> http::StreamProtocol {
+        match self {
+            PlatformConfig::Vmr(config) => config.stream_protocol,
+            // No stream per room: callbacks come in on the shared listener.
+            PlatformConfig::Agora(_) => http::StreamProtocol::Http2,
+        }
+    }
+
     /// Checks what can be checked without the network (secrets readable,
     /// URLs usable); the message names the field.
     pub fn validate(&self) -> Result<(), String> {
@@ -434,6 +444,24 @@ pub enum ConnectError {
     /// The platform could not be reached or failed; trying again may work.
     #[error("{0}")]
     Unavailable(String),
+    /// The platform asked usher to wait before trying again.
+    #[error("{reason} (asked to wait {retry_after:?})")]
+    Busy {
+        /// What the platform said.
+        reason: String,
+        /// How long it asked usher to wait.
+        retry_after: Duration,
+    },
+}
+
+impl ConnectError {
+    /// How long the platform asked usher to wait, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ConnectError::Busy { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
 }
 
 /// Counters describing a link's credentials.

@@ -17,6 +17,7 @@ pub mod rule;
 pub mod runner;
 pub mod set;
 pub mod timers;
+pub mod uses;
 pub mod values;
 
 pub use binding::{BindError, RuleBinding};

@@ -26,6 +26,7 @@ use super::activity::Activity;
 use super::audit::{AuditRecord, AuditSink, Outcome};
 use super::status::RoomStatus;
 use crate::clock::unix_now;
+use crate::limits::MAX_RETRY_AFTER;
 use crate::platform::{RoomLink, SendOutcome};
 use crate::rules::Intent;
 
@@ -151,7 +152,7 @@ pub fn spawn(
                 _ = bucket.take() => {}
             }
             let (outcome, error, attempts) =
-                Box::pin(send(link.as_ref(), &job, pacing.attempts)).await;
+                Box::pin(send(link.as_ref(), &job, pacing.attempts, &cancel)).await;
             let mut record =
                 AuditRecord::for_intent(&reporting.room, &job.intent, outcome, unix_now());
             record.attempts = attempts;
@@ -180,18 +181,24 @@ pub fn spawn(
     (jobs, finished, task)
 }
 
+const SHUTTING_DOWN: &str = "usher was shutting down";
+
 fn cancelled(reporting: &Reporting, job: &Job) {
     let mut record =
         AuditRecord::for_intent(&reporting.room, &job.intent, Outcome::Cancelled, unix_now());
-    record.error = Some("usher was shutting down".to_owned());
+    record.error = Some(SHUTTING_DOWN.to_owned());
     reporting.record(record);
 }
 
-/// The longest the dispatcher waits because a platform asked it to.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// Sends one command, retrying what may pass.
-async fn send(link: &dyn RoomLink, job: &Job, attempts: u32) -> (Outcome, Option<String>, u32) {
+/// Sends one command, retrying what may pass, never sooner than the
+/// platform asked (capped at [`MAX_RETRY_AFTER`]). A wait for a retry ends
+/// when `cancel` fires.
+async fn send(
+    link: &dyn RoomLink,
+    job: &Job,
+    attempts: u32,
+    cancel: &CancellationToken,
+) -> (Outcome, Option<String>, u32) {
     let mut delays = ExponentialBuilder::new()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
@@ -208,9 +215,15 @@ async fn send(link: &dyn RoomLink, job: &Job, attempts: u32) -> (Outcome, Option
                 retry_after,
             } => match delays.next() {
                 Some(delay) => {
-                    let delay = retry_after.map_or(delay, |asked| asked.min(MAX_RETRY_AFTER));
+                    let delay =
+                        retry_after.map_or(delay, |asked| asked.min(MAX_RETRY_AFTER).max(delay));
                     tracing::debug!(command = %job.intent.command, error = %reason, retry_in = ?delay, "retrying");
-                    tokio::time::sleep(delay).await;
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            return (Outcome::Cancelled, Some(SHUTTING_DOWN.to_owned()), attempt);
+                        }
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                 }
                 None => return (Outcome::Failed, Some(reason), attempt),
             },

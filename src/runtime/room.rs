@@ -39,7 +39,7 @@ use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
-use crate::platform::{FeedItem, Platform, RoomAddress, RoomLink};
+use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 
 /// What a room is: where it is, its rules and its status.
@@ -101,6 +101,11 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
                     backoff = builder.build();
                 }
                 let delay = backoff.next().unwrap_or(MAX_RESTART_DELAY);
+                // Never sooner than the platform asked (`Retry-After`).
+                let delay = err
+                    .downcast_ref::<ConnectError>()
+                    .and_then(ConnectError::retry_after)
+                    .map_or(delay, |asked| asked.max(delay));
                 let reason = format!("{err:#}");
                 tracing::error!(error = %reason, retry_in = ?delay, "the room failed; restarting it");
                 room.status.update(|status| {

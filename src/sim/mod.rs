@@ -161,15 +161,18 @@ pub async fn start(
         PlatformKind::Agora => {
             let options = agora::AgoraSimOptions {
                 webhook_to,
-                ..agora::AgoraSimOptions::default()
+                ..agora::AgoraSimOptions::published()
             };
+            let simulator = agora::AgoraSimulator::start(listen, options, rooms).await?;
             info!(
-                "Agora simulator: App ID {}, region {}, any token accepted",
-                options.app_id, options.region
+                "Agora simulator: App ID {}, region {}, token in {}",
+                simulator.app_id(),
+                simulator.region(),
+                simulator
+                    .token_file()
+                    .map_or_else(String::new, |file| file.display().to_string()),
             );
-            Ok(Box::new(
-                agora::AgoraSimulator::start(listen, options, rooms).await?,
-            ))
+            Ok(Box::new(simulator))
         }
     }
 }

@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod agora;
+pub mod raw;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,8 +1,8 @@
 //! The REST calls of one Agora account, and what their answers mean.
 //!
 //! Every call carries `Authorization: agora token=…` and answers
-//! `{code, msg, ts[, data]}`. An answer is read (capped at
-//! [`MAX_REPLY_BODY`]) and classified once, in [`classify`]:
+//! `{code, msg, ts[, data]}`. An answer is read (capped at 1 MiB) and
+//! classified once, in [`classify`]:
 //!
 //! | answer | [`CallError`] |
 //! |---|---|
@@ -31,11 +31,12 @@ use super::auth::Token;
 use super::inferred::{self, RoomInfo, User, UserPage};
 use super::wire::{self, AUTHORIZATION_PREFIX, CreateRoom, Reply};
 use crate::clock::unix_now;
+use crate::limits::MAX_RETRY_AFTER;
 use crate::model::Secret;
-use crate::platform::http::{HttpClients, MAX_REPLY_BODY, read_capped};
+use crate::platform::http::{HttpClients, read_capped};
 
-/// The longest `Retry-After` usher honours.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// The largest reply read: a page of 100 users is some 30 KB.
+const MAX_REPLY: usize = 1 << 20;
 
 /// The most pages of users read in one listing, so a server that never
 /// ends its paging cannot hold a room forever (100 a page: 100,000 users).
@@ -340,14 +341,13 @@ impl Rest {
         let response = request.send().await.map_err(transport)?;
         let status = response.status().as_u16();
         let retry_after = retry_after(response.headers());
-        let bytes =
-            read_capped(response, MAX_REPLY_BODY)
-                .await
-                .map_err(|err| CallError::Retryable {
-                    call,
-                    reason: err.to_string(),
-                    retry_after: None,
-                })?;
+        let bytes = read_capped(response, MAX_REPLY)
+            .await
+            .map_err(|err| CallError::Retryable {
+                call,
+                reason: err.to_string(),
+                retry_after: None,
+            })?;
         // A reply that is not the envelope (a proxy's error page, say) is
         // judged by its status alone.
         let reply = serde_json::from_slice::<Reply>(&bytes).unwrap_or_else(|_| Reply {

@@ -2,10 +2,13 @@
 //!
 //! [`RoomClient`] is stateless: every call takes the token it should use, and
 //! the token lifecycle lives in [`super::session`]. Replies are read in one
-//! place, [`RoomClient::call`], which turns HTTP statuses and the
+//! place: [`read_body`] takes the body chunk by chunk and refuses one larger
+//! than [`MAX_REPLY_BODY`], and [`decode_reply`] turns HTTP statuses and the
 //! `{status, result}` envelope into a value or a typed [`ClientError`].
 //! REST calls and the event stream use the platform's shared
 //! [`HttpClients`].
+
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -13,12 +16,13 @@ use serde_json::Value;
 use url::Url;
 
 use super::codec;
-use super::error::ClientError;
+use super::error::{ClientError, retry_after};
 use super::events::EventStream;
 use super::wire::{
     self, INVALID_TOKEN, NewSessionRequest, PIN_HEADER, Reply, ServiceStatus, SessionGrant,
     TOKEN_HEADER, TokenRefresh,
 };
+use crate::limits::MAX_REPLY_BODY;
 use crate::model::{Command, Participant, Secret};
 use crate::platform::http::HttpClients;
 
@@ -84,14 +88,14 @@ impl RoomClient {
                     self.alias
                 ),
             }),
-            other => parse_result("new_session", other?),
+            other => decode_result("new_session", other?),
         }
     }
 
     /// `refresh_session`: trades a valid token for a new one.
     pub async fn refresh_session(&self, token: &Secret) -> Result<TokenRefresh, ClientError> {
         let builder = self.authorized_post("refresh_session", token);
-        parse_result(
+        decode_result(
             "refresh_session",
             self.call("refresh_session", builder).await?,
         )
@@ -128,7 +132,7 @@ impl RoomClient {
             .rest()
             .get(self.url("service_status"))
             .header(TOKEN_HEADER, token.expose());
-        parse_result(
+        decode_result(
             "service_status",
             self.call("service_status", builder).await?,
         )
@@ -165,7 +169,10 @@ impl RoomClient {
     pub fn events(&self, token: &Secret) -> EventStream {
         let mut url = self.url("events");
         url.query_pairs_mut().append_pair("token", token.expose());
-        EventStream::open(self.stream.get(url))
+        EventStream::open(
+            self.stream.get(url),
+            tracing::info_span!("room", room = %self.alias),
+        )
     }
 
     fn url(&self, path: &str) -> Url {
@@ -191,68 +198,114 @@ impl RoomClient {
             .send()
             .await
             .map_err(|err| ClientError::transport(call, err))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| ClientError::transport(call, err))?;
-        let reply = serde_json::from_slice::<Reply>(&body).ok();
-        let message = || {
-            reply.as_ref().map(Reply::reason).unwrap_or_else(|| {
-                status
-                    .canonical_reason()
-                    .unwrap_or("no reason given")
-                    .to_owned()
-            })
-        };
-        match status {
-            StatusCode::FORBIDDEN => Err(ClientError::Forbidden {
-                call,
-                message: reply
-                    .as_ref()
-                    .map(Reply::reason)
-                    .unwrap_or_else(|| INVALID_TOKEN.to_owned()),
-            }),
-            StatusCode::NOT_FOUND => Err(ClientError::NotFound {
-                call,
-                message: message(),
-            }),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
-                Err(ClientError::Transient {
-                    call,
-                    reason: format!("HTTP {}: {}", status.as_u16(), message()),
-                })
-            }
-            status if status.is_server_error() => Err(ClientError::Transient {
-                call,
-                reason: format!("HTTP {}: {}", status.as_u16(), message()),
-            }),
-            status if status.is_client_error() => Err(ClientError::Rejected {
-                call,
-                status: Some(status.as_u16()),
-                message: message(),
-            }),
-            status if status.is_success() => match reply {
-                Some(reply) if reply.is_success() => Ok(reply),
-                Some(reply) => Err(ClientError::Rejected {
-                    call,
-                    status: None,
-                    message: reply.reason(),
-                }),
-                None => Err(ClientError::Protocol {
-                    call,
-                    reason: "the reply is not a {status, result} JSON object".to_owned(),
-                }),
-            },
-            status => Err(ClientError::Protocol {
-                call,
-                reason: format!("unexpected HTTP {}", status.as_u16()),
-            }),
-        }
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = read_body(call, response).await?;
+        decode_reply(call, status, retry_after, &body)
     }
 }
 
-fn parse_result<T: DeserializeOwned>(call: &'static str, reply: Reply) -> Result<T, ClientError> {
+/// Reads a reply's body chunk by chunk, refusing one larger than
+/// [`MAX_REPLY_BODY`] as soon as it says so or grows past it.
+pub(crate) async fn read_body(
+    call: &'static str,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::Protocol {
+        call,
+        reason: format!("the reply is larger than {MAX_REPLY_BODY} bytes"),
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_REPLY_BODY as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| ClientError::transport(call, err))?
+    {
+        if body.len() + chunk.len() > MAX_REPLY_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns a reply (its status, `Retry-After` and body) into the
+/// `{status, result}` envelope or the error it means.
+pub fn decode_reply(
+    call: &'static str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Reply, ClientError> {
+    let parsed = serde_json::from_slice::<Reply>(body);
+    let status = StatusCode::from_u16(status).map_err(|_| ClientError::Protocol {
+        call,
+        reason: format!("HTTP status {status} does not exist"),
+    })?;
+    let reply = parsed.as_ref().ok();
+    let message = || {
+        reply.map(Reply::reason).unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no reason given")
+                .to_owned()
+        })
+    };
+    match status {
+        StatusCode::FORBIDDEN => Err(ClientError::Forbidden {
+            call,
+            message: reply
+                .map(Reply::reason)
+                .unwrap_or_else(|| INVALID_TOKEN.to_owned()),
+        }),
+        StatusCode::NOT_FOUND => Err(ClientError::NotFound {
+            call,
+            message: message(),
+        }),
+        status
+            if status == StatusCode::REQUEST_TIMEOUT
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status.is_server_error() =>
+        {
+            Err(ClientError::Transient {
+                call,
+                reason: format!("HTTP {}: {}", status.as_u16(), message()),
+                retry_after,
+            })
+        }
+        status if status.is_client_error() => Err(ClientError::Rejected {
+            call,
+            status: Some(status.as_u16()),
+            message: message(),
+        }),
+        status if status.is_success() => match parsed {
+            Ok(reply) if reply.is_success() => Ok(reply),
+            Ok(reply) => Err(ClientError::Rejected {
+                call,
+                status: None,
+                message: reply.reason(),
+            }),
+            Err(err) => Err(ClientError::Protocol {
+                call,
+                reason: format!("the reply is not a {{status, result}} JSON object: {err}"),
+            }),
+        },
+        status => Err(ClientError::Protocol {
+            call,
+            reason: format!("unexpected HTTP {}", status.as_u16()),
+        }),
+    }
+}
+
+/// Reads an envelope's `result` as a `T`.
+pub fn decode_result<T: DeserializeOwned>(
+    call: &'static str,
+    reply: Reply,
+) -> Result<T, ClientError> {
     serde_json::from_value(reply.result).map_err(|err| ClientError::Protocol {
         call,
         reason: err.to_string(),

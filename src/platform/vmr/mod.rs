@@ -8,6 +8,7 @@
 //! - [`session`]: the token lifecycle ([`Session`]): refresh, renewal on 403,
 //!   `end_session`.
 //! - [`events`]: one connection to the event stream.
+//! - [`sse`]: the event-stream decoder, with caps on lines and events.
 //! - [`feed`]: the supervised stream of a room ([`run_feed`]), reconnecting
 //!   with backoff and turning the sync bracket into a roster.
 //! - [`check_join`]: finding the meeting node for a conference.
@@ -22,6 +23,7 @@ pub mod error;
 pub mod events;
 pub mod feed;
 pub mod session;
+pub mod sse;
 mod stage_json;
 pub mod wire;
 
@@ -159,7 +161,7 @@ impl RoomLink for VmrLink {
                 Ok(_) => SendOutcome::Done,
                 Err(err @ ClientError::Transient { .. }) => SendOutcome::Retryable {
                     reason: err.to_string(),
-                    retry_after: None,
+                    retry_after: err.retry_after(),
                 },
                 Err(err) => SendOutcome::Refused(err.to_string()),
             }
@@ -178,6 +180,12 @@ impl RoomLink for VmrLink {
 
 /// How a failed call to open a room reads at the boundary.
 fn connect_error(err: &ClientError) -> ConnectError {
+    if let Some(retry_after) = err.retry_after() {
+        return ConnectError::Busy {
+            reason: err.to_string(),
+            retry_after,
+        };
+    }
     match err {
         ClientError::Forbidden { .. } | ClientError::Rejected { .. } => {
             ConnectError::Refused(err.to_string())

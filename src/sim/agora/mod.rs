@@ -70,7 +70,9 @@ pub struct AgoraSimOptions {
     /// The token every call must carry; `None` accepts any.
     pub token: Option<Secret>,
     /// Where the current token is written (on start and whenever it is
-    /// renewed), the way an app server hands tokens out.
+    /// renewed), the way an app server hands tokens out. `{port}` in it
+    /// becomes the port the simulator listens on (see [`token_file_for`]);
+    /// such a file is removed when the simulator stops.
     pub token_file: Option<PathBuf>,
     /// The key callbacks are signed with; unsigned without one.
     pub webhook_secret: Option<Secret>,
@@ -92,11 +94,36 @@ impl Default for AgoraSimOptions {
     }
 }
 
+/// Where a simulator started with [`AgoraSimOptions::published`] on `port`
+/// writes its token: for configs that must name the file before it exists.
+pub fn token_file_for(port: u16) -> PathBuf {
+    std::env::temp_dir().join(format!("usher-agora-sim-{port}.token"))
+}
+
+impl AgoraSimOptions {
+    /// The defaults, with a random token written to [`token_file_for`]
+    /// the simulator's port: what `usher simulate --platform agora` and the
+    /// platform contract use.
+    pub fn published() -> Self {
+        AgoraSimOptions {
+            token: Some(random_token()),
+            token_file: Some(std::env::temp_dir().join("usher-agora-sim-{port}.token")),
+            ..AgoraSimOptions::default()
+        }
+    }
+}
+
+fn random_token() -> Secret {
+    Secret::new(format!("sim-{:016x}", fastrand::u64(..)))
+}
+
 /// A running Agora simulator.
 pub struct AgoraSimulator {
     shared: Arc<Shared>,
     server: JoinHandle<()>,
     clock: JoinHandle<()>,
+    /// The token file is the simulator's own (named after its port).
+    by_port: bool,
 }
 
 impl AgoraSimulator {
@@ -104,13 +131,23 @@ impl AgoraSimulator {
     /// created elsewhere, running, their callbacks to `webhook_to`.
     pub async fn start(
         listen: SocketAddr,
-        options: AgoraSimOptions,
+        mut options: AgoraSimOptions,
         rooms: Vec<RoomSpec>,
     ) -> anyhow::Result<AgoraSimulator> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|err| anyhow::anyhow!("cannot listen on {listen}: {err}"))?;
         let addr = listener.local_addr()?;
+        let mut by_port = false;
+        if let Some(file) = &options.token_file {
+            let text = file.to_string_lossy();
+            if text.contains("{port}") {
+                by_port = true;
+                options.token_file = Some(PathBuf::from(
+                    text.replace("{port}", &addr.port().to_string()),
+                ));
+            }
+        }
         let shared = Arc::new(Shared {
             rooms: RwLock::new(HashMap::new()),
             calls: CallLog::default(),
@@ -141,7 +178,13 @@ impl AgoraSimulator {
             shared,
             server,
             clock,
+            by_port,
         })
+    }
+
+    /// Where the current token is written, if anywhere.
+    pub fn token_file(&self) -> Option<&std::path::Path> {
+        self.shared.options.token_file.as_deref()
     }
 
     /// The address the server listens on.
@@ -266,6 +309,9 @@ impl Drop for AgoraSimulator {
     fn drop(&mut self) {
         self.shared.shutdown.cancel();
         self.clock.abort();
+        if let (true, Some(file)) = (self.by_port, &self.shared.options.token_file) {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -485,7 +531,7 @@ impl Shared {
             info!("fault: expire_tokens, but this simulator accepts any token; ignored");
             return;
         }
-        *token = Some(Secret::new(format!("sim-{:016x}", fastrand::u64(..))));
+        *token = Some(random_token());
         drop(token);
         if let Err(err) = self.write_token() {
             warn!("{err}");
