@@ -142,7 +142,9 @@ pub const LEGACY_SIGNATURE_HEADER: &str = "Agora-Signature";
 
 /// What usher answers an accepted callback. §3.2 "Expected reply": unknown
 /// [?]; Agora's notification service wants a 200 [I], and this body is the
-/// platform's own reply envelope.
+/// platform's own reply envelope. That a non-2xx answer makes Agora deliver
+/// again is inferred from the same service [I]: usher answers 503 when a
+/// room's queue is full, counting on it.
 pub const CALLBACK_REPLY: &str = r#"{"code":0,"msg":"Success"}"#;
 
 /// Role spellings that make a host (`Role::Chair`): the conference's
@@ -184,13 +186,13 @@ pub fn spelling(role: &Role) -> &str {
     }
 }
 
-/// Quirks of seed 004 that readers of a create body must take (§3.6):
-/// the field table spells `roomProperties.scurity`, the example
-/// `security`; the table puts `roleConfig` at the top level, the example
-/// inside `roomProperties`. usher sends what the example shows
-/// (`security`, `roleConfig` inside `roomProperties`); the simulator
-/// accepts all four.
-pub const SECURITY_SPELLINGS: [&str; 2] = ["security", "scurity"];
+/// Where usher puts `roleConfig` in a create body. Seed 004 (§3.6
+/// quirks) lists it at the top level in its field table and inside
+/// `roomProperties` in its example; which one the server reads is unknown
+/// [?]. usher follows the example (and spells `security` as the example
+/// does, not the table's `scurity`); the simulator reads either place and
+/// either spelling.
+pub const ROLE_CONFIG_IN_PROPERTIES: bool = true;
 
 /// A user as cmd 20 and the user list carry it: `{userUuid, userName,
 /// role, streamUuid, userProperties, type, updateTime}`, FC's shape (§3.2)

@@ -287,10 +287,11 @@ pub fn create_body(create: &CreateConfig, hook: &Url, now: f64) -> wire::CreateR
         join_with_mute_audio: enable(create.join_muted),
     };
     let limit = |limit: Option<u64>| limit.map(|limit| wire::Limit { limit: Some(limit) });
-    let roles = wire::RoleConfig {
+    let roles = Some(wire::RoleConfig {
         cohost: limit(create.cohost_limit),
         participant: limit(create.participant_limit),
-    };
+    })
+    .filter(|roles| *roles != wire::RoleConfig::default());
     wire::CreateRoom {
         room_name: create.name.clone(),
         room_template: wire::ROOM_TEMPLATE.to_owned(),
@@ -305,9 +306,9 @@ pub fn create_body(create: &CreateConfig, hook: &Url, now: f64) -> wire::CreateR
                     .map(|cmd| serde_json::Value::from(*cmd))
                     .collect(),
             }),
-            role_config: (roles != wire::RoleConfig::default()).then_some(roles),
+            role_config: roles.filter(|_| inferred::ROLE_CONFIG_IN_PROPERTIES),
         }),
-        role_config: None,
+        role_config: roles.filter(|_| !inferred::ROLE_CONFIG_IN_PROPERTIES),
     }
 }
 
@@ -744,5 +745,52 @@ fn connect_error(err: CallError) -> ConnectError {
         }
         CallError::NotFound { .. } => ConnectError::NotFound(err.to_string()),
         CallError::Retryable { .. } => ConnectError::Unavailable(err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_configured_room_is_created_with_seed_004s_call() {
+        let create: CreateConfig = crate::yaml::from_str(
+            "{ name: Physics 101, start: \"2026-11-23T09:00:00+08:00\", duration: 90m, close_delay: 10m, join_muted: true, participant_limit: 200 }",
+        )
+        .unwrap();
+        let hook = Url::parse("https://usher.example.com/hooks/ag").unwrap();
+        let body = serde_json::to_value(create_body(&create, &hook, 0.0)).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "roomName": "Physics 101",
+                "roomTemplate": "conf_finity_v1",
+                "roomProperties": {
+                    "schedule": {"startTime": 1_795_395_600_000u64, "duration": 5400, "closeDelay": 600},
+                    "security": {"joinWithMuteAudio": {"enable": 1}},
+                    "webhookConfig": {"urls": ["https://usher.example.com/hooks/ag"], "cmds": [1, 3, 20]},
+                    "roleConfig": {"participant": {"limit": 200}}
+                }
+            })
+        );
+        let read: wire::CreateRoom = serde_json::from_value(body).unwrap();
+        assert_eq!(read.roles().unwrap().participant.unwrap().limit, Some(200));
+    }
+
+    #[test]
+    fn hooks_are_under_the_public_url() {
+        let at = |base: &str| {
+            hook_url(Url::parse(base).unwrap(), "ag")
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            at("https://usher.example.com"),
+            "https://usher.example.com/hooks/ag"
+        );
+        assert_eq!(
+            at("https://example.com/usher/"),
+            "https://example.com/usher/hooks/ag"
+        );
     }
 }

@@ -54,7 +54,7 @@ pub struct CreateRoom {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room_properties: Option<RoomProperties>,
     /// Role limits where seed 004's field table puts them (its example puts
-    /// them in `roomProperties`; see `inferred::SECURITY_SPELLINGS`).
+    /// them in `roomProperties`; see `inferred::ROLE_CONFIG_IN_PROPERTIES`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role_config: Option<RoleConfig>,
 }
