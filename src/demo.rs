@@ -5,6 +5,9 @@
 //! daemon connects to it over loopback with every shipped rule, exactly as
 //! `usher run` would, and the demo prints a timeline of what happens in the
 //! room and what usher does about it. It ends on its own within a minute.
+//! `--platform` picks the simulated platform; on a webhook platform the
+//! simulator calls the daemon's webhook listener back, and what the
+//! platform cannot do shows as unsupported.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -22,7 +25,7 @@ use crate::runtime::activity::Activity;
 use crate::runtime::audit::{AuditRecord, Outcome};
 use crate::runtime::{Daemon, StartError, StartOptions};
 use crate::shipped;
-use crate::sim::{PlatformSimulator, RoomSpec, Scenario};
+use crate::sim::{RoomSpec, Scenario};
 
 /// What the demo did, for its closing line.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,7 @@ pub async fn run(
 ) -> anyhow::Result<DemoSummary> {
     let scenario = Scenario::bundled();
     let hooks = free_port().context("cannot find a port for the webhook listener")?;
-    let calls_back = matches!(platform, PlatformKind::Tencent);
+    let calls_back = matches!(platform, PlatformKind::Tencent | PlatformKind::Agora);
     let webhook_to = url::Url::parse(&format!("http://127.0.0.1:{hooks}/hooks/demo"))?;
     let simulator = crate::sim::start(
         platform,
@@ -65,14 +68,20 @@ pub async fn run(
     let config_path = workdir.join("usher.yaml");
     std::fs::write(
         &config_path,
-        demo_config(platform, simulator.as_ref(), &scenario, lecture_ends, hooks),
+        demo_config(
+            platform,
+            &simulator.base_url(),
+            &scenario,
+            lecture_ends,
+            hooks,
+        ),
     )
     .context("cannot write the demo's config")?;
     let config = Config::load(&config_path).map_err(|err| anyhow::anyhow!("{err}"))?;
 
     writeln!(
         out,
-        "usher demo: a simulated lecture, moderated by the shipped rules\n"
+        "usher demo: a simulated lecture on {platform}, moderated by the shipped rules\n"
     )?;
     writeln!(
         out,
@@ -178,7 +187,7 @@ fn describe_command(record: &AuditRecord) -> String {
 /// The demo's config: every shipped rule, tuned to the bundled scenario.
 fn demo_config(
     platform: PlatformKind,
-    simulator: &dyn PlatformSimulator,
+    url: &url::Url,
     scenario: &Scenario,
     lecture_ends: f64,
     hooks: u16,
@@ -213,7 +222,7 @@ rooms:
           grace: 0
           warning: "Fifteen seconds left, please wrap up."
 "#,
-        platform = platform_block(platform, &simulator.base_url(), hooks),
+        platform = platform_block(platform, url, hooks),
         room = scenario.room,
     )
 }
@@ -233,6 +242,10 @@ fn platform_block(platform: PlatformKind, url: &url::Url, hooks: u16) -> String 
             crate::sim::tencent::TencentSimOptions::default().sdk_app_id,
             crate::sim::tencent::DEMO_SECRET_KEY
         ),
+        PlatformKind::Agora => format!(
+            "platforms:\n  demo:\n    kind: agora\n    url: {url}\n    region: cn\n    app_id: usher-sim\n    token_file: {token}\n    gap_hold: 500ms\nwebhooks: {{ listen: \"127.0.0.1:{hooks}\" }}\n",
+            token = crate::sim::agora::token_file_for(url.port().unwrap_or_default()).display()
+        ),
     }
 }
 
@@ -247,4 +260,26 @@ fn free_port() -> std::io::Result<u16> {
 /// Where `usher demo` writes its files: a directory of its own per run.
 fn workdir() -> PathBuf {
     std::env::temp_dir().join(format!("usher-demo-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_platforms_demo_config_loads() {
+        let dir = std::env::temp_dir().join(format!("usher-demo-config-{}", std::process::id()));
+        shipped::write_rules(&dir.join("rules")).unwrap();
+        let url = url::Url::parse("http://127.0.0.1:9/").unwrap();
+        for platform in PlatformKind::ALL {
+            let text = demo_config(*platform, &url, &Scenario::bundled(), unix_now() + 60.0, 9);
+            let path = dir.join(format!("{platform}.yaml"));
+            std::fs::write(&path, text).unwrap();
+            let config = Config::load(&path).unwrap_or_else(|err| panic!("{platform}: {err}"));
+            let room = &config.rooms[0];
+            assert_eq!(config.platform_of(room).kind(), *platform);
+            assert_eq!(room.rules.len(), 8, "{platform}: every shipped rule");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -125,6 +125,9 @@ enum BenchCommand {
     Latency(LatencyArgs),
     /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
     Scale(ScaleArgs),
+    /// A flood of Agora callbacks through the webhook listener: callbacks per
+    /// second, and proof that none was lost or applied twice.
+    Webhooks(WebhooksArgs),
     /// The simulator half of `bench scale`, run as its own process.
     #[command(hide = true)]
     ServeRooms(ServeRoomsArgs),
@@ -150,6 +153,16 @@ struct ScaleArgs {
 enum Protocol {
     Http1,
     Http2,
+}
+
+#[derive(clap::Args)]
+struct WebhooksArgs {
+    /// Rooms the callbacks are spread over.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Callbacks in each flood.
+    #[arg(long, default_value_t = 10_000)]
+    callbacks: usize,
 }
 
 #[derive(clap::Args)]
@@ -347,7 +360,10 @@ fn main() -> ExitCode {
         | Command::Record(_)
         | Command::Simulate(_)
         | Command::Bench(
-            BenchCommand::Latency(_) | BenchCommand::Scale(_) | BenchCommand::ServeRooms(_),
+            BenchCommand::Latency(_)
+            | BenchCommand::Scale(_)
+            | BenchCommand::ServeRooms(_)
+            | BenchCommand::Webhooks(_),
         ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -390,6 +406,16 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::ServeRooms(args)) => {
                 usher::os::raise_open_files_limit()?;
                 usher::bench::scale::serve_rooms(args.rooms, args.token_expiry.0).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::Webhooks(args)) => {
+                let mut stdout = std::io::stdout();
+                let report =
+                    usher::bench::webhooks::run(args.rooms, args.callbacks, &mut stdout).await?;
+                println!("{}", serde_json::to_string(&report)?);
+                if report.lost + report.applied_twice > 0 {
+                    anyhow::bail!("callbacks were lost or applied twice");
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Command::Bench(BenchCommand::Latency(args)) => {

@@ -66,6 +66,10 @@ fn account(kind: PlatformKind, sim: &url::Url) -> String {
             "{{ kind: tencent, url: {sim}, sdk_app_id: 1400000000, admin: administrator, secret_key: \"{}\", reconcile: 1s }}",
             usher::sim::tencent::DEMO_SECRET_KEY
         ),
+        PlatformKind::Agora => format!(
+            "{{ kind: agora, url: {sim}, region: cn, app_id: usher-sim, token_file: {token}, gap_hold: 300ms, reconcile: 1s }}",
+            token = usher::sim::agora::token_file_for(sim.port().unwrap_or_default()).display()
+        ),
     }
 }
 
@@ -76,6 +80,8 @@ fn outage(kind: PlatformKind) -> Fault {
         PlatformKind::Vmr => Fault::DropStreams,
         PlatformKind::Huawei => Fault::DropStreams,
         PlatformKind::Tencent => Fault::DropCallbacks { count: 1 },
+        // The callback is lost; a reconcile (every second here) finds it.
+        PlatformKind::Agora => Fault::DropCallbacks { count: 1 },
     }
 }
 
@@ -387,9 +393,11 @@ contract! {
     vmr: PlatformKind::Vmr;
     huawei: PlatformKind::Huawei;
     tencent: PlatformKind::Tencent;
+    agora: PlatformKind::Agora;
 }
 
 without_chat! {
     huawei_without_chat: PlatformKind::Huawei;
     tencent_without_chat: PlatformKind::Tencent;
+    agora_without_chat: PlatformKind::Agora;
 }

@@ -96,6 +96,20 @@ pub fn text_map<'de, D: Deserializer<'de>>(
         .collect())
 }
 
+/// Parses a non-negative integer exactly (never through `f64`), given as a
+/// number or a numeric string; anything else (including `null`, fractions
+/// and negative numbers) is `None`. For ids and sequence numbers, where a
+/// wrong value is worse than none.
+pub fn optional_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(match value {
+        serde_json::Value::Number(number) => number.as_u64(),
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    })
+}
+
 /// Writes a flag as the platform's `"YES"` / `"NO"`.
 pub fn yes_no<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(if *value { "YES" } else { "NO" })
@@ -451,6 +465,28 @@ mod tests {
         assert_eq!(values, ["1", "2", "", "", "true"]);
         let empty: Holder = serde_json::from_str(r#"{"map": null}"#).unwrap();
         assert!(empty.map.is_empty());
+    }
+
+    #[test]
+    fn exact_integers_keep_every_digit() {
+        #[derive(Deserialize)]
+        struct Exact {
+            #[serde(default, deserialize_with = "optional_u64")]
+            n: Option<u64>,
+        }
+        let read = |json: &str| serde_json::from_str::<Exact>(json).unwrap().n;
+        assert_eq!(
+            read(r#"{"n": 144115188075855873}"#),
+            Some(144_115_188_075_855_873)
+        );
+        assert_eq!(
+            read(r#"{"n": "144115188075855873"}"#),
+            Some(144_115_188_075_855_873)
+        );
+        for odd in ["-1", "1.5", "null", r#""soon""#, "[]"] {
+            assert_eq!(read(&format!(r#"{{"n": {odd}}}"#)), None, "{odd}");
+        }
+        assert_eq!(read("{}"), None);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
 //!  runtime ◀──▶ Platform ┼ huawei   (REST + meeting WebSocket + enterprise webhook; seeds 000, 002)
 //!              ├ tencent  (admin REST with UserSig + room callbacks; seed 003)
+//!              ├ agora    (REST + per-room webhooks ordered by sequence; seed 004)
 //!              └ …        (one folder per platform)
 //! ```
 //!
@@ -20,6 +21,7 @@
 //! what they share lives here: [`http`] (connection pooling) and
 //! [`lenient`] (tolerant payload parsing).
 
+pub mod agora;
 pub mod http;
 pub mod huawei;
 pub mod lenient;
@@ -50,6 +52,8 @@ pub enum PlatformKind {
     Huawei,
     /// Tencent conference rooms: admin REST and room callbacks (seed 003).
     Tencent,
+    /// Agora conference rooms (seed 004): REST and per-room webhooks.
+    Agora,
 }
 
 impl PlatformKind {
@@ -58,6 +62,7 @@ impl PlatformKind {
         PlatformKind::Vmr,
         PlatformKind::Huawei,
         PlatformKind::Tencent,
+        PlatformKind::Agora,
     ];
 
     /// The name used in the config's `kind:`.
@@ -66,6 +71,7 @@ impl PlatformKind {
             PlatformKind::Vmr => "vmr",
             PlatformKind::Huawei => "huawei",
             PlatformKind::Tencent => "tencent",
+            PlatformKind::Agora => "agora",
         }
     }
 
@@ -75,6 +81,7 @@ impl PlatformKind {
             PlatformKind::Vmr => vmr::CAPABILITIES,
             PlatformKind::Huawei => huawei::CAPABILITIES,
             PlatformKind::Tencent => tencent::CAPABILITIES,
+            PlatformKind::Agora => agora::CAPABILITIES,
         }
     }
 }
@@ -111,6 +118,8 @@ pub enum PlatformConfig {
     Huawei(huawei::HuaweiConfig),
     /// `kind: tencent`.
     Tencent(tencent::TencentConfig),
+    /// `kind: agora`.
+    Agora(agora::AgoraConfig),
 }
 
 impl PlatformConfig {
@@ -120,6 +129,7 @@ impl PlatformConfig {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
             PlatformConfig::Huawei(_) => PlatformKind::Huawei,
             PlatformConfig::Tencent(_) => PlatformKind::Tencent,
+            PlatformConfig::Agora(_) => PlatformKind::Agora,
         }
     }
 
@@ -135,6 +145,7 @@ impl PlatformConfig {
             PlatformConfig::Vmr(_) => {}
             PlatformConfig::Huawei(config) => config.rebase_files(base),
             PlatformConfig::Tencent(config) => config.rebase_files(base),
+            PlatformConfig::Agora(config) => config.rebase_files(base),
         }
     }
 
@@ -145,6 +156,8 @@ impl PlatformConfig {
             PlatformConfig::Vmr(config) => config.stream_protocol,
             PlatformConfig::Huawei(_) => http::StreamProtocol::Http1,
             PlatformConfig::Tencent(_) => http::StreamProtocol::Http1,
+            // No stream per room: callbacks come in on the shared listener.
+            PlatformConfig::Agora(_) => http::StreamProtocol::Http2,
         }
     }
 
@@ -155,6 +168,7 @@ impl PlatformConfig {
             PlatformConfig::Vmr(config) => config.validate(),
             PlatformConfig::Huawei(config) => config.validate(),
             PlatformConfig::Tencent(config) => config.validate(),
+            PlatformConfig::Agora(config) => config.validate(),
         }
     }
 }
@@ -196,6 +210,7 @@ pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
         PlatformKind::Huawei => None,
         PlatformKind::Tencent => None,
+        PlatformKind::Agora => None,
     }
 }
 
@@ -260,6 +275,7 @@ pub fn build(
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
         PlatformConfig::Huawei(config) => Ok(Arc::new(huawei::Huawei::new(config, &context)?)),
         PlatformConfig::Tencent(config) => Ok(Arc::new(tencent::Tencent::new(config, &context)?)),
+        PlatformConfig::Agora(config) => Ok(Arc::new(agora::Agora::new(config, &context)?)),
     }
 }
 

@@ -11,10 +11,12 @@
 //! - [`PlatformSimulator`]: what tests, demos and benchmarks drive.
 //!
 //! Each platform's wire (REST routes, sessions, event transport) is one
-//! folder: [`vmr`] for seed 001, [`tencent`] for seed 003.
+//! folder: [`vmr`] for seed 001, [`huawei`] for seeds 000/002, [`tencent`]
+//! for seed 003, [`agora`] for seed 004.
 //!
 //! [`run`] is `usher simulate`: serve one room and play its scenario.
 
+pub mod agora;
 pub mod calls;
 pub mod conference;
 pub mod huawei;
@@ -181,6 +183,22 @@ pub async fn start(
             Ok(Box::new(
                 tencent::TencentSimulator::start(listen, rooms, options).await?,
             ))
+        }
+        PlatformKind::Agora => {
+            let options = agora::AgoraSimOptions {
+                webhook_to,
+                ..agora::AgoraSimOptions::published()
+            };
+            let simulator = agora::AgoraSimulator::start(listen, options, rooms).await?;
+            info!(
+                "Agora simulator: App ID {}, region {}, token in {}",
+                simulator.app_id(),
+                simulator.region(),
+                simulator
+                    .token_file()
+                    .map_or_else(String::new, |file| file.display().to_string()),
+            );
+            Ok(Box::new(simulator))
         }
     }
 }

@@ -9,6 +9,7 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod agora;
 pub mod raw;
 pub mod tencent;
 
@@ -166,11 +167,11 @@ impl Feed {
         Feed::start_with(session, FeedOptions::default())
     }
 
-    /// Starts the feed of `session` with these options.
-    pub fn start_with(session: Arc<Session>, options: FeedOptions) -> Feed {
+    /// Follows any platform's room link, as the runtime does.
+    pub fn follow(link: Arc<dyn RoomLink>) -> Feed {
         let (sink, items) = mpsc::channel(1024);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(run_feed(session, sink, cancel.clone(), options));
+        let task = tokio::spawn(link.follow(sink, cancel.clone()));
         Feed {
             items,
             cancel,
@@ -179,11 +180,11 @@ impl Feed {
         }
     }
 
-    /// Follows any platform's room link, as the runtime does.
-    pub fn follow(link: Arc<dyn RoomLink>) -> Feed {
+    /// Starts the feed of `session` with these options.
+    pub fn start_with(session: Arc<Session>, options: FeedOptions) -> Feed {
         let (sink, items) = mpsc::channel(1024);
         let cancel = CancellationToken::new();
-        let task = tokio::spawn(link.follow(sink, cancel.clone()));
+        let task = tokio::spawn(run_feed(session, sink, cancel.clone(), options));
         Feed {
             items,
             cancel,
