@@ -197,7 +197,7 @@ impl<'de> Deserialize<'de> for HttpUrl {
 }
 
 /// A reply body larger than its cap, or one that broke off.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     /// The body is larger than the cap.
     #[error("the reply is larger than {cap} bytes")]
@@ -205,9 +205,9 @@ pub enum BodyError {
         /// The cap.
         cap: usize,
     },
-    /// The body could not be read to its end.
+    /// The body could not be read to its end (the error carries no URL).
     #[error("the reply broke off: {0}")]
-    Transport(String),
+    Transport(reqwest::Error),
 }
 
 /// Reads a reply body chunk by chunk, giving up as soon as it passes `cap`
@@ -227,7 +227,7 @@ pub async fn read_body_capped(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|err| BodyError::Transport(err.without_url().to_string()))?
+        .map_err(|err| BodyError::Transport(err.without_url()))?
     {
         if body.len() + chunk.len() > cap {
             return Err(BodyError::TooLarge { cap });

@@ -272,8 +272,8 @@ impl Rest {
         }
         let bytes = match read_body_capped(response, MAX_REPLY_BODY).await {
             Ok(bytes) => bytes,
-            Err(BodyError::Transport(reason)) => {
-                return transient(format!("the answer broke off: {reason}"));
+            Err(BodyError::Transport(err)) => {
+                return transient(format!("the answer broke off: {}", describe(err)));
             }
             Err(err) => {
                 return Attempt::Failed(RestError::Protocol {
