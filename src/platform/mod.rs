@@ -386,7 +386,9 @@ pub trait Platform: Send + Sync + 'static {
     fn kind(&self) -> PlatformKind;
 
     /// The commands this platform can carry out.
-    fn capabilities(&self) -> Capabilities;
+    fn capabilities(&self) -> Capabilities {
+        self.kind().capabilities()
+    }
 
     /// Connects to a room: opens what the platform needs (a session, a
     /// control token). The link keeps its credentials fresh while it is

@@ -317,10 +317,6 @@ impl Platform for Agora {
         PlatformKind::Agora
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn connect<'a>(
         &'a self,
         room: &'a RoomAddress,

@@ -176,10 +176,6 @@ impl Platform for Huawei {
         PlatformKind::Huawei
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn connect<'a>(
         &'a self,
         room: &'a RoomAddress,
