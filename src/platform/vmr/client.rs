@@ -16,7 +16,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::codec;
-use super::error::{ClientError, retry_after};
+use super::error::ClientError;
 use super::events::EventStream;
 use super::wire::{
     self, INVALID_TOKEN, NewSessionRequest, PIN_HEADER, Reply, ServiceStatus, SessionGrant,
@@ -24,6 +24,7 @@ use super::wire::{
 };
 use crate::limits::MAX_REPLY_BODY;
 use crate::model::{Command, Participant, Secret};
+use crate::platform::http::retry_after;
 use crate::platform::http::{BodyError, HttpClients, read_body_capped};
 
 /// The calls of one room on one node.
