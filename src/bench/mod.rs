@@ -10,10 +10,13 @@
 //!   causes arriving back, over loopback.
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
+//! - [`webhooks`]: a flood of Agora callbacks through the webhook listener,
+//!   duplicated and reordered, checked for loss and double application.
 
 pub mod latency;
 pub mod pipeline;
 pub mod scale;
+pub mod webhooks;
 pub mod workload;
 
 use std::path::Path;

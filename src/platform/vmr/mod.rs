@@ -104,10 +104,6 @@ impl Platform for Vmr {
         PlatformKind::Vmr
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn stall_bound(&self) -> Duration {
         self.config.timeouts.stream_idle.0
     }
