@@ -296,6 +296,7 @@ impl RoomActor<'_> {
         if changes.is_empty() {
             return;
         }
+        self.status.observe(&self.state, &changes, now);
         if self.shared.activity.receiver_count() > 0 {
             let size = self.state.count();
             for text in changes.iter().filter_map(|change| describe(change, size)) {
@@ -336,8 +337,7 @@ impl RoomActor<'_> {
     /// Plans intents and hands what is left to the dispatcher.
     fn dispatch(&mut self, intents: Vec<Intent>) {
         for failure in self.rules.drain_failures() {
-            self.status
-                .update(|status| status.note_error(failure.error.to_string()));
+            self.status.rule_failed(&failure);
         }
         if intents.is_empty() {
             return;

@@ -3,17 +3,25 @@
 //! Each room task owns one [`RoomStatus`] and updates it as it works; nothing
 //! on the hot path is shared between rooms. `/healthz`, `/status` and
 //! `/metrics` read every room's entry when asked and add them up.
+//!
+//! A room also tells its [`RoomWatcher`]s (the dashboard's journal, the
+//! end-of-lecture report) what changed and which commands went out, and
+//! every update is signalled through the registry's [`Pulse`], so live views
+//! wake when something happens instead of polling.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
+use tokio::sync::Notify;
 
+use super::audit::AuditRecord;
 use crate::clock::{format_timestamp, unix_now};
+use crate::model::{Change, Participant, RoomState};
 use crate::platform::vmr::SessionStats;
-use crate::rules::{CallLatency, LATENCY_BUCKETS, RuleStats};
+use crate::rules::{CallLatency, LATENCY_BUCKETS, RuleFailure, RuleStats};
 
 /// Where a room's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -42,6 +50,21 @@ pub struct RuleStatus {
     pub errors: u64,
     /// Disabled after repeated failures.
     pub disabled: bool,
+    /// The latest failure, with when it happened.
+    pub last_error: Option<String>,
+}
+
+/// The latest command a room sent (or would have sent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastCommand {
+    /// When its outcome was known (RFC 3339).
+    pub time: String,
+    /// The rule that asked.
+    pub rule: String,
+    /// The command as people read it (`mute Bob`).
+    pub text: String,
+    /// What became of it (`ok`, `failed`, `shadow`, …).
+    pub outcome: &'static str,
 }
 
 /// Everything known about one room.
@@ -77,8 +100,21 @@ pub struct RoomSnapshot {
     pub renewals: u64,
     /// The latest problems, newest last.
     pub last_errors: Vec<String>,
+    /// The platform the room is on.
+    pub platform: String,
+    /// Who is presenting (display name).
+    pub presenter: Option<String>,
+    /// Who is speaking (display name).
+    pub speaker: Option<String>,
+    /// The timetable session under way, if the room follows a timetable.
+    pub timetable: Option<String>,
+    /// The latest command and the rule behind it.
+    pub last_command: Option<LastCommand>,
     #[serde(skip)]
     latency: CallLatency,
+    /// Each rule's latest failure: when (UNIX seconds), and what.
+    #[serde(skip)]
+    rule_errors: BTreeMap<String, (f64, String)>,
 }
 
 /// How many recent problems each room keeps.
@@ -102,8 +138,70 @@ impl RoomSnapshot {
             refreshes: 0,
             renewals: 0,
             last_errors: Vec::new(),
+            platform: "vmr".to_owned(),
+            presenter: None,
+            speaker: None,
+            timetable: None,
+            last_command: None,
             latency: CallLatency::default(),
+            rule_errors: BTreeMap::new(),
         }
+    }
+
+    /// Takes in what the room looks like now: counts, flags, who presents
+    /// and who speaks.
+    fn take_in(&mut self, state: &RoomState) {
+        let counts = state.counts();
+        let flags = state.flags();
+        self.participants = state.len();
+        self.in_room = counts.in_room;
+        self.waiting = counts.waiting;
+        self.locked = flags.locked;
+        self.guests_muted = flags.guests_muted;
+        keep_name(&mut self.presenter, state.presenter());
+        keep_name(&mut self.speaker, state.speaker());
+    }
+
+    /// How much is wrong at UNIX time `now`, for listing rooms with trouble
+    /// first: 2 when the room is not connected; 1 when a rule is disabled,
+    /// a rule failed in the last [`RECENT_TROUBLE`] seconds or the latest
+    /// command failed or was held back; else 0.
+    pub fn trouble(&self, now: f64) -> u8 {
+        if !matches!(self.phase, Phase::Connected) {
+            return 2;
+        }
+        let disabled = self.rules.iter().any(|rule| rule.disabled);
+        let failing = self
+            .rule_errors
+            .values()
+            .any(|(at, _)| now - at < RECENT_TROUBLE);
+        let command = self
+            .last_command
+            .as_ref()
+            .is_some_and(|last| matches!(last.outcome, "failed" | "blocked"));
+        u8::from(disabled || failing || command)
+    }
+
+    /// Notes a rule's failure.
+    fn note_rule_failure(&mut self, failure: &RuleFailure, at: f64) {
+        let text = failure.error.to_string();
+        let stamped = format!("{} {}: {text}", format_timestamp(at), failure.handler);
+        if let Some(rule) = self.rules.iter_mut().find(|rule| rule.name == failure.rule) {
+            rule.last_error = Some(stamped.clone());
+        }
+        self.rule_errors.insert(failure.rule.clone(), (at, stamped));
+        self.note_error(text);
+    }
+
+    /// Notes a command's outcome.
+    fn note_command(&mut self, record: &AuditRecord) {
+        self.count_command(&record.command, record.outcome.as_str());
+        self.last_command = Some(LastCommand {
+            time: record.time.clone(),
+            rule: record.rule.clone(),
+            text: record.text.clone(),
+            outcome: record.outcome.as_str(),
+        });
     }
 
     /// Moves to `phase`, with the reason when it is not a healthy one.
@@ -154,8 +252,15 @@ impl RoomSnapshot {
                 calls: stats.calls,
                 errors: stats.errors,
                 disabled: stats.disabled,
+                last_error: None,
             })
             .collect();
+        for rule in &mut self.rules {
+            rule.last_error = self
+                .rule_errors
+                .get(&rule.name)
+                .map(|(_, text)| text.clone());
+        }
         self.latency = latency.clone();
     }
 
@@ -166,19 +271,151 @@ impl RoomSnapshot {
     }
 }
 
+/// A rule failing for this long after its latest failure counts as trouble.
+pub const RECENT_TROUBLE: f64 = 900.0;
+
+/// Keeps its name when `who` is the same person, else takes theirs.
+fn keep_name(slot: &mut Option<String>, who: Option<&Arc<Participant>>) {
+    match (slot.as_deref(), who) {
+        (Some(name), Some(p)) if name == p.display_name => {}
+        (None, None) => {}
+        _ => *slot = who.map(|p| p.display_name.clone()),
+    }
+}
+
+/// Follows one room as it happens. Watchers are called on the room's task,
+/// in the order things happened, so they must be quick and never block.
+pub trait RoomWatcher: Send + Sync + std::fmt::Debug {
+    /// An event changed the room (`state` is the room after it) at UNIX
+    /// time `at`.
+    fn changes(&self, state: &RoomState, changes: &[Change], at: f64);
+    /// A command's outcome is known (or it was recorded as not sent).
+    fn command(&self, record: &AuditRecord);
+    /// A rule call failed at UNIX time `at`.
+    fn rule_failed(&self, failure: &RuleFailure, at: f64);
+}
+
+/// Gives every room a [`RoomWatcher`] as the room is added.
+pub trait Watching: Send + Sync + std::fmt::Debug {
+    /// The watcher for room `alias`.
+    fn watch(&self, alias: &str) -> Arc<dyn RoomWatcher>;
+}
+
+/// Tells live views that some room's status changed. Cheap when no one
+/// listens: one atomic add per update.
+#[derive(Debug, Default)]
+pub struct Pulse {
+    generation: AtomicU64,
+    listeners: AtomicUsize,
+    notify: Notify,
+}
+
+impl Pulse {
+    /// How many changes there have been.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn beat(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if self.listeners.load(Ordering::Acquire) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Starts listening; the pulse wakes listeners until the guard is dropped.
+    pub fn listen(self: &Arc<Self>) -> Listening {
+        self.listeners.fetch_add(1, Ordering::AcqRel);
+        Listening(self.clone())
+    }
+
+    /// Waits until the generation is no longer `seen`, and returns it.
+    pub async fn changed_since(&self, seen: u64) -> u64 {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.generation();
+            if now != seen {
+                return now;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A listener of a [`Pulse`]; stops listening when dropped.
+#[derive(Debug)]
+pub struct Listening(Arc<Pulse>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.listeners.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One room's status, shared between its task and the HTTP endpoint.
 #[derive(Debug)]
-pub struct RoomStatus(Mutex<RoomSnapshot>);
+pub struct RoomStatus {
+    snapshot: Mutex<RoomSnapshot>,
+    /// Updates so far, for live views to tell what changed.
+    version: AtomicU64,
+    pulse: Arc<Pulse>,
+    watchers: Box<[Arc<dyn RoomWatcher>]>,
+}
 
 impl RoomStatus {
     /// Changes the status.
     pub fn update<T>(&self, change: impl FnOnce(&mut RoomSnapshot) -> T) -> T {
-        change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        let result = change(&mut self.lock());
+        self.version.fetch_add(1, Ordering::AcqRel);
+        self.pulse.beat();
+        result
+    }
+
+    /// Reads the status without copying it.
+    pub fn read<T>(&self, read: impl FnOnce(&RoomSnapshot) -> T) -> T {
+        read(&self.lock())
     }
 
     /// A copy of the status.
     pub fn snapshot(&self) -> RoomSnapshot {
-        self.update(|snapshot| snapshot.clone())
+        self.read(RoomSnapshot::clone)
+    }
+
+    /// How many times the status has changed.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// An event changed the room at UNIX time `at`: tells the watchers,
+    /// then takes in the room's counts, flags, presenter and speaker.
+    pub fn observe(&self, state: &RoomState, changes: &[Change], at: f64) {
+        for watcher in &self.watchers {
+            watcher.changes(state, changes, at);
+        }
+        self.update(|status| status.take_in(state));
+    }
+
+    /// A command's outcome is known: counts it and tells the watchers.
+    pub fn command(&self, record: &AuditRecord) {
+        for watcher in &self.watchers {
+            watcher.command(record);
+        }
+        self.update(|status| status.note_command(record));
+    }
+
+    /// A rule call failed: notes it for the rule and tells the watchers.
+    pub fn rule_failed(&self, failure: &RuleFailure) {
+        let at = unix_now();
+        for watcher in &self.watchers {
+            watcher.rule_failed(failure, at);
+        }
+        self.update(|status| status.note_rule_failure(failure, at));
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RoomSnapshot> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -189,6 +426,8 @@ pub struct Registry {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     last_reload_error: Mutex<Option<String>>,
+    pulse: Arc<Pulse>,
+    watching: Vec<Arc<dyn Watching>>,
 }
 
 /// The body of `/status`.
@@ -207,9 +446,23 @@ pub struct StatusReport {
 }
 
 impl Registry {
+    /// A registry whose rooms are followed by these watchers.
+    pub fn watched_by(watching: Vec<Arc<dyn Watching>>) -> Registry {
+        Registry {
+            watching,
+            ..Registry::default()
+        }
+    }
+
     /// Adds a room and returns its status.
     pub fn add_room(&self, alias: &str) -> Arc<RoomStatus> {
-        let status = Arc::new(RoomStatus(Mutex::new(RoomSnapshot::new())));
+        let status = Arc::new(RoomStatus {
+            snapshot: Mutex::new(RoomSnapshot::new()),
+            version: AtomicU64::new(0),
+            pulse: self.pulse.clone(),
+            watchers: self.watching.iter().map(|w| w.watch(alias)).collect(),
+        });
+        self.pulse.beat();
         self.rooms
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -229,6 +482,31 @@ impl Registry {
             .last_reload_error
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = error;
+        self.pulse.beat();
+    }
+
+    /// Every room's status, by alias.
+    pub fn rooms(&self) -> Vec<(String, Arc<RoomStatus>)> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(alias, status)| (alias.clone(), status.clone()))
+            .collect()
+    }
+
+    /// One room's status.
+    pub fn room(&self, alias: &str) -> Option<Arc<RoomStatus>> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(alias)
+            .cloned()
+    }
+
+    /// What tells live views that a room changed.
+    pub fn pulse(&self) -> &Arc<Pulse> {
+        &self.pulse
     }
 
     fn snapshots(&self) -> BTreeMap<String, RoomSnapshot> {
