@@ -15,6 +15,7 @@
 //! - [`sim`]: a faithful simulator of that platform, for tests and demos.
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
 //! - [`recording`]: `usher record` and `usher replay`.
+//! - [`report`]: end-of-lecture reports, live and offline (`usher report`).
 //! - [`demo`]: `usher demo`; [`shipped`]: the shipped rules, built in.
 //! - [`bench`]: `usher bench`.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
@@ -29,6 +30,7 @@ pub mod model;
 pub mod os;
 pub mod platform;
 pub mod recording;
+pub mod report;
 pub mod rules;
 pub mod ruletest;
 pub mod runtime;
