@@ -16,6 +16,7 @@
 //!       - lock_when_full: { max: 120, reserve: 5 }
 //! dry_run: false
 //! audit_log: audit.jsonl
+//! reports_dir: reports              # end-of-lecture reports; off when absent
 //! http: { listen: 127.0.0.1:9750 }
 //! ```
 //!
@@ -64,6 +65,10 @@ pub struct Config {
     /// What one rule call may cost.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Where end-of-lecture reports go (relative to the config file); none
+    /// are written when absent.
+    #[serde(default)]
+    pub reports_dir: Option<PathBuf>,
 }
 
 /// How to reach the platform.
@@ -367,6 +372,9 @@ impl Config {
         config.rules_dir = base.join(&config.rules_dir);
         if let Some(audit) = &config.audit_log {
             config.audit_log = Some(base.join(audit));
+        }
+        if let Some(reports) = &config.reports_dir {
+            config.reports_dir = Some(base.join(reports));
         }
         for room in &mut config.rooms {
             if let Some(file) = &room.pin_file {

@@ -12,6 +12,7 @@
 //! - [`platform`]: adapters for conference platforms (the seed-001 API in `vmr`).
 //! - [`rules`]: the sandboxed Rhai rule engine that turns changes into intents.
 //! - [`runtime`]: from intents to commands: planning and dispatching.
+//! - [`dashboard`]: the control-room dashboard on the local HTTP port.
 //! - [`sim`]: a faithful simulator of that platform, for tests and demos.
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
 //! - [`recording`]: `usher record` and `usher replay`.
@@ -25,6 +26,7 @@
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod model;
 pub mod os;

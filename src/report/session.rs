@@ -352,19 +352,21 @@ impl Session {
                     .map(|(from, to)| Stay {
                         joined: stamp(*from),
                         left: to.map(stamp),
-                        seconds: to.unwrap_or(end) - from,
+                        seconds: tenths(to.unwrap_or(end) - from),
                     })
                     .collect(),
-                in_room_seconds: person
-                    .stints
-                    .iter()
-                    .map(|(from, to)| to.unwrap_or(end) - from)
-                    .sum(),
-                waiting_seconds: person.waiting,
+                in_room_seconds: tenths(
+                    person
+                        .stints
+                        .iter()
+                        .map(|(from, to)| to.unwrap_or(end) - from)
+                        .sum(),
+                ),
+                waiting_seconds: tenths(person.waiting),
                 hands_raised: person.hands,
-                hand_seconds: person.hand_time,
-                floor_seconds: person.floor,
-                presenting_seconds: person.presenting,
+                hand_seconds: tenths(person.hand_time),
+                floor_seconds: tenths(person.floor),
+                presenting_seconds: tenths(person.presenting),
             })
             .collect();
         let stamp_period = |period: &Period| Period {
@@ -373,6 +375,7 @@ impl Session {
                 .end
                 .as_ref()
                 .map(|_| stamp(period.start_at + period.seconds)),
+            seconds: tenths(period.seconds),
             ..period.clone()
         };
         let mut rules: BTreeMap<&str, RuleCommands> = BTreeMap::new();
@@ -404,7 +407,7 @@ impl Session {
             zone: zone.label(self.start),
             start: stamp(self.start),
             end: stamp(end),
-            seconds: end - self.start,
+            seconds: tenths(end - self.start),
             attendance: attendance(&self.attendance, self.start, end, zone),
             participants,
             presentations: self.presentations.iter().map(stamp_period).collect(),
@@ -590,6 +593,11 @@ fn close_stint(person: &mut Person, at: f64) {
     }
 }
 
+/// Seconds to a tenth, as reports give them.
+fn tenths(seconds: f64) -> f64 {
+    (seconds * 10.0).round() / 10.0
+}
+
 /// When a record's outcome was known, or `fallback` if its time is unreadable.
 fn record_time(record: &AuditRecord, fallback: f64) -> f64 {
     parse_timestamp(&record.time).unwrap_or(fallback)
@@ -638,7 +646,7 @@ fn attendance(changes: &[(f64, usize)], start: f64, end: f64, zone: Zone) -> Att
         peak,
         peak_at: zone.timestamp(peak_at),
         average: if span > 0.0 {
-            weighted / span
+            (weighted / span * 100.0).round() / 100.0
         } else {
             peak as f64
         },
@@ -772,7 +780,7 @@ mod tests {
         assert_eq!(report.attendance.peak, 3);
         assert_eq!(report.attendance.peak_at, "2026-11-22T14:01:30+08:00");
         // 1 for 30 s, 2 for 60 s, 3 for 150 s, 2 for 60 s: 720 / 300.
-        assert!((report.attendance.average - 720.0 / 300.0).abs() < 1e-9);
+        assert_eq!(report.attendance.average, 2.4);
 
         let by_name = |name: &str| {
             report

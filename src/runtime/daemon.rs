@@ -24,9 +24,11 @@ use super::audit::AuditSink;
 use super::dispatch::Pacing;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
-use super::status::Registry;
+use super::status::{Registry, Watching};
 use crate::config::{Config, PlatformConfig};
+use crate::dashboard::Dashboard;
 use crate::platform::vmr::{FeedOptions, HttpClients};
+use crate::report::book::ReportBook;
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
 
 /// Why the daemon did not start.
@@ -75,6 +77,7 @@ pub struct Daemon {
     first_activity: Option<broadcast::Receiver<Activity>>,
     registry: Arc<Registry>,
     reload_requests: Arc<Notify>,
+    reports: Option<Arc<ReportBook>>,
 }
 
 impl Daemon {
@@ -126,10 +129,18 @@ impl Daemon {
         let http = HttpClients::new(config.platform.http_options(config.rooms.len()))
             .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
 
+        let cancel = CancellationToken::new();
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
         let first_activity = options.follow_activity.then_some(first_activity);
-        let registry = Arc::new(Registry::default());
+        let dashboard = Arc::new(Dashboard::new(cancel.clone()));
+        let mut watching: Vec<Arc<dyn Watching>> = vec![dashboard.clone()];
+        let reports = config
+            .reports_dir
+            .as_deref()
+            .map(|dir| ReportBook::start(dir, cancel.clone()));
+        watching.extend(reports.iter().map(|book| book.clone() as Arc<dyn Watching>));
+        let registry = Arc::new(Registry::watched_by(watching));
         let shared = Arc::new(Shared {
             platform: config.platform.clone(),
             http,
@@ -145,7 +156,6 @@ impl Daemon {
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
             feed: options.feed,
         });
-        let cancel = CancellationToken::new();
         let all_bindings = rooms
             .iter()
             .map(|(_, _, bindings)| Arc::clone(bindings))
@@ -171,7 +181,7 @@ impl Daemon {
             reload_requests.clone(),
             cancel.clone(),
         ));
-        let router = super::http::router(registry.clone());
+        let router = super::http::router(registry.clone(), dashboard);
         let stop_serving = cancel.clone();
         let server = tokio::spawn(async move {
             let serving = axum::serve(listener, router)
@@ -196,6 +206,7 @@ impl Daemon {
             first_activity,
             registry,
             reload_requests,
+            reports,
         })
     }
 
@@ -253,6 +264,9 @@ impl Daemon {
         self.cancel.cancel();
         for room in self.rooms {
             let _ = room.await;
+        }
+        if let Some(reports) = self.reports {
+            reports.finish_all(crate::clock::unix_now());
         }
         for task in self.background {
             let _ = task.await;

@@ -186,8 +186,11 @@ impl RoomSnapshot {
     fn note_rule_failure(&mut self, failure: &RuleFailure, at: f64) {
         let text = failure.error.to_string();
         let stamped = format!("{} {}: {text}", format_timestamp(at), failure.handler);
+        // The counters catch up at the next snapshot; until then, count it here.
         if let Some(rule) = self.rules.iter_mut().find(|rule| rule.name == failure.rule) {
             rule.last_error = Some(stamped.clone());
+            rule.errors += 1;
+            rule.disabled |= failure.disabled;
         }
         self.rule_errors.insert(failure.rule.clone(), (at, stamped));
         self.note_error(text);
@@ -483,6 +486,14 @@ impl Registry {
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = error;
         self.pulse.beat();
+    }
+
+    /// Why the latest rule reload was refused, if it was.
+    pub fn last_reload_error(&self) -> Option<String> {
+        self.last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Every room's status, by alias.

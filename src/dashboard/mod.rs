@@ -1,0 +1,208 @@
+//! The control-room dashboard, served at `/` on the daemon's local port.
+//!
+//! - [`overview`]: every room at a glance, rooms with trouble first. It is
+//!   plain server-rendered HTML and works without JavaScript.
+//! - [`room_page`]: one room's roster, timeline, held-back commands, rules.
+//! - [`journal`]: what the dashboard remembers of each room, fed by the
+//!   room's task as a [`RoomWatcher`].
+//! - [`live`]: updates pushed over Server-Sent Events, a few a second at most.
+//! - [`shell`]: the frame pages share.
+//!
+//! The styles and the small script are embedded in the binary. Every page is
+//! sent with a content security policy that allows only those, so text from
+//! the network can never run as code even if escaping were missed.
+
+pub mod journal;
+pub mod live;
+pub mod overview;
+pub mod room_page;
+pub mod shell;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use futures_util::StreamExt as _;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use self::journal::Journal;
+use self::live::{OverviewFeed, RoomFeed};
+use crate::clock::unix_now;
+use crate::runtime::status::{Registry, RoomWatcher, Watching};
+
+const STYLE: &str = include_str!("assets/dashboard.css");
+const SCRIPT: &str = include_str!("assets/dashboard.js");
+
+/// Pages may load only the dashboard's own styles and script, and talk only
+/// to the dashboard.
+const POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
+                      connect-src 'self'; img-src 'self' data:; form-action 'self'; \
+                      base-uri 'none'; frame-ancestors 'none'";
+
+/// The dashboard's memory of every room.
+#[derive(Debug, Default)]
+pub struct Dashboard {
+    journals: RwLock<BTreeMap<String, Arc<Journal>>>,
+    /// Ends every live view, so the server can stop.
+    closing: CancellationToken,
+}
+
+impl Dashboard {
+    /// A dashboard whose live views end when `closing` fires.
+    pub fn new(closing: CancellationToken) -> Dashboard {
+        Dashboard {
+            journals: RwLock::default(),
+            closing,
+        }
+    }
+
+    /// Room `alias`'s journal.
+    pub fn journal(&self, alias: &str) -> Option<Arc<Journal>> {
+        self.journals
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(alias)
+            .cloned()
+    }
+}
+
+impl Watching for Dashboard {
+    fn watch(&self, alias: &str) -> Arc<dyn RoomWatcher> {
+        let journal = Arc::new(Journal::default());
+        self.journals
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(alias.to_owned(), journal.clone());
+        journal
+    }
+}
+
+/// What the dashboard's handlers share.
+#[derive(Clone)]
+struct App {
+    registry: Arc<Registry>,
+    dashboard: Arc<Dashboard>,
+}
+
+/// The dashboard's routes.
+pub fn routes(registry: Arc<Registry>, dashboard: Arc<Dashboard>) -> Router {
+    Router::new()
+        .route("/", get(overview_page))
+        .route("/live", get(overview_live))
+        .route("/room/{alias}", get(room))
+        .route("/room/{alias}/live", get(room_live))
+        .route("/assets/dashboard.css", get(style))
+        .route("/assets/dashboard.js", get(script))
+        .with_state(App {
+            registry,
+            dashboard,
+        })
+        .layer(axum::middleware::map_response(guard))
+}
+
+/// Headers every dashboard response carries.
+async fn guard(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn overview_page(State(app): State<App>) -> Html<String> {
+    Html(overview::page(&app.registry, unix_now()))
+}
+
+async fn overview_live(State(app): State<App>) -> impl IntoResponse {
+    let feed = OverviewFeed::new(app.registry);
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await;
+        Some((Ok::<_, Infallible>(event), feed))
+    });
+    let closing = app.dashboard.closing.clone().cancelled_owned();
+    Sse::new(stream.take_until(closing)).keep_alive(KeepAlive::default())
+}
+
+/// Where a room page's live view starts.
+#[derive(Debug, Deserialize)]
+struct After {
+    #[serde(default)]
+    after: u64,
+}
+
+async fn room(State(app): State<App>, Path(alias): Path<String>) -> Response {
+    match (app.registry.room(&alias), app.dashboard.journal(&alias)) {
+        (Some(status), Some(journal)) => {
+            let page = status.read(|room| room_page::page(&alias, room, &journal));
+            Html(page).into_response()
+        }
+        _ => not_found(&alias),
+    }
+}
+
+async fn room_live(
+    State(app): State<App>,
+    Path(alias): Path<String>,
+    Query(after): Query<After>,
+) -> Response {
+    let (Some(status), Some(journal)) = (app.registry.room(&alias), app.dashboard.journal(&alias))
+    else {
+        return not_found(&alias);
+    };
+    let feed = RoomFeed::new(app.registry, alias, status, journal, after.after);
+    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+        let event = feed.next().await;
+        Some((Ok::<_, Infallible>(event), feed))
+    });
+    let closing = app.dashboard.closing.clone().cancelled_owned();
+    Sse::new(stream.take_until(closing))
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+fn not_found(alias: &str) -> Response {
+    let mut page = String::new();
+    shell::open(
+        &mut page,
+        &shell::Frame {
+            title: "No such room",
+            live: "",
+            refresh_without_js: None,
+        },
+    );
+    page.push_str(&format!(
+        "<h1>No such room</h1><p>usher watches no room called <b>{}</b>. <a href=\"/\">All rooms</a></p>",
+        crate::report::markup::esc(alias)
+    ));
+    shell::close(&mut page);
+    (StatusCode::NOT_FOUND, Html(page)).into_response()
+}
+
+async fn style() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE).into_response()
+}
+
+async fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SCRIPT,
+    )
+        .into_response()
+}
