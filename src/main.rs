@@ -66,6 +66,8 @@ enum Command {
     Record(RecordArgs),
     /// Run the rules over a recording, offline, and print what they would send.
     Replay(ReplayArgs),
+    /// Build an end-of-lecture report offline, from a recording and the audit log.
+    Report(ReportArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
     /// Run the conference simulator: a stand-in for the platform's REST API and
@@ -84,6 +86,8 @@ enum BenchCommand {
     Latency(LatencyArgs),
     /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
     Scale(ScaleArgs),
+    /// The dashboard with many rooms: the overview, /status, a room's page, a live update.
+    Dashboard(DashboardArgs),
     /// The simulator half of `bench scale`, run as its own process.
     #[command(hide = true)]
     ServeRooms(ServeRoomsArgs),
@@ -117,6 +121,19 @@ struct ServeRoomsArgs {
     rooms: usize,
     #[arg(long)]
     token_expiry: Span,
+}
+
+#[derive(clap::Args)]
+struct DashboardArgs {
+    /// Rooms on the overview.
+    #[arg(long, default_value_t = 500)]
+    rooms: usize,
+    /// Participants in each room.
+    #[arg(long, default_value_t = 120)]
+    people: usize,
+    /// Rounds of each measurement; the median is reported.
+    #[arg(long, default_value_t = 15)]
+    rounds: usize,
 }
 
 #[derive(clap::Args)]
@@ -196,6 +213,22 @@ struct ReplayArgs {
 }
 
 #[derive(clap::Args)]
+struct ReportArgs {
+    /// The room's recording (`usher record`).
+    #[arg(long)]
+    recording: PathBuf,
+    /// The audit log, for the commands sent while it was recorded.
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// The room, when the audit log names several.
+    #[arg(long)]
+    room: Option<String>,
+    /// Where to write the page; the JSON goes beside it (`.json`).
+    #[arg(short, long)]
+    output: PathBuf,
+}
+
+#[derive(clap::Args)]
 struct WhyArgs {
     /// The participant's display name (or uuid).
     name: String,
@@ -241,6 +274,7 @@ fn main() -> ExitCode {
         | Command::Test(_)
         | Command::Why(_)
         | Command::Replay(_)
+        | Command::Report(_)
         | Command::Bench(_) => "warn",
         Command::Demo => "error",
         _ => "info",
@@ -251,13 +285,17 @@ fn main() -> ExitCode {
         Command::Test(args) => return test(&args),
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
+        Command::Report(args) => return report(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
         Command::Demo
         | Command::Run(_)
         | Command::Record(_)
         | Command::Simulate(_)
         | Command::Bench(
-            BenchCommand::Latency(_) | BenchCommand::Scale(_) | BenchCommand::ServeRooms(_),
+            BenchCommand::Latency(_)
+            | BenchCommand::Scale(_)
+            | BenchCommand::ServeRooms(_)
+            | BenchCommand::Dashboard(_),
         ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -273,6 +311,7 @@ fn main() -> ExitCode {
             | Command::Test(_)
             | Command::Why(_)
             | Command::Replay(_)
+            | Command::Report(_)
             | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
             Command::Record(args) => return record(&args).await,
             Command::Bench(BenchCommand::Scale(args)) => {
@@ -295,6 +334,14 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::ServeRooms(args)) => {
                 usher::os::raise_open_files_limit()?;
                 usher::bench::scale::serve_rooms(args.rooms, args.token_expiry.0).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::Dashboard(args)) => {
+                let mut stdout = std::io::stdout();
+                let report =
+                    usher::bench::dashboard::run(args.rooms, args.people, args.rounds, &mut stdout)
+                        .await?;
+                println!("{}", serde_json::to_string(&report)?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Bench(BenchCommand::Latency(args)) => {
@@ -409,6 +456,35 @@ fn replay(args: &ReplayArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(args: &ReportArgs) -> ExitCode {
+    use usher::report::{html, offline, write_pair, zone::Zone};
+    let sources = offline::Sources {
+        recording: &args.recording,
+        audit: args.audit.as_deref(),
+        room: args.room.as_deref(),
+    };
+    let written = offline::build(&sources, Zone::Local)
+        .map_err(|err| err.to_string())
+        .and_then(|report| {
+            write_pair(&args.output, &report, &html::render(&report))
+                .map_err(|err| format!("cannot write {}: {err}", args.output.display()))
+        });
+    match written {
+        Ok(()) => {
+            println!(
+                "wrote {} and {}",
+                args.output.display(),
+                args.output.with_extension("json").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }

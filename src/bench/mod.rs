@@ -10,7 +10,9 @@
 //!   causes arriving back, over loopback.
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
+//! - [`dashboard`]: the dashboard's pages and live updates with many rooms.
 
+pub mod dashboard;
 pub mod latency;
 pub mod pipeline;
 pub mod scale;
