@@ -17,7 +17,7 @@
 //! dry_run: false
 //! audit_log: audit.jsonl
 //! reports_dir: reports              # end-of-lecture reports; off when absent
-//! http: { listen: 127.0.0.1:9750 }
+//! http: { listen: 127.0.0.1:9750 }   # auth: { token_file: … } allows the dashboard's actions
 //! ```
 //!
 //! Unknown fields are errors, every error names `file:line:column`, and PINs
@@ -162,20 +162,33 @@ pub struct RoomConfig {
 }
 
 /// The local HTTP endpoint.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where to listen; loopback unless you mean otherwise.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Who may act from the dashboard; read-only when absent.
+    #[serde(default)]
+    pub auth: Option<HttpAuth>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            auth: None,
         }
     }
+}
+
+/// The tokens that allow the dashboard's actions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAuth {
+    /// A file of tokens, one a line, each optionally preceded by its
+    /// holder's name (relative to the config file).
+    pub token_file: PathBuf,
 }
 
 /// How commands are paced and retried.
@@ -375,6 +388,9 @@ impl Config {
         }
         if let Some(reports) = &config.reports_dir {
             config.reports_dir = Some(base.join(reports));
+        }
+        if let Some(auth) = &mut config.http.auth {
+            auth.token_file = base.join(&auth.token_file);
         }
         for room in &mut config.rooms {
             if let Some(file) = &room.pin_file {

@@ -58,7 +58,7 @@ pub async fn run(
     let (registry, dashboard, statuses) = build(rooms, people);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
     let addr = listener.local_addr()?;
-    let router = crate::runtime::http::router(registry.clone(), dashboard);
+    let router = crate::runtime::http::router(registry.clone(), dashboard.clone(), None);
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
     let client = reqwest::Client::new();
     let url = |path: &str| format!("http://{addr}{path}");
@@ -78,7 +78,7 @@ pub async fn run(
                 .await?
                 .0,
         );
-        let mut feed = OverviewFeed::new(registry.clone());
+        let mut feed = OverviewFeed::new(registry.clone(), dashboard.clone());
         feed.update(unix_now());
         for status in &statuses {
             status.update(|room| room.count_event("stage"));
@@ -215,6 +215,7 @@ fn fill(alias: &str, status: &RoomStatus, index: usize, people: usize) {
         "lecture_schedule",
     ];
     status.update(|room| {
+        room.take_in(&state);
         room.set_phase(
             if index % 100 == 42 {
                 Phase::Reconnecting
@@ -270,10 +271,10 @@ mod tests {
 
     #[test]
     fn five_hundred_rooms_all_show_trouble_first() {
-        let (registry, _, _) = build(500, 20);
-        let page = overview::page(&registry, unix_now());
+        let (registry, dashboard, _) = build(500, 20);
+        let page = overview::page(&registry, &dashboard, unix_now());
         assert_eq!(page.matches("<tr id=\"room-").count(), 500);
-        let rows = overview::rows(&registry, unix_now());
+        let rows = overview::rows(&registry, &dashboard, unix_now());
         let trouble: Vec<u8> = rows.iter().map(|row| row.trouble).collect();
         assert!(trouble.windows(2).all(|pair| pair[0] >= pair[1]));
         // Rooms 42, 142, … reconnect; rooms 7, 57, … had a command fail.

@@ -13,14 +13,14 @@ use crate::model::{Change, Participant, RoomState};
 use crate::rules::RuleFailure;
 use crate::runtime::activity::describe;
 use crate::runtime::audit::{AuditRecord, Outcome};
-use crate::runtime::status::RoomWatcher;
+use crate::runtime::status::{RoomWatcher, keep_name};
 
-/// How many timeline entries a room keeps.
-pub const TIMELINE_KEPT: usize = 200;
+/// How many timeline entries a room keeps (some 10 KB in a busy room).
+pub const TIMELINE_KEPT: usize = 100;
 
 /// How many commands that shadow and dry-run rules would have sent a room
 /// keeps.
-pub const HELD_KEPT: usize = 50;
+pub const HELD_KEPT: usize = 30;
 
 /// One room's journal.
 #[derive(Debug, Default)]
@@ -28,8 +28,26 @@ pub struct Journal {
     inner: Mutex<Inner>,
 }
 
+/// The room at a glance, as of its latest event.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Glance {
+    /// In the room proper.
+    pub in_room: usize,
+    /// In the waiting room.
+    pub waiting: usize,
+    /// Locked.
+    pub locked: bool,
+    /// Guests muted.
+    pub guests_muted: bool,
+    /// Who presents.
+    pub presenter: Option<String>,
+    /// Who speaks.
+    pub speaker: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
+    glance: Glance,
     roster: HashMap<String, Arc<Participant>>,
     timeline: VecDeque<Entry>,
     held: VecDeque<Entry>,
@@ -79,6 +97,11 @@ impl Journal {
             )
         });
         roster
+    }
+
+    /// The room at a glance, as of its latest event.
+    pub fn glance(&self) -> Glance {
+        self.lock().glance.clone()
     }
 
     /// The timeline entries after `seq`, oldest first.
@@ -134,6 +157,14 @@ impl Inner {
 impl RoomWatcher for Journal {
     fn changes(&self, state: &RoomState, changes: &[Change], at: f64) {
         let mut inner = self.lock();
+        let (counts, flags) = (state.counts(), state.flags());
+        let glance = &mut inner.glance;
+        glance.in_room = counts.in_room;
+        glance.waiting = counts.waiting;
+        glance.locked = flags.locked;
+        glance.guests_muted = flags.guests_muted;
+        keep_name(&mut glance.presenter, state.presenter());
+        keep_name(&mut glance.speaker, state.speaker());
         for change in changes {
             match change {
                 Change::Joined(p) => {

@@ -16,12 +16,16 @@ use tokio::time::Instant;
 
 use super::journal::{Entry, Journal};
 use super::overview::{self, Row};
-use super::room_page;
+use super::{Dashboard, room_page};
 use crate::clock::unix_now;
 use crate::runtime::status::{Listening, Registry, RoomStatus};
 
 /// The least time between two messages to one view.
 pub const MIN_GAP: Duration = Duration::from_millis(300);
+
+/// How long a room's view waits before looking again after other rooms
+/// changed.
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// What changed on the overview.
 #[derive(Debug, Default, Serialize)]
@@ -40,6 +44,7 @@ pub struct OverviewUpdate {
 /// Follows every room for one overview.
 pub struct OverviewFeed {
     registry: Arc<Registry>,
+    dashboard: Arc<Dashboard>,
     _listening: Listening,
     generation: u64,
     last_sent: Instant,
@@ -51,8 +56,9 @@ pub struct OverviewFeed {
 
 impl OverviewFeed {
     /// A feed that first sends every row.
-    pub fn new(registry: Arc<Registry>) -> OverviewFeed {
+    pub fn new(registry: Arc<Registry>, dashboard: Arc<Dashboard>) -> OverviewFeed {
         OverviewFeed {
+            dashboard,
             _listening: registry.pulse().listen(),
             generation: u64::MAX,
             last_sent: Instant::now() - MIN_GAP,
@@ -86,7 +92,8 @@ impl OverviewFeed {
             let row = match self.sent.get(&alias) {
                 Some((seen, row)) if *seen == version => row.clone(),
                 _ => {
-                    let row = status.read(|room| overview::row(&alias, room, now));
+                    let people = self.dashboard.glance(&alias);
+                    let row = status.read(|room| overview::row(&alias, room, &people, now));
                     let known = self.sent.get(&alias).map(|(_, row)| &row.html);
                     if known != Some(&row.html) {
                         update.rows.insert(row.id.clone(), row.html.clone());
@@ -179,6 +186,9 @@ impl RoomFeed {
         loop {
             self.generation = self.registry.pulse().changed_since(self.generation).await;
             if self.status.version() == self.version && self.journal.seq() == self.seq {
+                // Another room changed: look again a little later, so busy
+                // rooms elsewhere do not keep this view awake.
+                tokio::time::sleep(RECHECK).await;
                 continue;
             }
             tokio::time::sleep_until(self.last_sent + MIN_GAP).await;
@@ -200,14 +210,14 @@ impl RoomFeed {
     pub fn update(&mut self) -> RoomUpdate {
         let mut update = RoomUpdate::default();
         self.version = self.status.version();
-        let (header, speaker, rules) = self.status.read(|room| {
+        let people = self.journal.glance();
+        let (header, rules) = self.status.read(|room| {
             (
-                room_page::header(&self.alias, room),
-                room.speaker.clone(),
+                room_page::header(&self.alias, room, &people),
                 room_page::rules_rows(room),
             )
         });
-        let roster = room_page::roster_rows(&self.journal.roster(), speaker.as_deref());
+        let roster = room_page::roster_rows(&self.journal.roster(), people.speaker.as_deref());
         let upto = self.journal.seq();
         let upto_now = |entries: Vec<Entry>| -> Vec<String> {
             entries

@@ -6,12 +6,14 @@
 //! - [`journal`]: what the dashboard remembers of each room, fed by the
 //!   room's task as a [`RoomWatcher`].
 //! - [`live`]: updates pushed over Server-Sent Events, a few a second at most.
+//! - [`actions`]: pausing and resuming a room's rules, with a token.
 //! - [`shell`]: the frame pages share.
 //!
 //! The styles and the small script are embedded in the binary. Every page is
 //! sent with a content security policy that allows only those, so text from
 //! the network can never run as code even if escaping were missed.
 
+pub mod actions;
 pub mod journal;
 pub mod live;
 pub mod overview;
@@ -23,15 +25,18 @@ use std::convert::Infallible;
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
+use self::actions::{Action, Actions, presented};
 use self::journal::Journal;
 use self::live::{OverviewFeed, RoomFeed};
 use crate::clock::unix_now;
@@ -63,6 +68,13 @@ impl Dashboard {
         }
     }
 
+    /// Room `alias` at a glance, as of its latest event.
+    pub fn glance(&self, alias: &str) -> journal::Glance {
+        self.journal(alias)
+            .map(|journal| journal.glance())
+            .unwrap_or_default()
+    }
+
     /// Room `alias`'s journal.
     pub fn journal(&self, alias: &str) -> Option<Arc<Journal>> {
         self.journals
@@ -89,20 +101,29 @@ impl Watching for Dashboard {
 struct App {
     registry: Arc<Registry>,
     dashboard: Arc<Dashboard>,
+    /// What operators may do; read-only without. Only the server holds it,
+    /// so the audit log it writes to can close when the server stops.
+    actions: Option<Arc<Actions>>,
 }
 
-/// The dashboard's routes.
-pub fn routes(registry: Arc<Registry>, dashboard: Arc<Dashboard>) -> Router {
+/// The dashboard's routes; with `actions`, operators may act.
+pub fn routes(
+    registry: Arc<Registry>,
+    dashboard: Arc<Dashboard>,
+    actions: Option<Actions>,
+) -> Router {
     Router::new()
         .route("/", get(overview_page))
         .route("/live", get(overview_live))
         .route("/room/{alias}", get(room))
         .route("/room/{alias}/live", get(room_live))
+        .route("/room/{alias}/{action}", post(act))
         .route("/assets/dashboard.css", get(style))
         .route("/assets/dashboard.js", get(script))
         .with_state(App {
             registry,
             dashboard,
+            actions: actions.map(Arc::new),
         })
         .layer(axum::middleware::map_response(guard))
 }
@@ -127,11 +148,11 @@ async fn guard(mut response: Response) -> Response {
 }
 
 async fn overview_page(State(app): State<App>) -> Html<String> {
-    Html(overview::page(&app.registry, unix_now()))
+    Html(overview::page(&app.registry, &app.dashboard, unix_now()))
 }
 
 async fn overview_live(State(app): State<App>) -> impl IntoResponse {
-    let feed = OverviewFeed::new(app.registry);
+    let feed = OverviewFeed::new(app.registry, app.dashboard.clone());
     let stream = futures_util::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await;
         Some((Ok::<_, Infallible>(event), feed))
@@ -150,7 +171,8 @@ struct After {
 async fn room(State(app): State<App>, Path(alias): Path<String>) -> Response {
     match (app.registry.room(&alias), app.dashboard.journal(&alias)) {
         (Some(status), Some(journal)) => {
-            let page = status.read(|room| room_page::page(&alias, room, &journal));
+            let actions = app.actions.is_some();
+            let page = status.read(|room| room_page::page(&alias, room, &journal, actions));
             Html(page).into_response()
         }
         _ => not_found(&alias),
@@ -174,6 +196,49 @@ async fn room_live(
     let closing = app.dashboard.closing.clone().cancelled_owned();
     Sse::new(stream.take_until(closing))
         .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+/// `POST /room/{alias}/pause` or `/resume`, with a token.
+async fn act(
+    State(app): State<App>,
+    Path((alias, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    form: Bytes,
+) -> Response {
+    let Some(actions) = &app.actions else {
+        return (
+            StatusCode::FORBIDDEN,
+            "The dashboard is read-only: set http.auth.token_file in the config to allow actions.\n",
+        )
+            .into_response();
+    };
+    let (Some(status), Some(action)) = (app.registry.room(&alias), Action::parse(&action)) else {
+        return not_found(&alias);
+    };
+    let holder = presented(&headers, &form)
+        .as_deref()
+        .and_then(|token| actions.tokens.holder(token))
+        .map(str::to_owned);
+    let Some(holder) = holder else {
+        tracing::warn!(room = %alias, "a dashboard action was refused: no valid token");
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"usher\"")],
+            "This needs one of the tokens in http.auth.token_file.\n",
+        )
+            .into_response();
+    };
+    let paused = (action == Action::Pause).then(|| Action::pause_reason(&holder));
+    status.update(|room| room.paused = paused);
+    let record = action.record(&alias, &holder);
+    tracing::info!(room = %alias, by = %holder, "{}", record.text);
+    status.command(&record);
+    actions.audit.record(record);
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, overview::room_url(&alias))],
+    )
         .into_response()
 }
 

@@ -6,6 +6,8 @@
 
 use std::fmt::Write as _;
 
+use super::Dashboard;
+use super::journal::Glance;
 use super::shell::{self, Frame, flag, name_or_dash};
 use crate::report::markup::{esc, path_segment};
 use crate::runtime::status::{Registry, RoomSnapshot};
@@ -33,8 +35,8 @@ pub fn room_url(alias: &str) -> String {
     format!("/room/{}", path_segment(alias))
 }
 
-/// Room `alias`'s row, at UNIX time `now`.
-pub fn row(alias: &str, room: &RoomSnapshot, now: f64) -> Row {
+/// Room `alias`'s row at UNIX time `now`, from its status and who is in it.
+pub fn row(alias: &str, room: &RoomSnapshot, people: &Glance, now: f64) -> Row {
     let trouble = room.trouble(now);
     let id = row_id(alias);
     let (phase, style) = shell::phase(room.phase);
@@ -50,7 +52,15 @@ pub fn row(alias: &str, room: &RoomSnapshot, now: f64) -> Row {
         platform = esc(&room.platform),
     );
     if let Some(reason) = &room.reason {
-        let _ = write!(html, " <small>{}</small>", esc(&shorten(reason, 120)));
+        let _ = write!(
+            html,
+            " <small title=\"{}\">{}</small>",
+            esc(reason),
+            esc(&shorten(reason, 60))
+        );
+    }
+    if room.paused.is_some() {
+        html.push_str(" <span class=\"badge warn\">paused</span>");
     }
     let _ = write!(
         html,
@@ -62,12 +72,12 @@ pub fn row(alias: &str, room: &RoomSnapshot, now: f64) -> Row {
          <td data-label=\"Speaker\" class=\"speaker\">{speaker}</td>\
          <td data-label=\"Session\" class=\"timetable\">{timetable}</td>\
          <td data-label=\"Last command\" class=\"last\">",
-        in_room = room.in_room,
-        waiting = room.waiting,
-        locked = flag(room.locked, "locked"),
-        guests_muted = flag(room.guests_muted, "muted"),
-        presenter = name_or_dash(room.presenter.as_deref()),
-        speaker = name_or_dash(room.speaker.as_deref()),
+        in_room = people.in_room,
+        waiting = people.waiting,
+        locked = flag(people.locked, "locked"),
+        guests_muted = flag(people.guests_muted, "muted"),
+        presenter = name_or_dash(people.presenter.as_deref()),
+        speaker = name_or_dash(people.speaker.as_deref()),
         timetable = name_or_dash(room.timetable.as_deref()),
     );
     match &room.last_command {
@@ -93,19 +103,25 @@ pub fn row(alias: &str, room: &RoomSnapshot, now: f64) -> Row {
         if disabled > 0 {
             let _ = write!(html, " <small>{disabled} disabled</small>");
         }
+        // The failing rules by name; the latest error in full on hover.
+        let failing: Vec<&str> = room
+            .rules
+            .iter()
+            .filter(|rule| rule.errors > 0)
+            .map(|rule| rule.name.as_str())
+            .collect();
         let latest = room
             .rules
             .iter()
             .filter_map(|rule| rule.last_error.as_deref())
-            .max_by(|a, b| a.get(..24).cmp(&b.get(..24)));
-        if let Some(latest) = latest {
-            let _ = write!(
-                html,
-                " <small title=\"{}\">{}</small>",
-                esc(latest),
-                esc(&shorten(latest, 120))
-            );
-        }
+            .max_by(|a, b| a.get(..24).cmp(&b.get(..24)))
+            .unwrap_or_default();
+        let _ = write!(
+            html,
+            " <small title=\"{}\">in {}</small>",
+            esc(latest),
+            esc(&failing.join(", "))
+        );
     }
     html.push_str("</td></tr>");
     Row {
@@ -126,11 +142,14 @@ pub fn sort(rows: &mut [Row]) {
 }
 
 /// Every room's row, at UNIX time `now`, rooms with trouble first.
-pub fn rows(registry: &Registry, now: f64) -> Vec<Row> {
+pub fn rows(registry: &Registry, dashboard: &Dashboard, now: f64) -> Vec<Row> {
     let mut rows: Vec<Row> = registry
         .rooms()
         .iter()
-        .map(|(alias, status)| status.read(|room| row(alias, room, now)))
+        .map(|(alias, status)| {
+            let people = dashboard.glance(alias);
+            status.read(|room| row(alias, room, &people, now))
+        })
         .collect();
     sort(&mut rows);
     rows
@@ -161,8 +180,8 @@ pub fn summary(registry: &Registry, rows: &[Row]) -> String {
 }
 
 /// The whole overview page.
-pub fn page(registry: &Registry, now: f64) -> String {
-    let rows = rows(registry, now);
+pub fn page(registry: &Registry, dashboard: &Dashboard, now: f64) -> String {
+    let rows = rows(registry, dashboard, now);
     let mut out = String::with_capacity(1024 + rows.len() * 1200);
     shell::open(
         &mut out,
@@ -207,6 +226,7 @@ mod tests {
     #[test]
     fn rooms_in_trouble_come_first_and_names_are_escaped() {
         let registry = Registry::default();
+        let dashboard = Dashboard::default();
         for alias in ["a-hall", "b-hall", "c<hall>"] {
             registry
                 .add_room(alias)
@@ -216,13 +236,13 @@ mod tests {
             .room("b-hall")
             .unwrap()
             .update(|room| room.set_phase(Phase::Failed, Some("HTTP 502 <bad>".into())));
-        let rows = rows(&registry, 0.0);
+        let rows = rows(&registry, &dashboard, 0.0);
         let order: Vec<&str> = rows.iter().map(|row| row.alias.as_str()).collect();
         assert_eq!(order, ["b-hall", "a-hall", "c<hall>"]);
         assert!(rows[0].html.contains("HTTP 502 &lt;bad&gt;"));
         assert!(rows[2].html.contains("c&lt;hall&gt;"));
         assert!(!rows[2].html.contains("<hall>"));
-        let html = page(&registry, 0.0);
+        let html = page(&registry, &dashboard, 0.0);
         assert!(html.contains("<b>3</b> rooms · <b>2</b> connected"));
     }
 

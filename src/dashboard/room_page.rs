@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::journal::{Entry, Journal, What};
+use super::journal::{Entry, Glance, Journal, What};
 use super::overview::{room_url, shorten};
 use super::shell::{self, Frame, flag, name_or_dash};
 use crate::model::Participant;
@@ -15,8 +15,8 @@ use crate::report::markup::{esc, path_segment};
 use crate::runtime::audit::{AuditRecord, Outcome};
 use crate::runtime::status::RoomSnapshot;
 
-/// The page's heading and the room's state.
-pub fn header(alias: &str, room: &RoomSnapshot) -> String {
+/// The page's heading and the room's state: its status, and who is in it.
+pub fn header(alias: &str, room: &RoomSnapshot, people: &Glance) -> String {
     let (phase, style) = shell::phase(room.phase);
     let mut html = format!(
         "<h1>{alias}</h1><p><span class=\"badge {style}\">{phase}</span> since {since}",
@@ -25,6 +25,13 @@ pub fn header(alias: &str, room: &RoomSnapshot) -> String {
     );
     if let Some(reason) = &room.reason {
         let _ = write!(html, ": {}", esc(reason));
+    }
+    if let Some(paused) = &room.paused {
+        let _ = write!(
+            html,
+            " · <span class=\"badge warn paused\">paused</span> {}",
+            esc(paused)
+        );
     }
     let _ = write!(
         html,
@@ -39,12 +46,12 @@ pub fn header(alias: &str, room: &RoomSnapshot) -> String {
          <div><dt>Session</dt><dd>{timetable}</dd></div>\
          <div><dt>Reconnects</dt><dd>{reconnects}</dd></div></dl>",
         platform = esc(&room.platform),
-        in_room = room.in_room,
-        waiting = room.waiting,
-        locked = flag(room.locked, "locked"),
-        guests_muted = flag(room.guests_muted, "muted"),
-        presenter = name_or_dash(room.presenter.as_deref()),
-        speaker = name_or_dash(room.speaker.as_deref()),
+        in_room = people.in_room,
+        waiting = people.waiting,
+        locked = flag(people.locked, "locked"),
+        guests_muted = flag(people.guests_muted, "muted"),
+        presenter = name_or_dash(people.presenter.as_deref()),
+        speaker = name_or_dash(people.speaker.as_deref()),
         timetable = name_or_dash(room.timetable.as_deref()),
         reconnects = room.reconnects,
     );
@@ -185,14 +192,32 @@ pub fn rules_rows(room: &RoomSnapshot) -> String {
     html
 }
 
+/// The form that pauses the room's rules, or resumes them while paused.
+fn action_form(alias: &str, room: &RoomSnapshot) -> String {
+    let (action, label) = if room.paused.is_some() {
+        ("resume", "Resume the rules")
+    } else {
+        ("pause", "Pause the rules")
+    };
+    format!(
+        "<form class=\"action\" method=\"post\" action=\"{url}/{action}\">\
+         <label>Token <input type=\"password\" name=\"token\" autocomplete=\"current-password\" required></label> \
+         <button type=\"submit\">{label}</button> \
+         <small>While paused, the rules keep running and nothing they ask for is sent.</small></form>",
+        url = esc(&room_url(alias)),
+    )
+}
+
 /// Newest first, as the page lists them.
 pub fn entries_newest_first(entries: &[Entry]) -> String {
     entries.iter().rev().map(entry).collect()
 }
 
-/// The whole page.
-pub fn page(alias: &str, room: &RoomSnapshot, journal: &Journal) -> String {
+/// The whole page; with `actions`, the form that pauses or resumes the
+/// room's rules.
+pub fn page(alias: &str, room: &RoomSnapshot, journal: &Journal, actions: bool) -> String {
     let upto = journal.seq();
+    let people = journal.glance();
     let shown = |entries: Vec<Entry>| -> Vec<Entry> {
         entries.into_iter().filter(|e| e.seq <= upto).collect()
     };
@@ -224,12 +249,17 @@ pub fn page(alias: &str, room: &RoomSnapshot, journal: &Journal) -> String {
          <div class=\"scroll\"><table class=\"rules\"><thead><tr><th scope=\"col\">Rule</th>\
          <th scope=\"col\" class=\"n\">Calls</th><th scope=\"col\" class=\"n\">Errors</th>\
          <th scope=\"col\">State</th><th scope=\"col\">Last error</th></tr></thead>\
-         <tbody id=\"rules-rows\">{rules}</tbody></table></div></section>",
-        header = header(alias, room),
-        roster = roster_rows(&journal.roster(), room.speaker.as_deref()),
+         <tbody id=\"rules-rows\">{rules}</tbody></table></div>{form}</section>",
+        header = header(alias, room, &people),
+        roster = roster_rows(&journal.roster(), people.speaker.as_deref()),
         timeline = entries_newest_first(&shown(journal.timeline_after(0))),
         held = entries_newest_first(&shown(journal.held_after(0))),
         rules = rules_rows(room),
+        form = if actions {
+            action_form(alias, room)
+        } else {
+            String::new()
+        },
     );
     shell::close(&mut out);
     out

@@ -27,6 +27,7 @@ use super::room::{RoomSetup, supervise};
 use super::status::{Registry, Watching};
 use crate::config::{Config, PlatformConfig};
 use crate::dashboard::Dashboard;
+use crate::dashboard::actions::{Actions, Tokens};
 use crate::platform::vmr::{FeedOptions, HttpClients};
 use crate::report::book::ReportBook;
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
@@ -133,6 +134,14 @@ impl Daemon {
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
         let first_activity = options.follow_activity.then_some(first_activity);
+        let actions = match &config.http.auth {
+            Some(auth) => Some(Actions {
+                tokens: Tokens::load(&auth.token_file)
+                    .map_err(|err| StartError::Config(err.to_string()))?,
+                audit: audit.clone(),
+            }),
+            None => None,
+        };
         let dashboard = Arc::new(Dashboard::new(cancel.clone()));
         let mut watching: Vec<Arc<dyn Watching>> = vec![dashboard.clone()];
         let reports = config
@@ -181,7 +190,7 @@ impl Daemon {
             reload_requests.clone(),
             cancel.clone(),
         ));
-        let router = super::http::router(registry.clone(), dashboard);
+        let router = super::http::router(registry.clone(), dashboard, actions);
         let stop_serving = cancel.clone();
         let server = tokio::spawn(async move {
             let serving = axum::serve(listener, router)

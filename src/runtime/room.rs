@@ -346,6 +346,15 @@ impl RoomActor<'_> {
             tracing::info!(room = %self.alias, count = intents.len(), "the conference was ended; not sending what rules ask while it empties");
             return;
         }
+        if let Some(why) = self.status.paused() {
+            for intent in intents {
+                let mut record =
+                    AuditRecord::for_intent(self.alias, &intent, Outcome::Blocked, unix_now());
+                record.error = Some(why.clone());
+                self.reporting.record(record);
+            }
+            return;
+        }
         self.note_finished();
         let plan = plan(intents, &self.state, self.in_flight.commands());
         let now = unix_now();
@@ -434,17 +443,9 @@ impl RoomActor<'_> {
             return;
         }
         self.last_snapshot = Some(Instant::now());
-        let state = &self.state;
-        let (participants, counts) = (state.len(), state.counts());
-        let (in_room, waiting) = (counts.in_room, counts.waiting);
-        let flags = state.flags();
         let session = self.session.stats();
         self.status.update(|status| {
-            status.participants = participants;
-            status.in_room = in_room;
-            status.waiting = waiting;
-            status.locked = flags.locked;
-            status.guests_muted = flags.guests_muted;
+            status.take_in(&self.state);
             status.set_rules(self.rules.stats(), self.rules.latency());
             status.set_session(session);
         });

@@ -110,6 +110,9 @@ pub struct RoomSnapshot {
     pub timetable: Option<String>,
     /// The latest command and the rule behind it.
     pub last_command: Option<LastCommand>,
+    /// Why the room's commands are held back, while an operator has paused
+    /// its rules (who, and since when).
+    pub paused: Option<String>,
     #[serde(skip)]
     latency: CallLatency,
     /// Each rule's latest failure: when (UNIX seconds), and what.
@@ -143,6 +146,7 @@ impl RoomSnapshot {
             speaker: None,
             timetable: None,
             last_command: None,
+            paused: None,
             latency: CallLatency::default(),
             rule_errors: BTreeMap::new(),
         }
@@ -150,7 +154,7 @@ impl RoomSnapshot {
 
     /// Takes in what the room looks like now: counts, flags, who presents
     /// and who speaks.
-    fn take_in(&mut self, state: &RoomState) {
+    pub fn take_in(&mut self, state: &RoomState) {
         let counts = state.counts();
         let flags = state.flags();
         self.participants = state.len();
@@ -278,7 +282,7 @@ impl RoomSnapshot {
 pub const RECENT_TROUBLE: f64 = 900.0;
 
 /// Keeps its name when `who` is the same person, else takes theirs.
-fn keep_name(slot: &mut Option<String>, who: Option<&Arc<Participant>>) {
+pub fn keep_name(slot: &mut Option<String>, who: Option<&Arc<Participant>>) {
     match (slot.as_deref(), who) {
         (Some(name), Some(p)) if name == p.display_name => {}
         (None, None) => {}
@@ -386,18 +390,25 @@ impl RoomStatus {
         self.read(RoomSnapshot::clone)
     }
 
+    /// Why the room's commands are held back, while its rules are paused.
+    pub fn paused(&self) -> Option<String> {
+        self.read(|status| status.paused.clone())
+    }
+
     /// How many times the status has changed.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }
 
-    /// An event changed the room at UNIX time `at`: tells the watchers,
-    /// then takes in the room's counts, flags, presenter and speaker.
+    /// An event changed the room at UNIX time `at`: tells the watchers and
+    /// wakes live views. The status itself takes the room in at the room's
+    /// next snapshot, with the rules' counters, so `/status` stays coherent.
     pub fn observe(&self, state: &RoomState, changes: &[Change], at: f64) {
         for watcher in &self.watchers {
             watcher.changes(state, changes, at);
         }
-        self.update(|status| status.take_in(state));
+        self.version.fetch_add(1, Ordering::AcqRel);
+        self.pulse.beat();
     }
 
     /// A command's outcome is known: counts it and tells the watchers.

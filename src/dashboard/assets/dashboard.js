@@ -5,7 +5,7 @@
 (function () {
   const source = document.body.dataset.live;
   const state = document.getElementById('live-state');
-  const KEPT = 200;
+  const KEPT = 100;
 
   function parse(html) {
     const template = document.createElement('template');
