@@ -219,9 +219,7 @@ impl RoomWatcher for RoomReports {
             if let Some(session) = &mut open.session {
                 session.command(record);
             }
-            let ends_conference = record.command == "disconnect"
-                && record.target.is_none()
-                && record.outcome == Outcome::Ok;
+            let ends_conference = record.command == "end" && record.outcome == Outcome::Ok;
             open.ended_by_usher |= ends_conference;
             // The platform often shows the room empty before usher hears back.
             match open.empty_since {

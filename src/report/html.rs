@@ -253,9 +253,15 @@ fn chart(out: &mut String, report: &Report) {
     }
     let label_every = minutes.len().div_ceil(8).max(1);
     for (index, point) in minutes.iter().enumerate().step_by(label_every) {
+        // The last label may not overflow the chart's right edge.
+        let anchor = if x(index) > WIDTH - RIGHT - 20.0 {
+            "end"
+        } else {
+            "middle"
+        };
         let _ = write!(
             out,
-            "<text class=\"axis\" x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            "<text class=\"axis\" x=\"{:.1}\" y=\"{}\" text-anchor=\"{anchor}\">{}</text>",
             x(index),
             HEIGHT - 8.0,
             esc(point.time.get(11..16).unwrap_or_default())
