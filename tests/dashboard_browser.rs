@@ -175,7 +175,7 @@ async fn a_failing_room_is_listed_first() {
         .text("#rooms tbody tr:nth-child(2) td.rule-errors")
         .await
         .unwrap_or_default();
-    assert!(errors.starts_with('1'), "one rule error shown: {errors}");
+    assert_eq!(errors, "1 in broken", "one rule error, and which rule");
     let latest = browser
         .attr("#rooms tbody tr:nth-child(2) td.rule-errors small", "title")
         .await
@@ -286,4 +286,149 @@ async fn a_reports_chart_has_one_point_per_minute() {
         "the peak"
     );
     browser.close().await;
+}
+
+/// Writes the README's screenshots into `docs/`:
+/// `cargo test --test dashboard_browser -- --ignored screenshots`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes the README's screenshots; run by hand"]
+async fn screenshots_for_the_readme() {
+    let docs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    let lab = "lab-2@usher.test";
+    let mut students: Vec<Joiner> = vec![Joiner::host("Prof. Ada Lovelace")];
+    students.extend(
+        [
+            "Alan Turing",
+            "Barbara Liskov",
+            "Claude Shannon",
+            "Donald Knuth",
+            "Edsger Dijkstra",
+            "Frances Allen",
+        ]
+        .map(Joiner::guest),
+    );
+    let sim = simulator(vec![
+        room(students),
+        room_named(SECOND_ROOM, vec![Joiner::host("Grace Hopper")]),
+        room_named(lab, vec![Joiner::host("Katherine Johnson")]),
+    ])
+    .await;
+    let dir = TestDir::new("dash_screens");
+    dir.shipped_rules();
+    dir.rule(
+        "broken",
+        "//! Fails on every join, on purpose.\nfn on_join(p) { throw \"broken on purpose\"; }\n",
+    );
+    let hall: &[&str] = &[
+        "auto_mute_guests",
+        "spotlight_presenter",
+        "hand_queue",
+        "chat_commands",
+    ];
+    let rooms: [(&str, &[&str]); 4] = [
+        (ROOM, hall),
+        (SECOND_ROOM, &["auto_mute_guests", "broken"]),
+        (
+            lab,
+            &[
+                "auto_mute_guests",
+                "rule: lock_when_full\n        params: { max: 3, reserve: 0 }\n        shadow: true",
+            ],
+        ),
+        ("aula-1@usher.test", &["auto_mute_guests"]),
+    ];
+    let usher = Usher::start_only(dir, &rooms_config(&sim, &rooms, "")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for step in [
+        Step::Present("Prof. Ada Lovelace".into()),
+        Step::Speak("Prof. Ada Lovelace".into()),
+        Step::Join(Joiner::guest("Grace Hopper")),
+        Step::Join(Joiner::guest("John McCarthy")),
+        Step::RaiseHand("Barbara Liskov".into()),
+    ] {
+        sim.step(ROOM, &step).unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    join(&sim, SECOND_ROOM, "Bob");
+    for name in ["Hedy Lamarr", "Ivan Sutherland", "Jean Sammet"] {
+        join(&sim, lab, name);
+    }
+    sim.step(lab, &Step::WaitingRoom(Joiner::guest("Ken Thompson")))
+        .unwrap();
+    sim.step(lab, &Step::Lock).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    let browser = Browser::start("screens").await;
+    browser.client().set_window_size(1440, 720).await.unwrap();
+    browser.open(&format!("http://{}/", usher.http)).await;
+    browser.live().await;
+    browser.screenshot(&docs.join("dashboard.png")).await;
+    browser.client().set_window_size(1440, 1100).await.unwrap();
+    browser.open(&room_url(&usher, ROOM)).await;
+    browser.live().await;
+    browser.screenshot(&docs.join("dashboard-room.png")).await;
+    browser.client().set_window_size(420, 900).await.unwrap();
+    browser.open(&format!("http://{}/", usher.http)).await;
+    browser.live().await;
+    browser.screenshot(&docs.join("dashboard-phone.png")).await;
+
+    // A 50-minute lecture's report, built offline from a recording.
+    let t0 = 1_795_424_400.0;
+    let person = |uuid: &str, name: &str, role: &str| {
+        serde_json::json!({"uuid": uuid, "display_name": name, "role": role,
+                           "service_type": "conference"})
+    };
+    let mut lines = vec![
+        serde_json::json!({"t": t0, "event": "participant_sync_begin", "data": null}),
+        serde_json::json!({"t": t0, "event": "participant_create", "data": person("ada", "Prof. Ada Lovelace", "chair")}),
+        serde_json::json!({"t": t0, "event": "participant_sync_end", "data": null}),
+        serde_json::json!({"t": t0 + 240.0, "event": "presentation_start", "data": {"presenter_name": "Prof. Ada Lovelace", "presenter_uri": ""}}),
+        serde_json::json!({"t": t0 + 2700.0, "event": "presentation_stop", "data": null}),
+    ];
+    for n in 0..38u32 {
+        let uuid = format!("s{n}");
+        let at = t0 + 20.0 + f64::from(n) * f64::from(n % 5 + 3) * 4.0;
+        lines.push(serde_json::json!({"t": at, "event": "participant_create",
+            "data": person(&uuid, &format!("Student {}", n + 1), "guest")}));
+        if n % 4 == 1 {
+            lines.push(serde_json::json!({"t": at + 1500.0 + f64::from(n) * 20.0, "event": "participant_delete", "data": {"uuid": uuid}}));
+        }
+    }
+    lines.push(
+        serde_json::json!({"t": t0 + 3000.0, "event": "service_update", "data": {"locked": false}}),
+    );
+    lines.sort_by(|a, b| {
+        a["t"]
+            .as_f64()
+            .unwrap()
+            .total_cmp(&b["t"].as_f64().unwrap())
+    });
+    let recording: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    usher.dir.write("lecture.jsonl", &recording);
+    let mut report = Process::spawn(
+        usher.dir.path(),
+        &[
+            "report",
+            "--recording",
+            "lecture.jsonl",
+            "--room",
+            ROOM,
+            "-o",
+            "lecture.html",
+        ],
+        &[],
+    );
+    let (status, stderr) = report.exit_within(PATIENCE).await;
+    assert!(status.success(), "{stderr}");
+    browser.client().set_window_size(1100, 1000).await.unwrap();
+    browser
+        .open(&format!(
+            "file://{}",
+            usher.dir.join("lecture.html").display()
+        ))
+        .await;
+    browser.screenshot(&docs.join("report.png")).await;
+    browser.close().await;
+    usher.stop().await;
 }
