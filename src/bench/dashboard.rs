@@ -7,20 +7,29 @@
 //! loopback and times, side by side in one run: the overview page (every
 //! room), `/status` (the same rooms as JSON, for comparison), one room's
 //! page, and one live update of the overview after every room changed.
+//! Last, what following a room costs its task per event: a busy lecture's
+//! events through decode and room state alone, with the dashboard's journal,
+//! and with the journal and an end-of-lecture report.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::hint::black_box;
+
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::workload::{self, Frame};
+use crate::report::book::ReportBook;
 
 use crate::clock::unix_now;
 use crate::dashboard::Dashboard;
 use crate::dashboard::live::OverviewFeed;
 use crate::model::{
-    Command, Event, Participant, ParticipantCommand, Presentation, Role, ServiceType, StageEntry,
-    Target,
+    Command, Event, Participant, ParticipantCommand, Presentation, Role, RoomState, ServiceType,
+    StageEntry, Target,
 };
 use crate::rules::{CallLatency, Intent, RuleStats, Trigger};
 use crate::runtime::audit::{AuditRecord, Outcome};
@@ -45,6 +54,12 @@ pub struct DashboardReport {
     pub room_ms: f64,
     /// One live update of the overview after every room changed.
     pub live_update_ms: f64,
+    /// A lecture's events through decode and room state, per event.
+    pub state_ns_per_event: f64,
+    /// The same, with the room followed by the dashboard's journal.
+    pub journal_ns_per_event: f64,
+    /// The same, followed by the journal and an end-of-lecture report.
+    pub journal_report_ns_per_event: f64,
 }
 
 /// Builds `rooms` rooms of `people` each and times the dashboard `rounds`
@@ -88,6 +103,29 @@ pub async fn run(
         live.push(start.elapsed());
     }
     server.abort();
+
+    // What following a room costs on its task: a busy lecture's events
+    // through decode and state alone, then with the journal, then with the
+    // journal and a report, alternating rounds.
+    let frames = workload::lecture(50_000);
+    let reports_dir =
+        std::env::temp_dir().join(format!("usher-bench-dashboard-{}", std::process::id()));
+    let stop = CancellationToken::new();
+    let book = ReportBook::start(&reports_dir, stop.clone());
+    let (mut bare, mut journal, mut both) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds.max(1) {
+        bare.push(follow_round(&frames, None));
+        let followed = Registry::watched_by(vec![Arc::new(Dashboard::default())]);
+        journal.push(follow_round(&frames, Some(&followed.add_room("a"))));
+        let followed = Registry::watched_by(vec![
+            Arc::new(Dashboard::default()) as Arc<dyn Watching>,
+            book.clone(),
+        ]);
+        both.push(follow_round(&frames, Some(&followed.add_room("b"))));
+    }
+    stop.cancel();
+    let _ = std::fs::remove_dir_all(&reports_dir);
+    let per_event = |times: &mut Vec<Duration>| median_ms(times) * 1e6 / frames.len() as f64;
     let report = DashboardReport {
         rooms,
         people,
@@ -97,6 +135,9 @@ pub async fn run(
         ratio: 0.0,
         room_ms: median_ms(&mut room),
         live_update_ms: median_ms(&mut live),
+        state_ns_per_event: per_event(&mut bare),
+        journal_ns_per_event: per_event(&mut journal),
+        journal_report_ns_per_event: per_event(&mut both),
     };
     let report = DashboardReport {
         ratio: report.overview_ms / report.status_ms,
@@ -125,7 +166,44 @@ pub async fn run(
         "{:<20} {:>10.2}   (overview time / status time)",
         "ratio", report.ratio
     )?;
+    writeln!(
+        out,
+        "\na lecture's {} events on one room's task, per event:",
+        frames.len()
+    )?;
+    for (label, value) in [
+        ("decode + state", report.state_ns_per_event),
+        ("  + journal", report.journal_ns_per_event),
+        ("  + journal + report", report.journal_report_ns_per_event),
+    ] {
+        writeln!(
+            out,
+            "{label:<20} {value:>10.0} ns   ({:.2} of decode + state)",
+            value / report.state_ns_per_event
+        )?;
+    }
     Ok(report)
+}
+
+/// Replays `frames` through a room state, telling `status` (when given)
+/// what changed as the room's task does.
+fn follow_round(frames: &[Frame], status: Option<&RoomStatus>) -> Duration {
+    const START: f64 = 1_800_000_000.0;
+    let mut state = RoomState::new();
+    let started = Instant::now();
+    for frame in frames {
+        if let Ok(event) = Event::parse(&frame.name, &frame.data) {
+            let at = START + frame.at;
+            let changes = state.apply_at(event, at);
+            if let Some(status) = status
+                && !changes.is_empty()
+            {
+                status.observe(&state, &changes, at);
+            }
+            black_box(changes);
+        }
+    }
+    started.elapsed()
 }
 
 /// A registry of `rooms` rooms of `people` each, followed by a dashboard.
@@ -162,7 +240,7 @@ fn median_ms(times: &mut [Duration]) -> f64 {
 /// Gives room number `index` a lecture's worth of state.
 fn fill(alias: &str, status: &RoomStatus, index: usize, people: usize) {
     let now = unix_now();
-    let mut state = crate::model::RoomState::new();
+    let mut state = RoomState::new();
     let mut apply = |event: Event| {
         let changes = state.apply_at(event, now);
         if !changes.is_empty() {
