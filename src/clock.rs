@@ -1,11 +1,43 @@
-//! Wall-clock time as usher uses it: UNIX seconds as `f64`.
+//! Wall-clock time as usher uses it: UNIX seconds as `f64`, and time zones.
 //!
 //! Rules get the time from `now()`, the audit log stamps every record and
-//! rule schedules name times of day. These helpers parse RFC 3339
-//! (`"2026-11-22T14:00:00+08:00"`), format it back, and give the time of day
-//! (`"14:05"`) at a UTC offset. That is all usher needs, so no date crate.
+//! rule schedules name times of day in a zone. The calendar work is done by
+//! [`jiff`]: RFC 3339 in and out, and [`Zone`]s that are either an IANA name
+//! (`"Europe/Berlin"`, with its daylight saving time) or a fixed UTC offset
+//! (`"+08:00"`, `"Z"`). Zones come from the system's time zone database, and
+//! from the copy built into usher where the system has none (a bare
+//! container) or lacks the zone.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use jiff::civil::DateTime;
+use jiff::fmt::temporal::DateTimeParser;
+use jiff::tz::{TimeZone, TimeZoneDatabase};
+use jiff::{SignedDuration, Timestamp, ZonedDateTime};
+use serde::{Deserialize, Deserializer};
+
+/// Why a time or a zone could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ClockError {
+    /// Not an RFC 3339 timestamp.
+    #[error(
+        "{0:?} is not a timestamp; write it like \"2026-11-22T14:00:00+08:00\" or \"2026-11-22T14:00[Europe/Berlin]\""
+    )]
+    NotATimestamp(String),
+    /// Not a date and time of day without a zone.
+    #[error("{0:?} is not a local date and time; write it like \"2026-11-22T14:00\"")]
+    NotALocalTime(String),
+    /// Not a zone usher knows.
+    #[error(
+        "{0:?} is not a time zone; write an IANA name like \"Europe/Berlin\" or a UTC offset like \"+08:00\", \"-05:30\" or \"Z\""
+    )]
+    NotAZone(String),
+    /// A number of seconds too far from 1970 to be a time.
+    #[error("{0} is not a time usher can work with")]
+    OutOfRange(f64),
+}
 
 /// The current time in UNIX seconds.
 pub fn unix_now() -> f64 {
@@ -15,126 +47,208 @@ pub fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// UNIX seconds as a [`Timestamp`], if they are in jiff's range.
+pub fn to_timestamp(at: f64) -> Result<Timestamp, ClockError> {
+    SignedDuration::try_from_secs_f64(at)
+        .ok()
+        .and_then(|since| Timestamp::from_duration(since).ok())
+        .ok_or(ClockError::OutOfRange(at))
+}
+
+/// A [`Timestamp`] as UNIX seconds.
+pub fn from_timestamp(at: Timestamp) -> f64 {
+    at.as_duration().as_secs_f64()
+}
+
 /// Formats UNIX seconds as RFC 3339 in UTC with milliseconds,
 /// e.g. `2026-11-22T06:00:00.250Z`.
 pub fn format_timestamp(at: f64) -> String {
     let millis = (at * 1000.0).round() as i64;
-    let (days, in_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000
-    )
+    let at = Timestamp::from_millisecond(millis).unwrap_or(Timestamp::UNIX_EPOCH);
+    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// Parses an RFC 3339 timestamp (`2026-11-22T14:00:00Z`,
-/// `2026-11-22 14:00+08:00`, fractional seconds allowed) to UNIX seconds.
-pub fn parse_timestamp(text: &str) -> Result<f64, String> {
-    let fail =
-        || format!("{text:?} is not a timestamp; write it like \"2026-11-22T14:00:00+08:00\"");
-    let text = text.trim();
-    let (date, rest) = text.split_at_checked(10).ok_or_else(fail)?;
-    let mut date_parts = date.split('-');
-    let mut next_number = |limit: i64| -> Option<i64> {
-        date_parts
-            .next()?
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (0..=limit).contains(n))
+/// `2026-11-22 14:00+08:00`, fractional seconds allowed) or one with an
+/// IANA zone (`2026-11-22T14:00[Europe/Berlin]`) to UNIX seconds.
+pub fn parse_timestamp(text: &str) -> Result<f64, ClockError> {
+    let trimmed = text.trim();
+    let instant = if trimmed.ends_with(']') {
+        trimmed
+            .parse::<ZonedDateTime>()
+            .map(|zoned| zoned.timestamp())
+    } else {
+        trimmed.parse::<Timestamp>()
     };
-    let (year, month, day) = (
-        next_number(9999).ok_or_else(fail)?,
-        next_number(12).ok_or_else(fail)?,
-        next_number(31).ok_or_else(fail)?,
-    );
-    if month == 0 || day == 0 {
-        return Err(fail());
+    instant
+        .map(from_timestamp)
+        .map_err(|_| ClockError::NotATimestamp(text.to_owned()))
+}
+
+/// Parses a date and time of day without a zone (`2026-11-22T14:00`) as a
+/// time in `zone`. A time the clocks skip (02:30 on the night they spring
+/// forward) is read as that much after the change; a time they pass twice
+/// is the first of the two.
+pub fn parse_local(text: &str, zone: &Zone) -> Result<f64, ClockError> {
+    let civil: DateTime = text
+        .trim()
+        .parse()
+        .map_err(|_| ClockError::NotALocalTime(text.to_owned()))?;
+    zone.instant_of(civil)
+        .map(from_timestamp)
+        .ok_or_else(|| ClockError::NotALocalTime(text.to_owned()))
+}
+
+/// The time of day (`"HH:MM"`) of UNIX time `at` in a zone such as
+/// `"Europe/Berlin"`, `"+08:00"` or `"Z"`.
+pub fn time_of_day(at: f64, zone: &str) -> Result<String, ClockError> {
+    Zone::parse(zone)?.time_of_day(at)
+}
+
+/// A time zone: an IANA name or a fixed UTC offset, with the name it was
+/// given by.
+#[derive(Clone)]
+pub struct Zone {
+    name: Arc<str>,
+    tz: TimeZone,
+}
+
+impl Zone {
+    /// UTC.
+    pub fn utc() -> Zone {
+        Zone {
+            name: "UTC".into(),
+            tz: TimeZone::UTC,
+        }
     }
-    let rest = rest.strip_prefix(['T', 't', ' ']).ok_or_else(fail)?;
-    let zone_at = rest.find(['Z', 'z', '+', '-']).ok_or_else(fail)?;
-    let (time, zone) = rest.split_at(zone_at);
-    let mut time_parts = time.split(':');
-    let hour: i64 = parse_bounded(time_parts.next(), 23).ok_or_else(fail)?;
-    let minute: i64 = parse_bounded(time_parts.next(), 59).ok_or_else(fail)?;
-    let second: f64 = match time_parts.next() {
-        Some(seconds) => seconds
-            .parse::<f64>()
-            .ok()
-            .filter(|s| (0.0..61.0).contains(s))
-            .ok_or_else(fail)?,
-        None => 0.0,
-    };
-    let offset = offset_seconds(zone).ok_or_else(fail)?;
-    let days = days_from_civil(year, month, day);
-    Ok((days * 86_400 + hour * 3600 + minute * 60 - offset) as f64 + second)
-}
 
-/// The time of day (`"HH:MM"`) of UNIX time `at` at a UTC offset such as
-/// `"+08:00"`, `"-05:30"` or `"Z"`.
-pub fn time_of_day(at: f64, utc_offset: &str) -> Result<String, String> {
-    let offset = offset_seconds(utc_offset.trim()).ok_or_else(|| {
-        format!("{utc_offset:?} is not a UTC offset; write it like \"+08:00\", \"-05:30\" or \"Z\"")
-    })?;
-    let local = (at.floor() as i64 + offset).rem_euclid(86_400);
-    Ok(format!("{:02}:{:02}", local / 3600, local % 3600 / 60))
-}
-
-fn parse_bounded(part: Option<&str>, max: i64) -> Option<i64> {
-    part?.parse::<i64>().ok().filter(|n| (0..=max).contains(n))
-}
-
-/// `Z` → 0, `+08:00` → 28800, `-0530` → -19800.
-fn offset_seconds(zone: &str) -> Option<i64> {
-    if zone.eq_ignore_ascii_case("z") {
-        return Some(0);
+    /// The machine's zone (`TZ`, else `/etc/localtime`), or UTC when it
+    /// cannot be told.
+    pub fn system() -> Zone {
+        let tz = TimeZone::try_system().unwrap_or(TimeZone::UTC);
+        let name = tz.iana_name().unwrap_or("local").into();
+        Zone { name, tz }
     }
-    let sign = match zone.chars().next()? {
-        '+' => 1,
-        '-' => -1,
-        _ => return None,
-    };
-    let digits: String = zone[1..].chars().filter(|c| *c != ':').collect();
-    if digits.len() != 4 || !digits.chars().all(|c| c.is_ascii_digit()) {
+
+    /// Reads a zone: an IANA name (`"Europe/Berlin"`), `"UTC"`, `"Z"` or a
+    /// UTC offset (`"+08:00"`, `"-0530"`, `"+08"`).
+    pub fn parse(text: &str) -> Result<Zone, ClockError> {
+        let trimmed = text.trim();
+        let fail = || ClockError::NotAZone(text.to_owned());
+        if trimmed.eq_ignore_ascii_case("z") {
+            return Ok(Zone {
+                name: trimmed.into(),
+                tz: TimeZone::UTC,
+            });
+        }
+        if trimmed.starts_with(['+', '-']) {
+            return fixed_offset(trimmed)
+                .map(|tz| Zone {
+                    name: trimmed.into(),
+                    tz,
+                })
+                .ok_or_else(fail);
+        }
+        Zone::named(trimmed, &[jiff::tz::db(), &TimeZoneDatabase::bundled()]).ok_or_else(fail)
+    }
+
+    /// Looks an IANA name up in each database in turn.
+    fn named(name: &str, databases: &[&TimeZoneDatabase]) -> Option<Zone> {
+        if name.is_empty() || name.starts_with(['+', '-']) {
+            return None;
+        }
+        databases
+            .iter()
+            .find_map(|db| db.get(name).ok())
+            .map(|tz| Zone {
+                name: tz.iana_name().unwrap_or(name).into(),
+                tz,
+            })
+    }
+
+    /// A zone made from jiff's, named `name`.
+    pub fn from_time_zone(name: &str, tz: TimeZone) -> Zone {
+        Zone {
+            name: name.into(),
+            tz,
+        }
+    }
+
+    /// The name it was given by (the IANA name, or the offset as written).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// jiff's time zone.
+    pub fn time_zone(&self) -> &TimeZone {
+        &self.tz
+    }
+
+    /// The time of day (`"HH:MM"`) of UNIX time `at` in this zone.
+    pub fn time_of_day(&self, at: f64) -> Result<String, ClockError> {
+        let local = to_timestamp(at.floor())?.to_zoned_datetime(self.tz.clone());
+        Ok(local.strftime("%H:%M").to_string())
+    }
+
+    /// UNIX time `at` as RFC 3339 at this zone's offset on that date, to the
+    /// second: `2027-03-29T09:00:00+02:00`.
+    pub fn format(&self, at: f64) -> Result<String, ClockError> {
+        let local = to_timestamp(at.round())?.to_zoned_datetime(self.tz.clone());
+        Ok(local.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    }
+
+    /// The instant a wall-clock time in this zone stands for: in a gap the
+    /// clocks skip it is read with the offset before the change, in a fold
+    /// it is the earlier of the two (RFC 5545's rule, and jiff's
+    /// "compatible" one).
+    pub fn instant_of(&self, civil: DateTime) -> Option<Timestamp> {
+        self.tz
+            .to_ambiguous_zoned_datetime(civil)
+            .compatible()
+            .ok()
+            .map(|zoned| zoned.timestamp())
+    }
+}
+
+impl fmt::Debug for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Zone({})", self.name)
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl PartialEq for Zone {
+    fn eq(&self, other: &Zone) -> bool {
+        self.name == other.name && self.tz == other.tz
+    }
+}
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Zone::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `+08:00`, `-0530` or `+08` as a fixed-offset zone, at most 18 hours
+/// from UTC (real zones stay within 14).
+fn fixed_offset(text: &str) -> Option<TimeZone> {
+    let digits: String = text[1..].chars().filter(|c| *c != ':').collect();
+    if digits.get(..2).and_then(|hours| hours.parse::<u8>().ok())? > 18 {
         return None;
     }
-    let hours: i64 = digits[..2].parse().ok().filter(|h| *h <= 23)?;
-    let minutes: i64 = digits[2..].parse().ok().filter(|m| *m <= 59)?;
-    Some(sign * (hours * 3600 + minutes * 60))
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_index = (month + 9) % 12;
-    let day_of_year = (153 * month_index + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
-}
-
-/// The proleptic Gregorian date of a day number (Howard Hinnant's
-/// `civil_from_days`), the inverse of [`days_from_civil`].
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let days = days + 719_468;
-    let era = days.div_euclid(146_097);
-    let day_of_era = days - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
+    let expanded = match digits.len() {
+        2 => format!("{}{digits}:00", &text[..1]),
+        4 => format!("{}{}:{}", &text[..1], &digits[..2], &digits[2..]),
+        _ => return None,
     };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    static PARSER: DateTimeParser = DateTimeParser::new();
+    PARSER.parse_time_zone(&expanded).ok()
 }
 
 #[cfg(test)]
@@ -159,6 +273,24 @@ mod tests {
     }
 
     #[test]
+    fn parses_times_with_an_iana_zone() {
+        assert_eq!(
+            parse_timestamp("2026-11-22T07:00[Europe/Berlin]").unwrap(),
+            1_795_327_200.0
+        );
+        let berlin = Zone::parse("Europe/Berlin").unwrap();
+        assert_eq!(
+            parse_local("2026-11-22T07:00", &berlin).unwrap(),
+            1_795_327_200.0
+        );
+        // 02:30 does not exist on 2027-03-28 in Berlin: it is read as 03:30.
+        assert_eq!(
+            parse_local("2027-03-28T02:30", &berlin).unwrap(),
+            parse_timestamp("2027-03-28T03:30+02:00").unwrap()
+        );
+    }
+
+    #[test]
     fn rejects_malformed_timestamps_with_an_example() {
         for bad in [
             "",
@@ -166,10 +298,12 @@ mod tests {
             "2026-13-01T00:00Z",
             "2026-11-22T25:00Z",
             "2026-11-22T10:00",
+            "2026-11-22T10:00[Mars/Olympus]",
         ] {
-            let err = parse_timestamp(bad).unwrap_err();
+            let err = parse_timestamp(bad).unwrap_err().to_string();
             assert!(err.contains("2026-11-22T14:00:00+08:00"), "{bad}: {err}");
         }
+        assert!(parse_local("soon", &Zone::utc()).is_err());
     }
 
     #[test]
@@ -188,8 +322,41 @@ mod tests {
     fn time_of_day_applies_the_offset() {
         let at = parse_timestamp("2026-11-22T14:05:59+08:00").unwrap();
         assert_eq!(time_of_day(at, "+08:00").unwrap(), "14:05");
+        assert_eq!(time_of_day(at, "+0800").unwrap(), "14:05");
+        assert_eq!(time_of_day(at, "+08").unwrap(), "14:05");
         assert_eq!(time_of_day(at, "Z").unwrap(), "06:05");
+        assert_eq!(time_of_day(at, "UTC").unwrap(), "06:05");
         assert_eq!(time_of_day(at, "-07:00").unwrap(), "23:05");
-        assert!(time_of_day(at, "CET").is_err());
+        assert_eq!(time_of_day(at, "-0530").unwrap(), "00:35");
+        for bad in ["Middle Earth", "Mars/Olympus", "+8", "+25:00", ""] {
+            let err = time_of_day(at, bad).unwrap_err().to_string();
+            assert!(err.contains("Europe/Berlin"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn time_of_day_follows_daylight_saving_time() {
+        let winter = parse_timestamp("2027-03-22T08:00:00Z").unwrap();
+        let summer = parse_timestamp("2027-03-29T07:00:00Z").unwrap();
+        assert_eq!(time_of_day(winter, "Europe/Berlin").unwrap(), "09:00");
+        assert_eq!(time_of_day(summer, "Europe/Berlin").unwrap(), "09:00");
+        assert_eq!(time_of_day(summer, "Asia/Shanghai").unwrap(), "15:00");
+        let berlin = Zone::parse("europe/berlin").unwrap();
+        assert_eq!(berlin.name(), "Europe/Berlin");
+        assert_eq!(berlin.format(summer).unwrap(), "2027-03-29T09:00:00+02:00");
+        assert_eq!(berlin.format(winter).unwrap(), "2027-03-22T09:00:00+01:00");
+    }
+
+    #[test]
+    fn the_built_in_database_stands_in_for_a_missing_system_one() {
+        let empty = std::env::temp_dir().join(format!("usher-no-tzdb-{}", std::process::id()));
+        std::fs::create_dir_all(&empty).unwrap();
+        let none = TimeZoneDatabase::from_dir(&empty).unwrap_or_else(|_| TimeZoneDatabase::none());
+        assert!(none.get("Europe/Berlin").is_err());
+        let zone = Zone::named("Europe/Berlin", &[&none, &TimeZoneDatabase::bundled()])
+            .expect("the bundled copy has Berlin");
+        let summer = parse_timestamp("2027-07-01T07:00:00Z").unwrap();
+        assert_eq!(zone.time_of_day(summer).unwrap(), "09:00");
+        assert!(Zone::named("Mars/Olympus", &[&none, &TimeZoneDatabase::bundled()]).is_none());
     }
 }

@@ -20,14 +20,17 @@
 //! - [`demo`]: `usher demo`; [`shipped`]: the shipped rules, built in.
 //! - [`bench`]: `usher bench`.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
-//! - [`clock`]: wall-clock time and RFC 3339.
+//! - [`clock`]: wall-clock time, RFC 3339 and time zones.
+//! - [`timetable`]: rooms' sessions from iCalendar timetables.
 //! - [`config`]: the daemon's configuration.
+//! - [`limits`]: caps on what usher takes from the outside.
 
 pub mod bench;
 pub mod clock;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod limits;
 pub mod model;
 pub mod os;
 pub mod platform;
@@ -38,4 +41,5 @@ pub mod ruletest;
 pub mod runtime;
 pub mod shipped;
 pub mod sim;
+pub mod timetable;
 pub mod yaml;

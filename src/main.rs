@@ -2,16 +2,17 @@
 //! to the library. Nothing in the library depends on this file.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use usher::config::Config;
 use usher::model::Span;
-use usher::platform::vmr::StreamProtocol;
+use usher::platform::PlatformKind;
+use usher::platform::http::StreamProtocol;
 use usher::rules::{Handler, Rule, RuleEngine, RuleSet, rule_files};
 use usher::runtime::audit::{explain, read_log};
 use usher::runtime::{Daemon, StartError};
@@ -70,12 +71,52 @@ enum Command {
     Report(ReportArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
+    /// Print a timetable's sessions, one per line: START END TITLE.
+    Timetable(TimetableArgs),
     /// Run the conference simulator: a stand-in for the platform's REST API and
     /// event stream, playing a scenario.
     Simulate(SimulateArgs),
     /// Measure throughput, latency and scale.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Help for writing rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Start something new from a template.
+    #[command(subcommand)]
+    New(NewCommand),
+    /// Print a completion script for a shell (e.g. `usher completions bash >
+    /// /etc/bash_completion.d/usher`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print usher's manual page (e.g. `usher man > usher.1`).
+    Man,
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Write Rhai definition files for everything usher gives rules, so an
+    /// editor with the Rhai extension completes and checks rule files.
+    Definitions {
+        /// Where to write them.
+        #[arg(default_value = "rules/definitions")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum NewCommand {
+    /// Write rules/NAME.rhai (documented, with parameters and one handler)
+    /// and rules/tests/NAME.yaml (a test that passes).
+    Rule {
+        /// The rule's name: letters, digits and underscores.
+        name: String,
+        /// The rules directory.
+        #[arg(long, default_value = "rules")]
+        rules_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +206,10 @@ struct PipelineArgs {
     /// Rounds of each measurement; the median is reported.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Also measure the rules plus a rule keeping a roster in `state`, written
+    /// the natural way and the careful way (examples/bench/), side by side.
+    #[arg(long)]
+    compare_state: bool,
 }
 
 #[derive(clap::Args)]
@@ -223,6 +268,9 @@ struct ReportArgs {
     /// The room, when the audit log names several.
     #[arg(long)]
     room: Option<String>,
+    /// The room's time zone (`Europe/Berlin`, `+08:00`); the machine's by default.
+    #[arg(long, value_parser = usher::clock::Zone::parse)]
+    zone: Option<usher::clock::Zone>,
     /// Where to write the page; the JSON goes beside it (`.json`).
     #[arg(short, long)]
     output: PathBuf,
@@ -249,6 +297,27 @@ struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct TimetableArgs {
+    /// The calendar (.ics). Or give --config to list every room's.
+    #[arg(required_unless_present = "config")]
+    file: Option<PathBuf>,
+    /// List the sessions of every room of this config, each line led by
+    /// the room's alias.
+    #[arg(short, long, conflicts_with = "file")]
+    config: Option<PathBuf>,
+    /// Show times in this zone (default: the calendar's own; with --config,
+    /// each room's).
+    #[arg(long)]
+    zone: Option<String>,
+    /// The first day, e.g. 2027-03-29 (default: today).
+    #[arg(long)]
+    from: Option<String>,
+    /// How many days.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+}
+
+#[derive(clap::Args)]
 struct SimulateArgs {
     /// Address to listen on (loopback only unless you mean it).
     #[arg(long, default_value = "127.0.0.1:8440")]
@@ -265,6 +334,13 @@ struct SimulateArgs {
     /// Token lifetime (e.g. `120`, `3s`), overriding the scenario's.
     #[arg(long)]
     token_expiry: Option<Span>,
+    /// Which platform to simulate.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
+    /// Where a webhook platform's simulator sends its callbacks (usher's
+    /// `/hooks/<platform name>` URL).
+    #[arg(long)]
+    webhook_to: Option<url::Url>,
 }
 
 fn main() -> ExitCode {
@@ -272,11 +348,13 @@ fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Check(_)
         | Command::Test(_)
+        | Command::Timetable(_)
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Report(_)
         | Command::Bench(_) => "warn",
         Command::Demo => "error",
+        Command::Rules(_) | Command::New(_) | Command::Completions { .. } | Command::Man => "warn",
         _ => "info",
     };
     init_logging(cli.log_format, default_filter);
@@ -287,8 +365,16 @@ fn main() -> ExitCode {
         Command::Replay(args) => return replay(&args),
         Command::Report(args) => return report(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
+        Command::Rules(RulesCommand::Definitions { dir }) => return definitions(&dir),
+        Command::New(NewCommand::Rule { name, rules_dir }) => return new_rule(&name, &rules_dir),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "usher", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => return man(),
         Command::Demo
         | Command::Run(_)
+        | Command::Timetable(_)
         | Command::Record(_)
         | Command::Simulate(_)
         | Command::Bench(
@@ -312,7 +398,12 @@ fn main() -> ExitCode {
             | Command::Why(_)
             | Command::Replay(_)
             | Command::Report(_)
-            | Command::Bench(BenchCommand::Pipeline(_)) => unreachable!("handled above"),
+            | Command::Bench(BenchCommand::Pipeline(_))
+            | Command::Rules(_)
+            | Command::New(_)
+            | Command::Completions { .. }
+            | Command::Man => unreachable!("handled above"),
+            Command::Timetable(args) => Ok(timetable(&args).await),
             Command::Record(args) => return record(&args).await,
             Command::Bench(BenchCommand::Scale(args)) => {
                 let mut stdout = std::io::stdout();
@@ -364,6 +455,8 @@ fn main() -> ExitCode {
                     room: args.room,
                     pin: args.pin,
                     token_expiry: args.token_expiry,
+                    platform: args.platform,
+                    webhook_to: args.webhook_to,
                 })
                 .await?;
                 Ok(ExitCode::SUCCESS)
@@ -383,7 +476,8 @@ fn main() -> ExitCode {
 const BAD_CONFIG: u8 = 2;
 
 async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
-    if let Err(err) = usher::os::raise_open_files_limit() {
+    let open_files = usher::os::raise_open_files_limit();
+    if let Err(err) = &open_files {
         tracing::warn!("cannot raise the open-files limit: {err}");
     }
     let config = match Config::load(&args.config) {
@@ -393,6 +487,19 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(BAD_CONFIG));
         }
     };
+    if let Ok(limit) = open_files {
+        for (name, platform) in &config.platforms {
+            let rooms = config
+                .rooms
+                .iter()
+                .filter(|room| room.platform_name() == name)
+                .count();
+            let protocol = platform.stream_protocol();
+            if let Err(short) = usher::os::check_open_files(rooms, protocol, limit) {
+                tracing::warn!("platform `{name}`: {short}");
+            }
+        }
+    }
     match Daemon::start(config, &args.config).await {
         Ok(daemon) => {
             daemon.run_until_signalled().await?;
@@ -425,7 +532,8 @@ async fn record(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         args.room,
         args.output.display()
     );
-    let events = usher::recording::record(&config, &args.room, &args.output, stop).await?;
+    let events =
+        usher::recording::record(&config, &args.config, &args.room, &args.output, stop).await?;
     eprintln!("recorded {events} events");
     Ok(ExitCode::SUCCESS)
 }
@@ -462,13 +570,14 @@ fn replay(args: &ReplayArgs) -> ExitCode {
 }
 
 fn report(args: &ReportArgs) -> ExitCode {
-    use usher::report::{html, offline, write_pair, zone::Zone};
+    use usher::report::{html, offline, write_pair};
     let sources = offline::Sources {
         recording: &args.recording,
         audit: args.audit.as_deref(),
         room: args.room.as_deref(),
     };
-    let written = offline::build(&sources, Zone::Local)
+    let zone = args.zone.clone().unwrap_or_else(usher::clock::Zone::system);
+    let written = offline::build(&sources, zone)
         .map_err(|err| err.to_string())
         .and_then(|report| {
             write_pair(&args.output, &report, &html::render(&report))
@@ -519,8 +628,14 @@ fn bench_pipeline(args: &PipelineArgs) -> ExitCode {
             None => usher::bench::workload::lecture(args.count),
         };
         let mut stdout = std::io::stdout();
-        let report =
-            usher::bench::pipeline::run(set, &bindings, &frames, args.rounds.max(1), &mut stdout)?;
+        let report = usher::bench::pipeline::run(
+            set,
+            &bindings,
+            &frames,
+            args.rounds.max(1),
+            args.compare_state,
+            &mut stdout,
+        )?;
         println!("{}", serde_json::to_string(&report)?);
         Ok(())
     })();
@@ -615,15 +730,72 @@ fn check(args: &CheckArgs) -> ExitCode {
             println!("{err}");
             return ExitCode::FAILURE;
         }
-        for room in &config.rooms {
-            if let Err(err) = room.resolve_pin() {
-                println!("{}: {err}", path.display());
+        if let Err(err) = config.resolve_pins(path) {
+            println!("{err}");
+            return ExitCode::FAILURE;
+        }
+        for warning in unsupported_uses(&config, &set) {
+            println!("{warning}");
+        }
+        let checked = tokio::runtime::Runtime::new()
+            .map(|runtime| runtime.block_on(usher::timetable::list::check(&config)));
+        match checked {
+            Ok(Ok(warnings)) => warnings
+                .iter()
+                .for_each(|warning| println!("{}: warning: {warning}", path.display())),
+            Ok(Err(errors)) => {
+                errors
+                    .iter()
+                    .for_each(|error| println!("{}: {error}", path.display()));
+                return ExitCode::FAILURE;
+            }
+            Err(err) => {
+                println!("cannot check the timetables: {err}");
                 return ExitCode::FAILURE;
             }
         }
         println!("{}: ok ({} rooms)", path.display(), config.rooms.len());
     }
     ExitCode::SUCCESS
+}
+
+/// Warnings for commands rules ask for that their room's platform cannot
+/// carry out, each at the call in the rule's file.
+fn unsupported_uses(config: &Config, set: &RuleSet) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let rooms = config.rooms.iter().map(|room| {
+        let platform = room.platform_name();
+        (format!("room `{}`", room.alias), platform, &room.rules)
+    });
+    let discovered = config.discover.iter().filter_map(|entry| {
+        let profile = config.profiles.get(&entry.profile)?;
+        let whom = format!("rooms discovered as `{}`", entry.pattern);
+        Some((whom, entry.platform.as_str(), &profile.rules))
+    });
+    for (whom, platform, bindings) in rooms.chain(discovered) {
+        let kind = config.platforms[platform].kind();
+        let capabilities = kind.capabilities();
+        for binding in bindings {
+            let Some(rule) = set.get(&binding.rule) else {
+                continue;
+            };
+            let Ok(source) = std::fs::read_to_string(rule.path()) else {
+                continue;
+            };
+            for used in usher::rules::uses::command_uses(&source) {
+                if !capabilities.supports_verb(used.verb) {
+                    warnings.push(format!(
+                        "{}:{}:{}: warning: {whom} is on platform `{platform}` ({kind}), which cannot `{}`; the rule still runs and the command is audited as unsupported",
+                        rule.path().display(),
+                        used.line,
+                        used.column,
+                        used.verb
+                    ));
+                }
+            }
+        }
+    }
+    warnings
 }
 
 fn describe_rule(rule: &Rule) -> String {
@@ -664,11 +836,95 @@ fn test(args: &TestArgs) -> ExitCode {
     }
 }
 
+async fn timetable(args: &TimetableArgs) -> ExitCode {
+    use usher::timetable::list;
+    let (zone, from) = (args.zone.as_deref(), args.from.as_deref());
+    let (lines, errors) = match (&args.config, &args.file) {
+        (Some(path), _) => match Config::load(path) {
+            Ok(config) => list::rooms(&config, zone, from, args.days).await,
+            Err(err) => (Vec::new(), vec![err.to_string()]),
+        },
+        (None, file) => {
+            let file = file.as_deref().unwrap_or(Path::new(""));
+            match list::file(file, zone, from, args.days) {
+                Ok(lines) => (lines, Vec::new()),
+                Err(err) => (Vec::new(), vec![err.to_string()]),
+            }
+        }
+    };
+    lines.iter().for_each(|line| println!("{line}"));
+    errors.iter().for_each(|error| eprintln!("{error}"));
+    if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn definitions(dir: &std::path::Path) -> ExitCode {
+    match usher::rules::docs::write_definitions(&RuleEngine::default(), dir) {
+        Ok(files) => {
+            for file in files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "\nAn editor with the Rhai extension reads them when they are in the workspace."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!(
+                "error: cannot write the definitions to {}: {err}",
+                dir.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn new_rule(name: &str, rules_dir: &std::path::Path) -> ExitCode {
+    match usher::rules::scaffold::new_rule(name, rules_dir) {
+        Ok(files) => {
+            for file in &files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "\nRun its test with:\n\n    usher test {}\n\nthen make the rule and its test your own.",
+                files[1].display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn man() -> ExitCode {
+    match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Colours only for a person at a terminal who has not asked for none
+/// (<https://no-color.org>): never in a file, a pipe or a CI log.
+fn use_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
+}
+
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(use_colour())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),

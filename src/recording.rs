@@ -1,13 +1,12 @@
 //! Recordings: a live room's events in a file, and rules replayed over them.
 //!
-//! `usher record` writes one JSON line per event as it arrives:
+//! `usher record` writes one JSON line per event as it arrives, in usher's
+//! own platform-neutral form (the same on every platform):
 //!
 //! ```json
-//! {"t":1795327200.125,"event":"participant_create","data":{"uuid":"…","display_name":"Bob",…}}
+//! {"t":1795327200.125,"event":"participant","data":{"uuid":"…","display_name":"Bob",…}}
 //! ```
 //!
-//! plus a `{"t":…,"session":"<uuid>"}` line whenever usher's own participant
-//! changes, so a replay can leave it out of the roster as the daemon does.
 //! `usher replay` runs rules over such a file offline, on the recording's
 //! clock, and prints the commands they would have sent. Nothing is sent and
 //! no command is applied: the room changes only as the recording says.
@@ -25,49 +24,40 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::model::{Event, RoomState};
-use crate::platform::vmr::{
-    Credentials, FeedItem, FeedOptions, HttpClients, RoomClient, Session, run_feed,
-};
+use crate::platform::{self, BuildContext, FeedItem, FeedOptions, RoomAddress};
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleLibrary};
 use crate::runtime::plan::plan;
-use crate::runtime::room::node_for;
 
 /// One line of a recording.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Line {
     /// When it arrived (UNIX seconds).
     pub t: f64,
-    /// The event's name, for event lines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event: Option<String>,
-    /// The event's data, for event lines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub data: Option<Value>,
-    /// usher's own participant uuid, for session lines.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub session: Option<String>,
+    /// The event's kind.
+    pub event: String,
+    /// The event's data.
+    #[serde(default)]
+    pub data: Value,
 }
 
 impl Line {
     /// An event line.
     pub fn event(t: f64, event: &Event) -> Line {
-        let data = serde_json::from_str(&event.data()).unwrap_or(Value::Null);
+        let mut json = serde_json::to_value(event).expect("events always serialize");
         Line {
             t,
-            event: Some(event.name().to_owned()),
-            data: Some(data),
-            session: None,
+            event: event.kind().to_owned(),
+            data: json.get_mut("data").map(Value::take).unwrap_or(Value::Null),
         }
     }
 
-    /// The event this line holds, if it holds one that can be read.
-    pub fn to_event(&self) -> Option<Result<Event, crate::model::EventError>> {
-        let name = self.event.as_deref()?;
-        let data = self
-            .data
-            .as_ref()
-            .map_or_else(|| "null".to_owned(), Value::to_string);
-        Some(Event::parse(name, &data))
+    /// The event this line holds, or why it cannot be read.
+    pub fn to_event(&self) -> Result<Event, serde_json::Error> {
+        let mut json = serde_json::json!({ "event": self.event });
+        if !self.data.is_null() {
+            json["data"] = self.data.clone();
+        }
+        serde_json::from_value(json)
     }
 }
 
@@ -98,48 +88,29 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Line>> {
 /// how many events were written.
 pub async fn record(
     config: &Config,
+    config_path: &Path,
     alias: &str,
     out: &Path,
     stop: CancellationToken,
 ) -> anyhow::Result<u64> {
-    let room = config
-        .rooms
-        .iter()
-        .find(|room| room.alias == alias)
-        .with_context(|| {
-            let known: Vec<&str> = config
-                .rooms
-                .iter()
-                .map(|room| room.alias.as_str())
-                .collect();
-            format!(
-                "no room `{alias}` in the config; its rooms are: {}",
-                known.join(", ")
-            )
-        })?;
-    let pin = room.resolve_pin().map_err(|err| anyhow::anyhow!(err))?;
-    let http = HttpClients::new(config.platform.http_options(1))?;
-    let node = node_for(&config.platform, &http, alias, pin.as_ref()).await?;
-    let credentials = Credentials {
+    let room = config.room(Some(alias))?;
+    let pin = config.resolve_pin(config_path, room)?;
+    let context = BuildContext::standalone(room.platform_name(), 1, FeedOptions::default());
+    let platform = platform::build(config.platform_of(room), context)?;
+    let address = RoomAddress {
+        alias: room.alias.clone(),
         pin,
-        display_name: config.platform.display_name.clone(),
-        hidden: config.platform.hide,
     };
-    let session = Session::open(RoomClient::new(&http, &node, alias), credentials)
+    let link = platform
+        .connect(&address)
         .await
-        .context("cannot open a session")?;
+        .context("cannot connect to the room")?;
     let mut file = std::io::BufWriter::new(
         std::fs::File::create(out).with_context(|| format!("cannot create {}", out.display()))?,
     );
     let background = stop.child_token();
-    let keeper = tokio::spawn(session.clone().keep_fresh(background.clone()));
     let (sink, mut feed) = mpsc::channel(4096);
-    let feeder = tokio::spawn(run_feed(
-        session.clone(),
-        sink,
-        background.clone(),
-        FeedOptions::default(),
-    ));
+    let follower = tokio::spawn(link.clone().follow(sink, background.clone()));
     let mut events = 0;
     loop {
         let item = tokio::select! {
@@ -150,18 +121,13 @@ pub async fn record(
             },
         };
         let line = match *item {
-            FeedItem::Connected { own_uuid } => Line {
-                t: unix_now(),
-                event: None,
-                data: None,
-                session: Some(own_uuid),
-            },
             FeedItem::Event(event) => {
                 events += 1;
                 Line::event(unix_now(), &event)
             }
+            FeedItem::Connected => continue,
             FeedItem::Disconnected { reason, .. } => {
-                tracing::warn!(room = %alias, "event stream down: {reason}");
+                tracing::warn!("event stream down: {reason}");
                 continue;
             }
         };
@@ -170,9 +136,8 @@ pub async fn record(
         file.flush()?;
     }
     background.cancel();
-    let _ = keeper.await;
-    let _ = feeder.await;
-    session.close().await;
+    let _ = follower.await;
+    link.close().await;
     Ok(events)
 }
 
@@ -197,15 +162,8 @@ pub fn replay(
     lines: &[Line],
     out: &mut dyn Write,
 ) -> anyhow::Result<ReplaySummary> {
-    let room = match alias {
-        Some(alias) => config
-            .rooms
-            .iter()
-            .find(|room| room.alias == alias)
-            .with_context(|| format!("no room `{alias}` in the config"))?,
-        None if config.rooms.len() == 1 => &config.rooms[0],
-        None => anyhow::bail!("the config has several rooms; say which with --room"),
-    };
+    let room = config.room(alias)?;
+    let capabilities = config.platform_of(room).capabilities();
     let engine = Arc::new(RuleEngine::new(config.limits.to_limits()));
     let library = RuleLibrary::load(engine, &config.rules_dir).map_err(|errors| {
         anyhow::anyhow!(
@@ -223,15 +181,16 @@ pub fn replay(
     for line in lines {
         while let Some(due) = rules.next_timer().filter(|due| *due <= line.t) {
             let intents = rules.fire_timers(&state, due);
-            show(intents, &state, due - start, &mut summary, out)?;
+            show(
+                intents,
+                &state,
+                &capabilities,
+                due - start,
+                &mut summary,
+                out,
+            )?;
         }
-        if let Some(own) = &line.session {
-            Arc::make_mut(&mut state).add_own_uuid(own);
-        }
-        let Some(event) = line.to_event() else {
-            continue;
-        };
-        let event = match event {
+        let event = match line.to_event() {
             Ok(event) => event,
             Err(err) => {
                 summary.malformed += 1;
@@ -255,7 +214,14 @@ pub fn replay(
                 failure.error
             )?;
         }
-        show(intents, &state, line.t - start, &mut summary, out)?;
+        show(
+            intents,
+            &state,
+            &capabilities,
+            line.t - start,
+            &mut summary,
+            out,
+        )?;
     }
     Ok(summary)
 }
@@ -265,11 +231,12 @@ pub fn replay(
 fn show(
     intents: Vec<Intent>,
     state: &RoomState,
+    capabilities: &crate::platform::Capabilities,
     at: f64,
     summary: &mut ReplaySummary,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
-    let planned = plan(intents, state, &[]);
+    let planned = plan(intents, state, &[], capabilities);
     for intent in planned.send.iter().chain(&planned.shadow) {
         summary.commands += 1;
         let command = intent.command.to_string();
@@ -289,7 +256,7 @@ mod tests {
 
     #[test]
     fn lines_round_trip_events() {
-        let event = Event::ParticipantCreate(Participant {
+        let event = Event::Participant(Participant {
             uuid: "u1".into(),
             display_name: "Bob".into(),
             role: Role::Guest,
@@ -298,19 +265,15 @@ mod tests {
         let line = Line::event(12.5, &event);
         let text = serde_json::to_string(&line).unwrap();
         assert!(
-            text.starts_with(r#"{"t":12.5,"event":"participant_create","data":{"#),
+            text.starts_with(r#"{"t":12.5,"event":"participant","data":{"#),
             "{text}"
         );
         let back: Line = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.to_event().unwrap().unwrap(), event);
-        let bye: Line =
-            serde_json::from_str(r#"{"t":1,"event":"participant_sync_begin","data":null}"#)
-                .unwrap();
-        assert_eq!(
-            bye.to_event().unwrap().unwrap(),
-            Event::ParticipantSyncBegin
-        );
-        let session: Line = serde_json::from_str(r#"{"t":1,"session":"me"}"#).unwrap();
-        assert!(session.to_event().is_none());
+        assert_eq!(back.to_event().unwrap(), event);
+        let stop: Line =
+            serde_json::from_str(r#"{"t":1,"event":"presentation_stop","data":null}"#).unwrap();
+        assert_eq!(stop.to_event().unwrap(), Event::PresentationStop);
+        let unknown: Line = serde_json::from_str(r#"{"t":1,"event":"fecc"}"#).unwrap();
+        assert!(unknown.to_event().is_err());
     }
 }

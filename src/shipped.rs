@@ -6,13 +6,23 @@
 use std::path::Path;
 
 /// Each shipped rule's name and source.
-pub const RULES: [(&str, &str); 8] = [
+pub const RULES: [(&str, &str); 14] = [
     (
         "auto_mute_guests",
         include_str!("../rules/auto_mute_guests.rhai"),
     ),
     ("chat_commands", include_str!("../rules/chat_commands.rhai")),
+    (
+        "duplicate_names",
+        include_str!("../rules/duplicate_names.rhai"),
+    ),
+    (
+        "end_when_hosts_leave",
+        include_str!("../rules/end_when_hosts_leave.rhai"),
+    ),
+    ("guest_policy", include_str!("../rules/guest_policy.rhai")),
     ("hand_queue", include_str!("../rules/hand_queue.rhai")),
+    ("late_lock", include_str!("../rules/late_lock.rhai")),
     (
         "lecture_schedule",
         include_str!("../rules/lecture_schedule.rhai"),
@@ -26,6 +36,10 @@ pub const RULES: [(&str, &str); 8] = [
         include_str!("../rules/presentation_layout.rhai"),
     ),
     (
+        "speaking_limit",
+        include_str!("../rules/speaking_limit.rhai"),
+    ),
+    (
         "spotlight_presenter",
         include_str!("../rules/spotlight_presenter.rhai"),
     ),
@@ -33,6 +47,7 @@ pub const RULES: [(&str, &str); 8] = [
         "waiting_room_admit",
         include_str!("../rules/waiting_room_admit.rhai"),
     ),
+    ("welcome", include_str!("../rules/welcome.rhai")),
 ];
 
 /// Writes every shipped rule into `dir` as `<name>.rhai`.

@@ -46,18 +46,54 @@ impl std::error::Error for YamlError {}
 pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, YamlError> {
     let deserializer = serde_yaml::Deserializer::from_str(text);
     serde_yaml::with::singleton_map_recursive::deserialize(deserializer).map_err(|err| {
-        let location = err.location();
+        let location = err
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .or_else(|| second_document(text));
         let mut message = err.to_string();
         if let Some(at) = message.rfind(" at line ") {
             message.truncate(at);
         }
         YamlError {
             path: None,
-            line: location.as_ref().map(|l| l.line()),
-            column: location.as_ref().map(|l| l.column()),
+            line: location.map(|(line, _)| line),
+            column: location.map(|(_, column)| column),
             message,
         }
     })
+}
+
+/// Where a second YAML document starts (line and column, from 1), for the
+/// one error the parser gives no position: a file of several documents.
+/// That is the first `---` or `%` directive when content comes before it,
+/// else the second `---`; or the first content after a `...`.
+fn second_document(text: &str) -> Option<(usize, usize)> {
+    let is_marker = |line: &str, marker: &str| {
+        line.strip_prefix(marker)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t']))
+    };
+    let mut content = false;
+    let mut ended = false;
+    for (index, line) in text.lines().enumerate() {
+        let blank = line.trim().is_empty() || line.trim_start().starts_with('#');
+        if line.starts_with('%') && (content || ended) {
+            return Some((index + 1, 1));
+        }
+        if is_marker(line, "---") {
+            if content || ended {
+                return Some((index + 1, 1));
+            }
+            content = true;
+        } else if is_marker(line, "...") {
+            ended = content;
+        } else if !blank {
+            if ended {
+                return Some((index + 1, 1));
+            }
+            content = true;
+        }
+    }
+    None
 }
 
 /// Reads and parses a YAML file; errors name the file.
@@ -173,6 +209,18 @@ mod tests {
         assert_eq!((err.line, err.column), (Some(2), Some(1)));
         assert!(err.to_string().starts_with("2:1: "), "{err}");
         assert!(!err.to_string().contains(" at line "), "{err}");
+    }
+
+    #[test]
+    fn a_second_document_is_pointed_at() {
+        let err = from_str::<Sample>("name: x\n---\nname: y\n").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(2), Some(1)), "{err}");
+        let err = from_str::<Sample>("# c\n---\nname: x\n--- \nname: y\n").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(4), Some(1)), "{err}");
+        let err = from_str::<Sample>("name: x\n...\nname: y\n").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(3), Some(1)), "{err}");
+        let err = from_str::<Sample>("name: x\n%YAML 1.1\nname: y\n").unwrap_err();
+        assert_eq!((err.line, err.column), (Some(2), Some(1)), "{err}");
     }
 
     #[test]

@@ -16,10 +16,9 @@ use common::{
 use usher::model::{
     Change, Command, ConferenceCommand, Event, ParticipantCommand, RoomState, Secret,
 };
-use usher::platform::vmr::{
-    ClientError, Credentials, FeedItem, HttpOptions, RoomClient, Session, StreamProtocol,
-    check_join, node_url,
-};
+use usher::platform::FeedItem;
+use usher::platform::http::{HttpOptions, StreamProtocol};
+use usher::platform::vmr::{ClientError, Credentials, RoomClient, Session, check_join, node_url};
 use usher::sim::Fault;
 use usher::sim::step::{Joiner, Step};
 
@@ -58,25 +57,17 @@ async fn a_hidden_session_follows_the_room_through_its_sync_bracket() {
     );
 
     let mut feed = Feed::start(session.clone());
-    assert_eq!(
-        feed.connected().await,
-        own,
-        "Connected names our own participant"
-    );
-    let bracket = feed.sync_bracket().await;
-    assert_eq!(
-        bracket.len(),
-        2 + 5 + 1,
-        "begin, five participants, end, flags"
-    );
+    feed.connected().await;
+    let bracket = feed.roster().await;
+    let Event::Roster(listed) = &bracket[0] else {
+        unreachable!("a roster comes first")
+    };
+    assert_eq!(listed.len(), 5, "five participants");
     assert!(
-        bracket
-            .iter()
-            .all(|event| event.participant_uuid() != Some(own.as_str())),
+        listed.iter().all(|p| p.uuid != own),
         "our hidden participant is not listed"
     );
     let mut state = RoomState::new();
-    state.add_own_uuid(&own);
     let changes = apply_all(&mut state, bracket);
     assert_eq!(
         changes,
@@ -126,13 +117,14 @@ async fn a_visible_session_is_in_the_platform_roster_but_never_in_the_room_state
 
     let mut feed = Feed::start(session.clone());
     let mut state = RoomState::new();
-    state.add_own_uuid(&feed.connected().await);
-    let bracket = feed.sync_bracket().await;
+    feed.connected().await;
+    let bracket = feed.roster().await;
+    let Event::Roster(listed_by_feed) = &bracket[0] else {
+        unreachable!("a roster comes first")
+    };
     assert!(
-        bracket
-            .iter()
-            .any(|event| event.participant_uuid() == Some(own.as_str())),
-        "the platform lists us in the bracket"
+        listed_by_feed.iter().all(|p| p.uuid != own),
+        "the platform lists us, the feed leaves us out"
     );
     let changes = apply_all(&mut state, bracket);
     assert_eq!(changes, [Change::Synced { initial: true }]);
@@ -160,7 +152,7 @@ async fn the_token_is_refreshed_across_several_expiries_and_commands_keep_workin
     let keeper = tokio::spawn(session.clone().keep_fresh(keeper_stop.clone()));
     let mut feed = Feed::start(session.clone());
     feed.connected().await;
-    feed.sync_bracket().await;
+    feed.roster().await;
     let bob = sim
         .conference(ROOM)
         .and_then(|c| c.find("Bob").map(|p| p.uuid.clone()))
@@ -187,13 +179,13 @@ async fn the_token_is_refreshed_across_several_expiries_and_commands_keep_workin
         let item = feed
             .next_matching(&format!("the update for `{command}`"), |item| {
                 matches!(item, FeedItem::Event(event)
-                    if matches!(event, Event::ParticipantUpdate(p) if p.uuid == bob))
+                    if matches!(event, Event::Participant(p) if p.uuid == bob))
                     || matches!(item, FeedItem::Disconnected { .. })
             })
             .await;
         match item {
             FeedItem::Event(event) => match event {
-                Event::ParticipantUpdate(p) => assert_eq!(p.muted, muted, "`{command}`"),
+                Event::Participant(p) => assert_eq!(p.muted, muted, "`{command}`"),
                 other => panic!("expected Bob's update, got {other:?}"),
             },
             other => panic!("the stream went down with a valid session: {other:?}"),
@@ -242,10 +234,10 @@ async fn a_refused_token_renews_the_session_and_the_feed_resyncs_with_a_new_uuid
     let sim = simulator(room(lecture())).await;
     let session = open_session(&sim, true).await;
     let mut feed = Feed::start(session.clone());
-    let first_uuid = feed.connected().await;
+    feed.connected().await;
+    let first_uuid = session.participant_uuid();
     let mut state = RoomState::new();
-    state.add_own_uuid(&first_uuid);
-    apply_all(&mut state, feed.sync_bracket().await);
+    apply_all(&mut state, feed.roster().await);
 
     sim.fault(ROOM, Fault::ExpireTokens)
         .expect("the tokens expire");
@@ -272,21 +264,16 @@ async fn a_refused_token_renews_the_session_and_the_feed_resyncs_with_a_new_uuid
         "a second session was started"
     );
 
-    let reconnected = feed
-        .next_matching("the feed reconnecting", |item| {
-            matches!(item, FeedItem::Connected { .. })
-        })
-        .await;
-    let FeedItem::Connected { own_uuid } = reconnected else {
-        unreachable!("next_matching returned a Connected");
-    };
+    feed.next_matching("the feed reconnecting", |item| {
+        matches!(item, FeedItem::Connected)
+    })
+    .await;
     assert_ne!(
-        own_uuid, first_uuid,
+        session.participant_uuid(),
+        first_uuid,
         "the new session has a new participant"
     );
-    assert_eq!(own_uuid, session.participant_uuid());
-    state.add_own_uuid(&own_uuid);
-    let changes = apply_all(&mut state, feed.sync_bracket().await);
+    let changes = apply_all(&mut state, feed.roster().await);
     assert_eq!(
         describe(&changes),
         ["synced", "room locked=true guests_muted=false"],
@@ -435,8 +422,7 @@ async fn event_streams_also_travel_over_http2() {
     let mut feed = Feed::start(session.clone());
     feed.connected().await;
     let mut state = RoomState::new();
-    state.add_own_uuid(&session.participant_uuid());
-    apply_all(&mut state, feed.sync_bracket().await);
+    apply_all(&mut state, feed.roster().await);
     assert_eq!(roster(&state), sim_roster(&sim));
     sim.step(ROOM, &Step::Join(Joiner::guest("Eve")))
         .expect("Eve joins");

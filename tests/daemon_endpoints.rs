@@ -102,7 +102,7 @@ async fn health_metrics_and_status_tell_the_state_of_every_room() {
     assert_eq!(hall["waiting"], 0);
     assert_eq!(hall["locked"], false);
     assert_eq!(hall["commands"]["mute"]["ok"], 1);
-    assert!(hall["events"]["participant_create"].as_u64().unwrap() >= 2);
+    assert!(hall["events"]["participant"].as_u64().unwrap() >= 2);
     let rules: BTreeMap<&str, &Value> = hall["rules"]
         .as_array()
         .unwrap()
@@ -152,7 +152,7 @@ async fn health_metrics_and_status_tell_the_state_of_every_room() {
     assert_eq!(families["usher_commands_total"], "counter");
     let value =
         |series: &str| metric(&text, series).unwrap_or_else(|| panic!("no {series} in\n{text}"));
-    assert!(value("usher_events_total{type=\"participant_create\"}") >= 2.0);
+    assert!(value("usher_events_total{type=\"participant\"}") >= 2.0);
     assert_eq!(
         value("usher_rule_calls_total{rule=\"auto_mute_guests\"}"),
         1.0

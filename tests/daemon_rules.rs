@@ -105,39 +105,19 @@ async fn the_shipped_rules_moderate_a_live_room() {
     assert!(state().flags.locked);
 
     let records = usher.audit();
-    let bob = ok_record(
-        &records,
-        "mute Bob",
-        "auto_mute_guests",
-        "participant_create",
-    );
+    let bob = ok_record(&records, "mute Bob", "auto_mute_guests", "participant");
     assert_eq!(bob.handler, "on_join");
     let target = bob.target.as_ref().expect("a mute names its target");
     assert_eq!(target.name, "Bob");
-    ok_record(
-        &records,
-        "mute Cat",
-        "auto_mute_guests",
-        "participant_create",
-    );
+    ok_record(&records, "mute Cat", "auto_mute_guests", "participant");
     // Dan's mute came from his admission, his `admit` from Bob leaving.
-    ok_record(
-        &records,
-        "mute Dan",
-        "auto_mute_guests",
-        "participant_update",
-    );
-    ok_record(
-        &records,
-        "admit Dan",
-        "lock_when_full",
-        "participant_delete",
-    );
+    ok_record(&records, "mute Dan", "auto_mute_guests", "participant");
+    ok_record(&records, "admit Dan", "lock_when_full", "participant_left");
     ok_record(
         &records,
         "message \"This lecture is full. Hosts can still join.\"",
         "lock_when_full",
-        "participant_create",
+        "participant",
     );
     ok_record(&records, "unlock", "chat_commands", "message");
     let locks: Vec<(&str, &str)> = records
@@ -477,6 +457,34 @@ async fn the_same_reply_to_two_guests_is_sent_twice() {
         ["Bob", "Cat"],
         "each guest got the reply meant for them"
     );
+    usher.stop().await;
+    sim.shutdown().await;
+}
+
+const FAILING: &str = "//! Fails on every join, two calls deep.\nfn on_join(p) {\n    greet(p);\n}\nfn greet(p) {\n    p.shout();\n}\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_rule_is_audited_and_shown_where_it_failed() {
+    let sim = simulator(vec![room(vec![Joiner::host("Ada")])]).await;
+    let dir = TestDir::new("failing");
+    dir.rule("failing", FAILING);
+    let usher = Usher::start(dir, &config(&sim, &["failing"], "")).await;
+    join(&sim, "Bob");
+    let failure = usher.audited(Outcome::RuleFailed, "the rule failed").await;
+    let error = failure.error.clone().unwrap_or_default();
+    assert!(
+        error.contains(
+            "failing.rhai:6:7: in `greet`, called from `on_join` at 3:5: Function not found: shout"
+        ),
+        "{error}"
+    );
+    assert_eq!(
+        failure.participant.as_ref().map(|who| who.name.as_str()),
+        Some("Bob")
+    );
+    let status = usher.status().await;
+    let errors = status["rooms"][ROOM]["last_errors"].to_string();
+    assert!(errors.contains("failing.rhai:6:7: in `greet`"), "{errors}");
     usher.stop().await;
     sim.shutdown().await;
 }

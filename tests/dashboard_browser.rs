@@ -8,10 +8,31 @@ use std::time::{Duration, Instant};
 
 use daemon_support::browser::Browser;
 use daemon_support::*;
+use usher::model::{Event, FlagsUpdate, Participant, Presentation, Role, ServiceType};
+use usher::recording::Line;
 use usher::runtime::audit::Outcome;
 use usher::sim::step::{Joiner, Step};
 
 const SECOND_ROOM: &str = "zz-second@usher.test";
+
+/// Someone in the room proper.
+fn person(uuid: &str, name: &str, role: Role) -> Participant {
+    Participant {
+        uuid: uuid.into(),
+        display_name: name.into(),
+        role,
+        service_type: ServiceType::Conference,
+        ..Participant::default()
+    }
+}
+
+/// A recording's text, as `usher record` writes it.
+fn recording_text(lines: &[Line]) -> String {
+    lines
+        .iter()
+        .map(|line| serde_json::to_string(line).unwrap() + "\n")
+        .collect()
+}
 
 fn join(sim: &usher::sim::Simulator, room: &str, name: &str) {
     sim.step(room, &Step::Join(Joiner::guest(name))).unwrap();
@@ -105,7 +126,7 @@ async fn the_muted_flag_flips_once_the_rule_has_acted() {
         .find(|text| text.contains("mute Bob"))
         .unwrap_or_else(|| panic!("a `mute Bob` command in the timeline: {commands:?}"));
     assert!(
-        mute.contains("← rule auto_mute_guests, on_join(Bob) on participant_create"),
+        mute.contains("← rule auto_mute_guests, on_join(Bob) on participant"),
         "{mute}"
     );
     assert!(mute.contains("ok in"), "{mute}");
@@ -222,24 +243,26 @@ async fn a_reports_chart_has_one_point_per_minute() {
     let dir = TestDir::new("dash_report");
     // A lecture of 7 minutes 30 seconds, as `usher record` writes it.
     let t0 = 1_795_327_200.0;
-    let person = |uuid: &str, name: &str, role: &str| {
-        serde_json::json!({"uuid": uuid, "display_name": name, "role": role,
-                           "service_type": "conference", "is_muted": "NO"})
-    };
-    let mut lines = vec![
-        serde_json::json!({"t": t0, "event": "participant_sync_begin", "data": null}),
-        serde_json::json!({"t": t0, "event": "participant_create", "data": person("a", "Ada", "chair")}),
-        serde_json::json!({"t": t0, "event": "participant_sync_end", "data": null}),
-    ];
+    let mut lines = vec![Line::event(
+        t0,
+        &Event::Roster(vec![person("a", "Ada", Role::Chair)]),
+    )];
     for minute in 1..7 {
-        let uuid = format!("g{minute}");
-        lines.push(serde_json::json!({"t": t0 + 60.0 * f64::from(minute) + 5.0,
-            "event": "participant_create", "data": person(&uuid, &format!("Guest {minute}"), "guest")}));
+        let guest = person(
+            &format!("g{minute}"),
+            &format!("Guest {minute}"),
+            Role::Guest,
+        );
+        lines.push(Line::event(
+            t0 + 60.0 * f64::from(minute) + 5.0,
+            &Event::Participant(guest),
+        ));
     }
-    lines.push(
-        serde_json::json!({"t": t0 + 450.0, "event": "participant_delete", "data": {"uuid": "g1"}}),
-    );
-    let recording: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    lines.push(Line::event(
+        t0 + 450.0,
+        &Event::ParticipantLeft { uuid: "g1".into() },
+    ));
+    let recording = recording_text(&lines);
     dir.write("hall.jsonl", &recording);
 
     let mut report = Process::spawn(
@@ -375,36 +398,38 @@ async fn screenshots_for_the_readme() {
 
     // A 50-minute lecture's report, built offline from a recording.
     let t0 = 1_795_424_400.0;
-    let person = |uuid: &str, name: &str, role: &str| {
-        serde_json::json!({"uuid": uuid, "display_name": name, "role": role,
-                           "service_type": "conference"})
-    };
+    let ada = person("ada", "Prof. Ada Lovelace", Role::Chair);
     let mut lines = vec![
-        serde_json::json!({"t": t0, "event": "participant_sync_begin", "data": null}),
-        serde_json::json!({"t": t0, "event": "participant_create", "data": person("ada", "Prof. Ada Lovelace", "chair")}),
-        serde_json::json!({"t": t0, "event": "participant_sync_end", "data": null}),
-        serde_json::json!({"t": t0 + 240.0, "event": "presentation_start", "data": {"presenter_name": "Prof. Ada Lovelace", "presenter_uri": ""}}),
-        serde_json::json!({"t": t0 + 2700.0, "event": "presentation_stop", "data": null}),
+        Line::event(t0, &Event::Roster(vec![ada])),
+        Line::event(
+            t0 + 240.0,
+            &Event::PresentationStart(Presentation {
+                presenter_name: "Prof. Ada Lovelace".into(),
+                presenter_uri: String::new(),
+                presenter_uuid: Some("ada".into()),
+            }),
+        ),
+        Line::event(t0 + 2700.0, &Event::PresentationStop),
     ];
     for n in 0..38u32 {
         let uuid = format!("s{n}");
         let at = t0 + 20.0 + f64::from(n) * f64::from(n % 5 + 3) * 4.0;
-        lines.push(serde_json::json!({"t": at, "event": "participant_create",
-            "data": person(&uuid, &format!("Student {}", n + 1), "guest")}));
+        let student = person(&uuid, &format!("Student {}", n + 1), Role::Guest);
+        lines.push(Line::event(at, &Event::Participant(student)));
         if n % 4 == 1 {
-            lines.push(serde_json::json!({"t": at + 1500.0 + f64::from(n) * 20.0, "event": "participant_delete", "data": {"uuid": uuid}}));
+            let left = at + 1500.0 + f64::from(n) * 20.0;
+            lines.push(Line::event(left, &Event::ParticipantLeft { uuid }));
         }
     }
-    lines.push(
-        serde_json::json!({"t": t0 + 3000.0, "event": "service_update", "data": {"locked": false}}),
-    );
-    lines.sort_by(|a, b| {
-        a["t"]
-            .as_f64()
-            .unwrap()
-            .total_cmp(&b["t"].as_f64().unwrap())
-    });
-    let recording: String = lines.iter().map(|line| format!("{line}\n")).collect();
+    lines.push(Line::event(
+        t0 + 3000.0,
+        &Event::RoomUpdate(FlagsUpdate {
+            locked: Some(false),
+            ..FlagsUpdate::default()
+        }),
+    ));
+    lines.sort_by(|a, b| a.t.total_cmp(&b.t));
+    let recording = recording_text(&lines);
     usher.dir.write("lecture.jsonl", &recording);
     let mut report = Process::spawn(
         usher.dir.path(),

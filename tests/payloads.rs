@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use usher::model::{
-    ChatMessage, Disconnect, Event, Layout, Presentation, Role, ServiceFlags, ServiceType,
-    StageEntry,
+    ChatMessage, Event, FlagsUpdate, Layout, Presentation, Role, ServiceType, StageEntry,
 };
+use usher::platform::vmr::codec::{Frame, decode};
 use usher::platform::vmr::wire::{INVALID_TOKEN, Reply, SessionGrant};
 
 /// Every file of the reference set.
@@ -82,8 +82,15 @@ fn assert_time(file: &str, field: &str, actual: f64, expected: f64) {
     );
 }
 
+fn frame(file: &str, name: &str, data: &str) -> Frame {
+    decode(name, data).unwrap_or_else(|err| panic!("{file}: {err}"))
+}
+
 fn parse(file: &str, name: &str, data: &str) -> Event {
-    Event::parse(name, data).unwrap_or_else(|err| panic!("{file}: {err}"))
+    match frame(file, name, data) {
+        Frame::Event(event) => event,
+        other => panic!("{file}: not an event for the room: {other:?}"),
+    }
 }
 
 /// Checks one file; panics naming it when something is off.
@@ -94,7 +101,7 @@ fn check(file: &str, text: &str) {
             let frame: Value = serde_json::from_str(text).expect("the frame is JSON");
             assert_eq!(frame["id"], "MjdfNw==", "{file}");
             let name = frame["event"].as_str().expect("the frame names its event");
-            let Event::ParticipantCreate(p) = parse(file, name, &frame["data"].to_string()) else {
+            let Event::Participant(p) = parse(file, name, &frame["data"].to_string()) else {
                 panic!("{file}: not a participant_create");
             };
             assert_eq!(p.uuid, "1e1bdef4-323c-4ed2-8765-1153be63760e", "{file}");
@@ -104,15 +111,15 @@ fn check(file: &str, text: &str) {
             assert_time(file, "start_time", p.start_time, 1730272988.6773953);
             assert_eq!(p.service_type, ServiceType::Conference, "{file}");
         }
-        "bye.json" => assert_eq!(event("bye"), Event::Bye, "{file}"),
+        "bye.json" => assert_eq!(frame(file, "bye", text), Frame::Bye, "{file}"),
         "participant_sync_begin.json" => assert_eq!(
-            event("participant_sync_begin"),
-            Event::ParticipantSyncBegin,
+            frame(file, "participant_sync_begin", text),
+            Frame::SyncBegin,
             "{file}"
         ),
         "participant_sync_end.json" => assert_eq!(
-            event("participant_sync_end"),
-            Event::ParticipantSyncEnd,
+            frame(file, "participant_sync_end", text),
+            Frame::SyncEnd,
             "{file}"
         ),
         "presentation_stop.json" => assert_eq!(
@@ -122,7 +129,7 @@ fn check(file: &str, text: &str) {
         ),
         "conference_update.json" => assert_eq!(
             event("conference_update"),
-            Event::ServiceUpdate(ServiceFlags {
+            Event::RoomUpdate(FlagsUpdate {
                 locked: Some(false),
                 guests_muted: Some(false),
                 started: Some(true),
@@ -131,9 +138,9 @@ fn check(file: &str, text: &str) {
         ),
         "disconnect.json" => assert_eq!(
             event("disconnect"),
-            Event::Disconnect(Disconnect {
+            Event::Disconnected {
                 reason: "Disconnected by remote host".into()
-            }),
+            },
             "{file}"
         ),
         "layout.json" => assert_eq!(
@@ -156,7 +163,7 @@ fn check(file: &str, text: &str) {
             "{file}"
         ),
         "participant_create.json" => {
-            let Event::ParticipantCreate(p) = event("participant_create") else {
+            let Event::Participant(p) = event("participant_create") else {
                 panic!("{file}: not a participant_create");
             };
             assert_eq!(p.uuid, "0296f038-7f41-4c73-8dcf-0b95bd0138c7", "{file}");
@@ -172,7 +179,7 @@ fn check(file: &str, text: &str) {
             assert_eq!(p.local_alias, "george@example.com", "{file}");
         }
         "participant_create_unknown.json" => {
-            let Event::ParticipantCreate(p) = event("participant_create") else {
+            let Event::Participant(p) = event("participant_create") else {
                 panic!("{file}: not a participant_create");
             };
             assert_eq!(p.role, Role::Other("unknown".into()), "{file}");
@@ -180,7 +187,7 @@ fn check(file: &str, text: &str) {
             assert_eq!(p.display_name, "George R", "{file}");
         }
         "participant_update.json" => {
-            let Event::ParticipantUpdate(p) = event("participant_update") else {
+            let Event::Participant(p) = event("participant_update") else {
                 panic!("{file}: not a participant_update");
             };
             assert_eq!(p.uuid, "0296f038-7f41-4c73-8dcf-0b95bd0138c7", "{file}");
@@ -195,7 +202,7 @@ fn check(file: &str, text: &str) {
         }
         "participant_delete.json" => assert_eq!(
             event("participant_delete"),
-            Event::ParticipantDelete {
+            Event::ParticipantLeft {
                 uuid: "0296f038-7f41-4c73-8dcf-0b95bd0138c7".into()
             },
             "{file}"

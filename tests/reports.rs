@@ -189,20 +189,21 @@ async fn usher_report_builds_the_same_report_offline() {
     )
     .await;
     // Record the room alongside the daemon, as an operator would.
-    let config = usher::config::Config::load(&usher.dir.join("usher.yaml")).unwrap();
+    let config_path = usher.dir.join("usher.yaml");
+    let config = usher::config::Config::load(&config_path).unwrap();
     let recording = usher.dir.join("hall.jsonl");
     let stop = CancellationToken::new();
     let recorder = tokio::spawn({
         let (stop, recording) = (stop.clone(), recording.clone());
-        async move { usher::recording::record(&config, ROOM, &recording, stop).await }
+        async move { usher::recording::record(&config, &config_path, ROOM, &recording, stop).await }
     });
     eventually(PATIENCE, "the recorder to connect", async || {
-        sim.active_sessions(ROOM) == 2 && recorded_lines(&recording) >= 3
+        sim.active_sessions(ROOM) == 2 && recorded_lines(&recording) >= 1
     })
     .await;
     lecture(&sim, &usher).await;
     eventually(PATIENCE, "the recorder to see Cat leave", async || {
-        std::fs::read_to_string(&recording).is_ok_and(|text| text.contains("participant_delete"))
+        std::fs::read_to_string(&recording).is_ok_and(|text| text.contains("participant_left"))
     })
     .await;
     stop.cancel();
@@ -247,4 +248,80 @@ async fn usher_report_builds_the_same_report_offline() {
 
 fn recorded_lines(path: &Path) -> usize {
     std::fs::read_to_string(path).map_or(0, |text| text.lines().count())
+}
+
+/// A calendar of one lecture, "Optics", from `starts` to `ends` seconds
+/// from now.
+fn optics(starts: i64, ends: i64) -> String {
+    let now = jiff::Timestamp::now();
+    let ical = |seconds: i64| {
+        (now + jiff::SignedDuration::from_secs(seconds))
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string()
+    };
+    format!(
+        "BEGIN:VCALENDAR\nVERSION:2.0\nBEGIN:VEVENT\nUID:optics@usher.test\nSUMMARY:Optics\nDTSTART:{}\nDTEND:{}\nEND:VEVENT\nEND:VCALENDAR\n",
+        ical(starts),
+        ical(ends)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_is_written_when_the_timetable_session_is_over_in_the_rooms_zone() {
+    let sim = simulator(vec![room(vec![Joiner::host("Ada"), Joiner::guest("Bob")])]).await;
+    let dir = TestDir::new("report_timetable");
+    dir.shipped_rules();
+    dir.write("hall.ics", &optics(-60, 4));
+    let text = config(&sim, &["auto_mute_guests"], "reports_dir: reports\n").replace(
+        "    pin_file: hall.pin\n",
+        "    pin_file: hall.pin\n    timetable: hall.ics\n    zone: Asia/Kolkata\n",
+    );
+    let usher = Usher::start(dir, &text).await;
+    eventually(PATIENCE, "the session under way in /status", async || {
+        usher.status().await["rooms"][ROOM]["timetable_session"]["title"] == "Optics"
+    })
+    .await;
+    let status = usher.status().await;
+    let end = status["rooms"][ROOM]["timetable_session"]["end"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(end.ends_with("+05:30"), "in the room's zone: {end}");
+    assert!(reports(&usher.dir).is_empty(), "nothing before the end");
+
+    eventually(PATIENCE, "the report of the lecture", async || {
+        !reports(&usher.dir).is_empty()
+    })
+    .await;
+    let (page, report) = reports(&usher.dir).remove(0);
+    assert_eq!(report["title"], "Optics");
+    assert_eq!(report["zone"], "Asia/Kolkata (UTC+05:30)");
+    assert_eq!(report["end"], end.as_str(), "it ends with the session");
+    for stamp in [&report["start"], &report["end"]] {
+        assert!(stamp.as_str().unwrap().ends_with("+05:30"), "{stamp}");
+    }
+    assert_eq!(names(&report), ["Ada", "Bob"]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<p class=\"title\">Optics</p>"));
+    let stem = page.file_stem().unwrap().to_string_lossy().into_owned();
+    let local_start = report["start"].as_str().unwrap();
+    assert_eq!(
+        stem,
+        format!(
+            "{}-{}",
+            &local_start[..10],
+            local_start[11..19].replace(':', "")
+        ),
+        "the file is named in the room's zone"
+    );
+    eventually(PATIENCE, "no session under way", async || {
+        usher.status().await["rooms"][ROOM]["timetable_session"].is_null()
+    })
+    .await;
+    let dir = usher.stop().await;
+    assert_eq!(
+        reports(&dir).len(),
+        1,
+        "nothing happened after the lecture; no second report"
+    );
 }

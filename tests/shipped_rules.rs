@@ -61,19 +61,15 @@ fn reloading_hand_queue_keeps_the_floor_of_the_previous_version() {
     let mut rules = RoomRules::new("hall", compile(HAND_QUEUE_BEFORE), &bindings).unwrap();
 
     let mut room = RoomState::new();
-    room.apply_at(Event::ParticipantSyncBegin, 1000.0);
-    for (uuid, name) in [("b", "Bob"), ("c", "Cat")] {
-        let guest = Participant {
-            uuid: uuid.into(),
-            display_name: name.into(),
-            role: Role::Guest,
-            ..Participant::default()
-        };
-        room.apply_at(Event::ParticipantCreate(guest), 1000.0);
-    }
-    let changes = room.apply_at(Event::ParticipantSyncEnd, 1000.0);
+    let guests = [("b", "Bob"), ("c", "Cat")].map(|(uuid, name)| Participant {
+        uuid: uuid.into(),
+        display_name: name.into(),
+        role: Role::Guest,
+        ..Participant::default()
+    });
+    let changes = room.apply_at(Event::Roster(guests.to_vec()), 1000.0);
     let room = Arc::new(room);
-    rules.on_changes(&room, &changes, "participant_sync_end", 1000.0);
+    rules.on_changes(&room, &changes, "roster", 1000.0);
 
     rules.rebind(compile(shipped), &bindings).unwrap();
     let mut said = Vec::new();

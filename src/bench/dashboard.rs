@@ -116,12 +116,18 @@ pub async fn run(
     for _ in 0..rounds.max(1) {
         bare.push(follow_round(&frames, None));
         let followed = Registry::watched_by(vec![Arc::new(Dashboard::default())]);
-        journal.push(follow_round(&frames, Some(&followed.add_room("a"))));
+        journal.push(follow_round(
+            &frames,
+            Some(&followed.add_room("a", "bench", false)),
+        ));
         let followed = Registry::watched_by(vec![
             Arc::new(Dashboard::default()) as Arc<dyn Watching>,
             book.clone(),
         ]);
-        both.push(follow_round(&frames, Some(&followed.add_room("b"))));
+        both.push(follow_round(
+            &frames,
+            Some(&followed.add_room("b", "bench", false)),
+        ));
     }
     stop.cancel();
     let _ = std::fs::remove_dir_all(&reports_dir);
@@ -190,9 +196,10 @@ pub async fn run(
 fn follow_round(frames: &[Frame], status: Option<&RoomStatus>) -> Duration {
     const START: f64 = 1_800_000_000.0;
     let mut state = RoomState::new();
+    let mut codec = workload::codec();
     let started = Instant::now();
     for frame in frames {
-        if let Ok(event) = Event::parse(&frame.name, &frame.data) {
+        if let Ok(Some(event)) = codec.decode(&frame.wire) {
             let at = START + frame.at;
             let changes = state.apply_at(event, at);
             if let Some(status) = status
@@ -215,7 +222,7 @@ pub fn build(rooms: usize, people: usize) -> (Arc<Registry>, Arc<Dashboard>, Vec
     let statuses = (0..rooms)
         .map(|index| {
             let alias = format!("hall-{index:04}@usher.example");
-            let status = registry.add_room(&alias);
+            let status = registry.add_room(&alias, "campus", false);
             fill(&alias, &status, index, people);
             status
         })
@@ -247,10 +254,9 @@ fn fill(alias: &str, status: &RoomStatus, index: usize, people: usize) {
             status.observe(&state, &changes, now);
         }
     };
-    apply(Event::ParticipantSyncBegin);
-    apply(Event::ParticipantSyncEnd);
+    apply(Event::Roster(Vec::new()));
     for person in 0..people {
-        apply(Event::ParticipantCreate(Participant {
+        apply(Event::Participant(Participant {
             uuid: format!("{index}-{person}"),
             display_name: if person == 0 {
                 format!("Prof. Lecturer {index}")
@@ -323,7 +329,7 @@ fn fill(alias: &str, status: &RoomStatus, index: usize, people: usize) {
         ),
         trigger: Arc::new(Trigger {
             handler: "on_join".into(),
-            event: "participant_create".into(),
+            event: "participant".into(),
             participant: Some(Target {
                 uuid: format!("{index}-1"),
                 name: format!("Student 1 <{index}>"),

@@ -7,6 +7,12 @@
 //! alternate with them, so the rates are measured side by side on the same
 //! machine at the same time, and their ratios mean something on a noisy
 //! machine. Medians are reported, with the time spent in each rule.
+//!
+//! With `compare_state`, two more kinds of rounds run alongside: the same
+//! rules plus a rule keeping a roster in `state` written the natural way
+//! (`examples/bench/natural.rhai`), and plus the same rule written the
+//! careful way (`examples/bench/careful.rhai`), so what the way a rule is
+//! written costs is measured, not guessed.
 
 use std::hint::black_box;
 use std::io::Write;
@@ -15,9 +21,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::workload::Frame;
-use crate::model::{Event, RoomState};
-use crate::rules::{RoomRules, RuleBinding, RuleSet};
+use super::workload::{self, Frame};
+use crate::model::RoomState;
+use crate::rules::{RoomRules, Rule, RuleBinding, RuleSet};
 use crate::runtime::plan::plan;
 
 /// The pipeline's figures.
@@ -39,15 +45,69 @@ pub struct PipelineReport {
     pub commands_per_round: usize,
     /// Rule calls that failed, per round.
     pub rule_errors_per_round: usize,
+    /// The natural and careful ways of using `state`, if compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateComparison>,
+}
+
+/// The same rule written two ways, each added to the rules under test.
+#[derive(Debug, Clone, Serialize)]
+pub struct StateComparison {
+    /// Events per second with the rule written the natural way.
+    pub natural_events_per_sec: f64,
+    /// Events per second with the rule written the careful way.
+    pub careful_events_per_sec: f64,
+    /// `careful_events_per_sec / natural_events_per_sec`: how much faster
+    /// the careful way is.
+    pub careful_to_natural: f64,
+}
+
+/// The benchmark's rule pair: one rule keeping a roster in `state`, written
+/// the natural way and the careful way.
+pub const STATE_RULES: [(&str, &str); 2] = [
+    (
+        "state_natural",
+        include_str!("../../examples/bench/natural.rhai"),
+    ),
+    (
+        "state_careful",
+        include_str!("../../examples/bench/careful.rhai"),
+    ),
+];
+
+/// Rules and bindings run together in one kind of round.
+struct Setup {
+    set: Arc<RuleSet>,
+    bindings: Vec<RuleBinding>,
+}
+
+/// `bindings` plus each of the state rules, in a set that has them.
+fn state_setups(set: &Arc<RuleSet>, bindings: &[RuleBinding]) -> anyhow::Result<[Setup; 2]> {
+    let mut rules = Vec::new();
+    for (name, source) in STATE_RULES {
+        let path = std::path::Path::new("examples/bench").join(format!("{name}.rhai"));
+        rules.push(Rule::compile(set.engine(), name, &path, source)?);
+    }
+    let set = Arc::new(set.with(rules));
+    Ok(STATE_RULES.map(|(name, _)| {
+        let mut with_rule = bindings.to_vec();
+        with_rule.push(RuleBinding::named(name));
+        Setup {
+            set: set.clone(),
+            bindings: with_rule,
+        }
+    }))
 }
 
 /// Runs `rounds` rounds of each kind over `frames` with `bindings` from
-/// `set`, and prints a table then one JSON line to `out`.
+/// `set` (and, with `compare_state`, with each state rule added), and prints
+/// a table to `out`.
 pub fn run(
     set: Arc<RuleSet>,
     bindings: &[RuleBinding],
     frames: &[Frame],
     rounds: usize,
+    compare_state: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<PipelineReport> {
     anyhow::ensure!(!frames.is_empty(), "there are no events to replay");
@@ -56,6 +116,12 @@ pub fn run(
     let mut pipeline = Vec::new();
     let (mut commands, mut errors) = (0, 0);
     let mut per_rule = Vec::new();
+    let setups = if compare_state {
+        Vec::from(state_setups(&set, bindings)?)
+    } else {
+        Vec::new()
+    };
+    let mut compared: Vec<Vec<Duration>> = vec![Vec::new(); setups.len()];
     pipeline_round(&set, bindings, frames)?;
     for _ in 0..rounds {
         decode.push(decode_round(frames));
@@ -65,11 +131,30 @@ pub fn run(
         commands = round.commands;
         errors = round.errors;
         per_rule = round.rules;
+        for (setup, times) in setups.iter().zip(&mut compared) {
+            let round = pipeline_round(&setup.set, &setup.bindings, frames)?;
+            anyhow::ensure!(
+                round.errors == 0,
+                "the state benchmark rules failed {} times",
+                round.errors
+            );
+            times.push(round.took);
+            per_rule.extend(round.rules.last().cloned());
+        }
     }
     let per_sec = |times: &mut Vec<Duration>| frames.len() as f64 / median(times).as_secs_f64();
     let decode_rate = per_sec(&mut decode);
     let state_rate = per_sec(&mut state);
     let pipeline_rate = per_sec(&mut pipeline);
+    let compared_rates: Vec<f64> = compared.iter_mut().map(per_sec).collect();
+    let comparison = match compared_rates[..] {
+        [natural, careful] => Some(StateComparison {
+            natural_events_per_sec: natural.round(),
+            careful_events_per_sec: careful.round(),
+            careful_to_natural: (careful / natural * 1000.0).round() / 1000.0,
+        }),
+        _ => None,
+    };
     let report = PipelineReport {
         events_per_sec: pipeline_rate.round(),
         decode_only_events_per_sec: decode_rate.round(),
@@ -79,6 +164,7 @@ pub fn run(
         rounds,
         commands_per_round: commands,
         rule_errors_per_round: errors,
+        state: comparison.clone(),
     };
     writeln!(
         out,
@@ -102,6 +188,25 @@ pub fn run(
         ("decode + state + rules + plan", pipeline_rate),
     ] {
         writeln!(out, "{label:<34} {:>14} {:>10.0}", group(rate), 1e9 / rate)?;
+    }
+    if let Some(comparison) = &comparison {
+        for (label, rate) in [
+            (
+                "  + a state rule, natural",
+                comparison.natural_events_per_sec,
+            ),
+            (
+                "  + the same rule, careful",
+                comparison.careful_events_per_sec,
+            ),
+        ] {
+            writeln!(out, "{label:<34} {:>14} {:>10.0}", group(rate), 1e9 / rate)?;
+        }
+        writeln!(
+            out,
+            "{:<34} {:>14.3}",
+            "careful / natural", comparison.careful_to_natural
+        )?;
     }
     writeln!(
         out,
@@ -132,9 +237,10 @@ pub fn run(
 }
 
 fn decode_round(frames: &[Frame]) -> Duration {
+    let mut codec = workload::codec();
     let started = Instant::now();
     for frame in frames {
-        let _ = black_box(Event::parse(black_box(&frame.name), black_box(&frame.data)));
+        let _ = black_box(codec.decode(black_box(&frame.wire)));
     }
     started.elapsed()
 }
@@ -144,9 +250,10 @@ const START: f64 = 1_800_000_000.0;
 
 fn state_round(frames: &[Frame]) -> Duration {
     let mut state = RoomState::new();
+    let mut codec = workload::codec();
     let started = Instant::now();
     for frame in frames {
-        if let Ok(event) = Event::parse(&frame.name, &frame.data) {
+        if let Ok(Some(event)) = codec.decode(&frame.wire) {
             black_box(state.apply_at(event, START + frame.at));
         }
     }
@@ -168,15 +275,17 @@ fn pipeline_round(
 ) -> anyhow::Result<Round> {
     let mut rules = RoomRules::new("bench@usher.test", set.clone(), bindings)?;
     let mut state = Arc::new(RoomState::new());
+    let mut codec = workload::codec();
+    let capabilities = workload::PLATFORM.capabilities();
     let (mut commands, mut errors) = (0, 0);
     let started = Instant::now();
     for frame in frames {
         let now = START + frame.at;
         while let Some(due) = rules.next_timer().filter(|due| *due <= now) {
             let intents = rules.fire_timers(&state, due);
-            commands += plan(intents, &state, &[]).send.len();
+            commands += plan(intents, &state, &[], &capabilities).send.len();
         }
-        let Ok(event) = Event::parse(&frame.name, &frame.data) else {
+        let Ok(Some(event)) = codec.decode(&frame.wire) else {
             continue;
         };
         let name = event.kind();
@@ -186,7 +295,7 @@ fn pipeline_round(
         }
         let intents = rules.on_changes(&state, &changes, name, now);
         errors += rules.drain_failures().len();
-        commands += plan(intents, &state, &[]).send.len();
+        commands += plan(intents, &state, &[], &capabilities).send.len();
     }
     let took = started.elapsed();
     Ok(Round {
@@ -216,4 +325,31 @@ pub(super) fn group(value: f64) -> String {
         grouped.push(digit);
     }
     grouped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{shipped_rules, workload};
+
+    #[test]
+    fn the_state_rules_run_cleanly_and_are_compared() {
+        let (set, bindings) = shipped_rules().unwrap();
+        let frames = workload::lecture(3_000);
+        for setup in state_setups(&set, &bindings).unwrap() {
+            let round = pipeline_round(&setup.set, &setup.bindings, &frames).unwrap();
+            assert_eq!(round.errors, 0);
+            let (rule, calls, _) = round.rules.last().unwrap();
+            assert!(
+                rule.starts_with("state_") && *calls > 500,
+                "{rule}: {calls}"
+            );
+        }
+        let mut out = Vec::new();
+        let report = run(set, &bindings, &frames, 1, true, &mut out).unwrap();
+        let comparison = report.state.unwrap();
+        assert!(comparison.natural_events_per_sec > 0.0 && comparison.careful_to_natural > 0.0);
+        let table = String::from_utf8(out).unwrap();
+        assert!(table.contains("careful / natural"), "{table}");
+    }
 }

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::platform::vmr::StreamProtocol;
+use crate::platform::http::StreamProtocol;
 use crate::runtime::{Daemon, StartError, StartOptions};
 use crate::sim::step::{Joiner, Step};
 use crate::sim::{RoomSpec, Simulator};
@@ -103,20 +103,14 @@ pub async fn run(
     protocol: StreamProtocol,
     out: &mut dyn Write,
 ) -> anyhow::Result<ScaleReport> {
-    let protocol = match protocol {
-        StreamProtocol::Http1 => "http1",
-        StreamProtocol::Http2 => "http2",
-    };
     anyhow::ensure!(
         length >= token_expiry * 2,
         "run for at least two token lifetimes"
     );
+    // The simulator's process, which inherits the limit, needs as many.
     let limit = crate::os::raise_open_files_limit()?;
-    let needed = rooms as u64 * 2 + 256;
-    anyhow::ensure!(
-        limit >= needed,
-        "{rooms} rooms need about {needed} open files; the limit is {limit}"
-    );
+    crate::os::check_open_files(rooms, protocol, limit)?;
+
     let mut child = tokio::process::Command::new(std::env::current_exe()?)
         .args(["bench", "serve-rooms", "--rooms", &rooms.to_string()])
         .args(["--token-expiry", &format!("{}ms", token_expiry.as_millis())])

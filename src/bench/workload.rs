@@ -1,26 +1,45 @@
-//! Benchmark workloads: server-sent frames, as the platform would send them.
+//! Benchmark workloads: stream frames, as the primary platform (seed 001)
+//! would send them.
 //!
 //! The default workload is a busy lecture: a 500-participant room listed in
 //! a sync bracket, then a realistic mix of events produced by the
-//! simulator's state machine, so every payload is a whole participant as a
-//! real server sends it. A recording made by `usher record` can be used
-//! instead.
+//! simulator's state machine and written by the platform's own encoder, so
+//! every payload is a whole participant as a real server sends it. A
+//! recording made by `usher record` can be used instead.
 
 use std::path::Path;
 
+use crate::model::Event;
+use crate::platform::{PlatformKind, StreamCodec, WireFrame, stream_codec};
 use crate::recording;
 use crate::sim::Conference;
 use crate::sim::step::{Chat, Joiner, Step};
 
-/// One frame: an event name and its `data:` text.
+/// The platform whose stream the workloads are written for.
+pub const PLATFORM: PlatformKind = PlatformKind::Vmr;
+
+/// One frame and when it arrives.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
-    /// The `event:` name.
-    pub name: String,
-    /// The `data:` text.
-    pub data: String,
+    /// The frame as it travels.
+    pub wire: WireFrame,
     /// When it arrives, in seconds from the start.
     pub at: f64,
+}
+
+/// The codec of [`PLATFORM`].
+pub fn codec() -> Box<dyn StreamCodec> {
+    stream_codec(PLATFORM).expect("the workload platform streams")
+}
+
+/// Appends the frames of `event`, arriving `at`.
+fn push(frames: &mut Vec<Frame>, codec: &mut dyn StreamCodec, event: &Event, at: f64) {
+    frames.extend(
+        codec
+            .encode(event)
+            .into_iter()
+            .map(|wire| Frame { wire, at }),
+    );
 }
 
 /// How many participants the default workload's room holds.
@@ -68,11 +87,9 @@ pub fn lecture(events: usize) -> Vec<Frame> {
     while conference.len() < ROOM_SIZE {
         join(&mut conference, &mut guests, 0.0);
     }
-    let mut frames: Vec<Frame> = conference
-        .sync_events()
-        .iter()
-        .map(|event| frame(event, 0.0))
-        .collect();
+    let mut codec = codec();
+    let mut frames = Vec::new();
+    push(&mut frames, codec.as_mut(), &conference.roster(), 0.0);
     let mut presenting = false;
     let mut raised = std::collections::BTreeSet::new();
     let mut at = 0.0;
@@ -95,8 +112,9 @@ pub fn lecture(events: usize) -> Vec<Frame> {
             }
             71..=80 => {
                 if rng.bool() {
-                    let events = join(&mut conference, &mut guests, at);
-                    frames.extend(events.iter().map(|event| frame(event, at)));
+                    for event in join(&mut conference, &mut guests, at) {
+                        push(&mut frames, codec.as_mut(), &event, at);
+                    }
                     continue;
                 }
                 guests.retain(|guest| *guest != someone);
@@ -143,49 +161,37 @@ pub fn lecture(events: usize) -> Vec<Frame> {
             }
         };
         if let Ok(events) = conference.apply_step(&step, at) {
-            frames.extend(events.iter().map(|event| frame(event, at)));
+            for event in &events {
+                push(&mut frames, codec.as_mut(), event, at);
+            }
         }
     }
     frames
-}
-
-fn frame(event: &crate::model::Event, at: f64) -> Frame {
-    Frame {
-        name: event.name().to_owned(),
-        data: event.data(),
-        at,
-    }
 }
 
 /// A recording's events as frames, timed from its first line.
 pub fn recorded(path: &Path) -> anyhow::Result<Vec<Frame>> {
     let lines = recording::read(path)?;
     let start = lines.first().map_or(0.0, |line| line.t);
-    Ok(lines
-        .iter()
-        .filter_map(|line| {
-            Some(Frame {
-                name: line.event.clone()?,
-                data: line
-                    .data
-                    .as_ref()
-                    .map_or_else(|| "null".to_owned(), ToString::to_string),
-                at: line.t - start,
-            })
-        })
-        .collect())
+    let mut codec = codec();
+    let mut frames = Vec::new();
+    for line in &lines {
+        if let Ok(event) = line.to_event() {
+            push(&mut frames, codec.as_mut(), &event, line.t - start);
+        }
+    }
+    Ok(frames)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Event;
 
     #[test]
     fn the_lecture_opens_with_a_full_room_and_mixes_every_kind() {
         let frames = lecture(5_000);
-        assert_eq!(frames[0].name, "participant_sync_begin");
-        assert_eq!(frames[ROOM_SIZE + 1].name, "participant_sync_end");
+        assert_eq!(frames[0].wire.name, "participant_sync_begin");
+        assert_eq!(frames[ROOM_SIZE + 1].wire.name, "participant_sync_end");
         for name in [
             "participant_update",
             "stage",
@@ -195,10 +201,13 @@ mod tests {
             "presentation_start",
             "layout",
         ] {
-            assert!(frames.iter().any(|f| f.name == name), "no {name}");
+            assert!(frames.iter().any(|f| f.wire.name == name), "no {name}");
         }
+        let mut codec = codec();
         for frame in &frames {
-            Event::parse(&frame.name, &frame.data).unwrap_or_else(|err| panic!("{err}"));
+            codec
+                .decode(&frame.wire)
+                .unwrap_or_else(|err| panic!("{err}"));
         }
         assert!(
             lecture(1_000) == lecture(1_000),

@@ -240,15 +240,13 @@ mod tests {
             let changes = state.apply_at(event, at);
             journal.changes(&state, &changes, at);
         };
-        feed(Event::ParticipantSyncBegin, 1.0);
-        feed(Event::ParticipantCreate(guest("a", "Ada")), 1.0);
-        feed(Event::ParticipantSyncEnd, 1.0);
-        feed(Event::ParticipantCreate(guest("b", "Bob")), 2.0);
+        feed(Event::Roster(vec![guest("a", "Ada")]), 1.0);
+        feed(Event::Participant(guest("b", "Bob")), 2.0);
         let muted = Participant {
             muted: true,
             ..guest("b", "Bob")
         };
-        feed(Event::ParticipantUpdate(muted), 3.0);
+        feed(Event::Participant(muted), 3.0);
         let names: Vec<String> = journal
             .roster()
             .iter()

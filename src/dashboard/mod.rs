@@ -22,7 +22,7 @@ pub mod shell;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -54,7 +54,9 @@ const POLICY: &str = "default-src 'none'; style-src 'self'; script-src 'self'; \
 /// The dashboard's memory of every room.
 #[derive(Debug, Default)]
 pub struct Dashboard {
-    journals: RwLock<BTreeMap<String, Arc<Journal>>>,
+    /// Each room's journal; the room's status owns it, so a room no longer
+    /// watched goes with its status.
+    journals: RwLock<BTreeMap<String, Weak<Journal>>>,
     /// Ends every live view, so the server can stop.
     closing: CancellationToken,
 }
@@ -81,17 +83,16 @@ impl Dashboard {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(alias)
-            .cloned()
+            .and_then(Weak::upgrade)
     }
 }
 
 impl Watching for Dashboard {
     fn watch(&self, alias: &str) -> Arc<dyn RoomWatcher> {
         let journal = Arc::new(Journal::default());
-        self.journals
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(alias.to_owned(), journal.clone());
+        let mut journals = self.journals.write().unwrap_or_else(|p| p.into_inner());
+        journals.retain(|_, journal| journal.strong_count() > 0);
+        journals.insert(alias.to_owned(), Arc::downgrade(&journal));
         journal
     }
 }

@@ -49,7 +49,7 @@ pub fn row(alias: &str, room: &RoomSnapshot, people: &Glance, now: f64) -> Row {
         id = esc(&id),
         alias = esc(alias),
         url = esc(&room_url(alias)),
-        platform = esc(&room.platform),
+        platform = shell::platform(room),
     );
     if let Some(reason) = &room.reason {
         let _ = write!(
@@ -78,7 +78,7 @@ pub fn row(alias: &str, room: &RoomSnapshot, people: &Glance, now: f64) -> Row {
         guests_muted = flag(people.guests_muted, "muted"),
         presenter = name_or_dash(people.presenter.as_deref()),
         speaker = name_or_dash(people.speaker.as_deref()),
-        timetable = name_or_dash(room.timetable.as_deref()),
+        timetable = shell::timetable_session(room.timetable_session.as_ref()),
     );
     match &room.last_command {
         Some(last) => {
@@ -229,7 +229,7 @@ mod tests {
         let dashboard = Dashboard::default();
         for alias in ["a-hall", "b-hall", "c<hall>"] {
             registry
-                .add_room(alias)
+                .add_room(alias, "campus", false)
                 .update(|room| room.set_phase(Phase::Connected, None));
         }
         registry
@@ -244,6 +244,34 @@ mod tests {
         assert!(!rows[2].html.contains("<hall>"));
         let html = page(&registry, &dashboard, 0.0);
         assert!(html.contains("<b>3</b> rooms · <b>2</b> connected"));
+    }
+
+    #[test]
+    fn a_row_shows_the_platform_and_the_timetable_session() {
+        let registry = Registry::default();
+        let dashboard = Dashboard::default();
+        let status = registry.add_room("hall", "campus", false);
+        status.update(|room| room.platform_kind = "vmr");
+        let zone = crate::clock::Zone::parse("Europe/Berlin").unwrap();
+        let optics = crate::timetable::Session {
+            title: "Optics <1>".into(),
+            start: 1_795_338_000.0,
+            end: 1_795_343_400.0,
+            description: String::new(),
+            location: String::new(),
+            uid: "optics".into(),
+        };
+        let state = crate::model::RoomState::new();
+        status.timetable(&state, &zone, None, Some(&optics), optics.start);
+        let row = &rows(&registry, &dashboard, 0.0)[0].html;
+        assert!(row.contains("<small>campus (vmr)</small>"), "{row}");
+        assert!(
+            row.contains("Optics &lt;1&gt; <small>until 11:30</small>"),
+            "the end in the room's zone: {row}"
+        );
+        status.timetable(&state, &zone, Some(&optics), None, optics.end);
+        let row = &rows(&registry, &dashboard, 0.0)[0].html;
+        assert!(!row.contains("Optics"), "{row}");
     }
 
     #[test]

@@ -45,14 +45,14 @@ pub fn header(alias: &str, room: &RoomSnapshot, people: &Glance) -> String {
          <div><dt>Speaker</dt><dd>{speaker}</dd></div>\
          <div><dt>Session</dt><dd>{timetable}</dd></div>\
          <div><dt>Reconnects</dt><dd>{reconnects}</dd></div></dl>",
-        platform = esc(&room.platform),
+        platform = shell::platform(room),
         in_room = people.in_room,
         waiting = people.waiting,
         locked = flag(people.locked, "locked"),
         guests_muted = flag(people.guests_muted, "muted"),
         presenter = name_or_dash(people.presenter.as_deref()),
         speaker = name_or_dash(people.speaker.as_deref()),
-        timetable = name_or_dash(room.timetable.as_deref()),
+        timetable = shell::timetable_session(room.timetable_session.as_ref()),
         reconnects = room.reconnects,
     );
     html

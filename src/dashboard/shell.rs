@@ -3,9 +3,10 @@
 
 use std::fmt::Write as _;
 
+use crate::clock::Zone;
 use crate::report::markup::esc;
-use crate::report::zone::Zone;
-use crate::runtime::status::Phase;
+use crate::report::zone::ZoneTimes;
+use crate::runtime::status::{Phase, RoomSnapshot, SessionNow};
 
 /// What a page needs from its frame.
 pub struct Frame<'a> {
@@ -65,13 +66,35 @@ pub fn phase(phase: Phase) -> (&'static str, &'static str) {
 /// (as the audit log and the status write them).
 pub fn clock_of(stamp: &str) -> String {
     crate::clock::parse_timestamp(stamp)
-        .map(|at| Zone::Local.clock(at))
+        .map(clock)
         .unwrap_or_else(|_| stamp.to_owned())
 }
 
-/// A time of day in the zone the dashboard shows.
+/// A time of day in the zone the dashboard shows: the machine's.
 pub fn clock(at: f64) -> String {
-    Zone::Local.clock(at)
+    static MACHINE: std::sync::OnceLock<Zone> = std::sync::OnceLock::new();
+    MACHINE.get_or_init(Zone::system).clock(at)
+}
+
+/// The room's platform account, with its kind when the name does not say.
+pub fn platform(room: &RoomSnapshot) -> String {
+    if room.platform_kind.is_empty() || room.platform == room.platform_kind {
+        esc(&room.platform).to_string()
+    } else {
+        format!("{} ({})", esc(&room.platform), room.platform_kind)
+    }
+}
+
+/// The timetable session under way, with when it ends, or a dash.
+pub fn timetable_session(session: Option<&SessionNow>) -> String {
+    match session {
+        Some(session) => format!(
+            "{} <small>until {}</small>",
+            esc(&session.title),
+            esc(session.end.get(11..16).unwrap_or(&session.end))
+        ),
+        None => "<span class=\"none\" aria-label=\"none\">—</span>".to_owned(),
+    }
 }
 
 /// "yes" or an empty cell, for flags.

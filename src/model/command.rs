@@ -1,16 +1,14 @@
 //! Commands: what usher asks a conference to do.
 //!
-//! Every conference and participant command of the seed API, with its request
-//! body. Body types serialize to the seed's JSON exactly; a platform adapter
-//! maps each command to its call. Each command also has an operator-facing
+//! Every command a rule can ask for. The set grew from the primary platform's
+//! (seed 001), the richest of the four; each platform adapter maps what it
+//! can to its own calls and declares the rest unsupported (see
+//! `crate::platform::Capabilities`). Each command also has an operator-facing
 //! *verb* (`mute`, `admit`, `make_host`, …): the name rules call it by, and the
 //! name the audit log, `usher why` and rule tests print.
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
-use super::lenient;
 use super::participant::Role;
 use super::secret::Secret;
 
@@ -102,41 +100,30 @@ pub enum ParticipantCommand {
 }
 
 /// The body of `dial`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Dial {
     /// `guest` or `chair`.
-    #[serde(default = "guest")]
     pub role: Role,
     /// The address, short number or phone number to call.
-    #[serde(default, deserialize_with = "lenient::text")]
     pub destination: String,
     /// `sip`, `h323`, `rtmp`, `mssip`, `phone` or `auto`.
-    #[serde(default = "auto", deserialize_with = "lenient::text")]
     pub protocol: String,
     /// For RTMP: where to push the presentation stream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub presentation_url: Option<String>,
     /// For RTMP: treat the call as a streaming call (`"yes"`/`"no"`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streaming: Option<String>,
     /// DTMF to send once connected.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dtmf_sequence: Option<String>,
     /// The conference name the called endpoint sees.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_display_name: Option<String>,
     /// The conference alias to call from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// `video`, `video-only` or `audio`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub call_type: Option<String>,
     /// `keep_conference_alive`, `keep_conference_alive_if_multiple` or
     /// `keep_conference_alive_never`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_conference_alive: Option<String>,
     /// The name shown for the new participant in the roster.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_display_name: Option<String>,
 }
 
@@ -159,22 +146,16 @@ impl Dial {
     }
 }
 
-fn guest() -> Role {
-    Role::Guest
-}
-
 fn auto() -> String {
     "auto".to_owned()
 }
 
 /// The body of `message`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Message {
     /// The MIME type, normally `text/plain`.
-    #[serde(rename = "type", default = "text_plain")]
     pub mime_type: String,
     /// The text.
-    #[serde(deserialize_with = "lenient::text")]
     pub payload: String,
 }
 
@@ -193,29 +174,20 @@ fn text_plain() -> String {
 }
 
 /// One entry of `override_layout`'s `layouts`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LayoutOverride {
     /// `hosts` for hosts, `""` for guests.
-    #[serde(default)]
     pub audience: String,
     /// Participant uuids to show first; empty for anyone.
-    #[serde(default)]
     pub actors: Vec<String>,
     /// Fill empty places by voice activity.
-    #[serde(default = "yes", deserialize_with = "lenient::flag")]
     pub vad_backfill: bool,
     /// `1:0`, `4:0`, `1:7`, `1:21` or `2:21`.
     pub layout: String,
     /// `off` when actors are given, otherwise `auto`.
-    #[serde(default = "auto")]
     pub plus_n: String,
     /// Always `auto`.
-    #[serde(default = "auto")]
     pub actors_overlay_text: String,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl LayoutOverride {
@@ -233,41 +205,61 @@ impl LayoutOverride {
 }
 
 /// The body of `transfer`. The PIN is a [`Secret`]: it is sent, never shown.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Transfer {
     /// The conference to move them to.
-    #[serde(deserialize_with = "lenient::text")]
     pub conference_alias: String,
     /// Their role there.
-    #[serde(default = "guest")]
     pub role: Role,
     /// The PIN for that role there, if one is needed.
-    #[serde(
-        default,
-        serialize_with = "Secret::serialize_exposed",
-        skip_serializing_if = "Option::is_none"
-    )]
     pub pin: Option<Secret>,
 }
 
 /// The body of `calls`: a new media sub-call for a WebRTC or RTMP participant.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallRequest {
     /// `WEBRTC` or `RTMP`.
     pub call_type: String,
     /// WebRTC: the SDP offer.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sdp: Option<String>,
     /// RTMP: `send` or `receive` for a presentation stream.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub present: Option<String>,
     /// RTMP: treat as a streaming call.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streaming: Option<bool>,
     /// RTMP: the maximum bandwidth.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<u64>,
 }
+
+/// Every verb a command can have, conference verbs first.
+pub const VERBS: &[&str] = &[
+    "dial",
+    "lock",
+    "unlock",
+    "start",
+    "mute_guests",
+    "unmute_guests",
+    "end",
+    "message",
+    "layout",
+    "disconnect",
+    "mute",
+    "unmute",
+    "allow_presentation",
+    "deny_presentation",
+    "spotlight",
+    "unspotlight",
+    "admit",
+    "dtmf",
+    "make_host",
+    "make_guest",
+    "set_role",
+    "transfer",
+    "add_call",
+    "video_mute",
+    "video_unmute",
+    "cancel_delay",
+    "resume_delay",
+];
 
 impl ConferenceCommand {
     /// The operator-facing verb.
@@ -406,29 +398,5 @@ mod tests {
         );
         assert_eq!(transfer.to_string(), "transfer Bob to other@example.com");
         assert!(!format!("{transfer:?}").contains("9876"));
-    }
-
-    #[test]
-    fn bodies_serialize_as_in_the_seed() {
-        let dial = Dial {
-            source_display_name: Some("Alice".into()),
-            ..Dial::new("bob@example.com", "sip")
-        };
-        assert_eq!(
-            serde_json::to_value(&dial).unwrap(),
-            serde_json::json!({"role":"guest","destination":"bob@example.com","protocol":"sip","source_display_name":"Alice"})
-        );
-        let transfer = Transfer {
-            conference_alias: "meet@example.com".into(),
-            role: Role::Guest,
-            pin: Some(Secret::new("1234")),
-        };
-        assert_eq!(
-            serde_json::to_value(&transfer).unwrap(),
-            serde_json::json!({"role":"guest","conference_alias":"meet@example.com","pin":"1234"})
-        );
-        let layout: LayoutOverride =
-            serde_json::from_str(r#"{"audience":"hosts","actors":[],"vad_backfill":true,"layout":"2:21","plus_n":"auto","actors_overlay_text":"auto"}"#).unwrap();
-        assert_eq!(layout, LayoutOverride::new("hosts", "2:21"));
     }
 }

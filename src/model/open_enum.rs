@@ -7,7 +7,7 @@
 
 /// Declares an open enum: known variants with their wire spelling (first) and
 /// accepted aliases, plus `Other(String)`. Generates `parse`, `as_str`,
-/// `Display`, `Serialize` and a lenient `Deserialize`.
+/// `Display`, `Serialize` and a `Deserialize` that never fails on a string.
 macro_rules! open_enum {
     (
         $(#[$meta:meta])*
@@ -51,6 +51,14 @@ macro_rules! open_enum {
             }
         }
 
+        impl std::str::FromStr for $name {
+            type Err = std::convert::Infallible;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                Ok(Self::parse(value))
+            }
+        }
+
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -65,7 +73,7 @@ macro_rules! open_enum {
 
         impl<'de> serde::Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                $crate::model::lenient::text(deserializer).map(|value| Self::parse(&value))
+                <String as serde::Deserialize>::deserialize(deserializer).map(|value| Self::parse(&value))
             }
         }
     };

@@ -1,26 +1,24 @@
 //! The exact picture of one room, kept up to date event by event.
 //!
 //! [`RoomState::apply`] takes one [`Event`] and returns the [`Change`]s it
-//! caused. Three rules keep the picture honest across reconnects:
+//! caused. Two rules keep the picture honest across reconnects, on every
+//! platform:
 //!
-//! - On every subscribe the server lists the room inside a
-//!   `participant_sync_begin` … `participant_sync_end` bracket. The listing is
-//!   collected and, at the end of the bracket, diffed against what we knew:
-//!   only new uuids are joins, only vanished ones are leaves, the rest are
-//!   updates (and only if something changed). A reconnect never causes a storm
-//!   of joins. The very first bracket is a baseline, not news: it reports
-//!   no joins at all, so starting (or restarting) usher mid-lecture never
-//!   treats the whole audience as arriving.
-//! - `participant_update` of an unknown uuid is a join (some editions never
-//!   send `participant_create`); `participant_create` of a known uuid is an
+//! - A roster ([`Event::Roster`], sent by the adapter after every (re)connect
+//!   and every reconcile) is diffed against what we knew: only new uuids are
+//!   joins, only vanished ones are leaves, the rest are updates (and only if
+//!   something changed). A reconnect never causes a storm of joins. The very
+//!   first roster is a baseline, not news: it reports no joins at all, so
+//!   starting usher mid-lecture never treats the whole audience as arriving.
+//! - A participant event for an unknown uuid is a join; for a known one, an
 //!   update.
-//! - Our own participants (the API sessions usher holds) are never part of the
-//!   roster, and chat they send is not reported.
+//!
+//! Adapters leave usher's own participants out of everything they report.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use super::event::{ChatMessage, Event, Layout, Presentation, ServiceFlags, StageEntry};
+use super::event::{ChatMessage, Event, FlagsUpdate, Layout, Presentation, StageEntry};
 use super::participant::Participant;
 
 /// Conference-wide flags.
@@ -114,7 +112,7 @@ pub enum Change {
     },
     /// Someone sent a chat message.
     Message(ChatMessage),
-    /// A sync bracket completed: the roster is now exactly the server's.
+    /// A roster arrived: the picture is now exactly the platform's.
     Synced {
         /// This was the first sync: the roster was taken as a baseline and
         /// no joins were reported for it.
@@ -141,9 +139,6 @@ pub struct RoomState {
     stage: Vec<StageEntry>,
     presentation: Option<Presentation>,
     presenter_uuid: Option<String>,
-    own_uuids: Vec<String>,
-    /// The listing collected inside an open sync bracket.
-    pending_sync: Option<Vec<Arc<Participant>>>,
     synced: bool,
     /// When each participant present was last heard on the stage.
     heard: HashMap<String, f64>,
@@ -151,31 +146,10 @@ pub struct RoomState {
     clock: f64,
 }
 
-/// How many of our own session uuids we remember (sessions are renewed).
-const OWN_UUIDS_KEPT: usize = 16;
-
 impl RoomState {
     /// An empty room.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Records the uuid of a session usher holds in this room. Its
-    /// participant is never counted, and is removed if already listed.
-    pub fn add_own_uuid(&mut self, uuid: &str) {
-        if self.is_own(uuid) {
-            return;
-        }
-        if self.own_uuids.len() == OWN_UUIDS_KEPT {
-            self.own_uuids.remove(0);
-        }
-        self.own_uuids.push(uuid.to_owned());
-        self.remove(uuid);
-    }
-
-    /// True for a uuid of one of our own sessions.
-    pub fn is_own(&self, uuid: &str) -> bool {
-        self.own_uuids.iter().any(|own| own == uuid)
     }
 
     /// Applies one event that happened at `at` (UNIX seconds) and returns
@@ -191,25 +165,9 @@ impl RoomState {
     pub fn apply(&mut self, event: Event) -> Vec<Change> {
         let mut changes = Vec::new();
         match event {
-            Event::ParticipantSyncBegin => self.pending_sync = Some(Vec::new()),
-            Event::ParticipantSyncEnd => self.finish_sync(&mut changes),
-            Event::ParticipantCreate(participant) | Event::ParticipantUpdate(participant) => {
-                if self.is_own(&participant.uuid) {
-                    return changes;
-                }
-                let participant = Arc::new(participant);
-                match &mut self.pending_sync {
-                    Some(listing) => {
-                        listing.retain(|listed| listed.uuid != participant.uuid);
-                        listing.push(participant);
-                    }
-                    None => self.upsert(participant, &mut changes),
-                }
-            }
-            Event::ParticipantDelete { uuid } => {
-                if let Some(listing) = &mut self.pending_sync {
-                    listing.retain(|listed| listed.uuid != uuid);
-                }
+            Event::Roster(listing) => self.take_roster(listing, &mut changes),
+            Event::Participant(participant) => self.upsert(Arc::new(participant), &mut changes),
+            Event::ParticipantLeft { uuid } => {
                 if let Some(gone) = self.remove(&uuid) {
                     changes.push(Change::Left(gone));
                 }
@@ -231,7 +189,7 @@ impl RoomState {
                     });
                 }
             }
-            Event::ServiceUpdate(update) => self.update_flags(&update, &mut changes),
+            Event::RoomUpdate(update) => self.update_flags(&update, &mut changes),
             Event::Layout(layout) => {
                 if self.layout.as_ref() != Some(&layout) {
                     let before = self.layout.replace(layout.clone());
@@ -255,19 +213,14 @@ impl RoomState {
                     }
                 }
             }
-            Event::Message(message) => {
-                if !self.is_own(&message.uuid) {
-                    changes.push(Change::Message(message));
-                }
+            Event::Message(message) => changes.push(Change::Message(message)),
+            Event::Disconnected { reason } => {
+                // What usher knew of the meeting is over: the next meeting in
+                // this room starts unlocked and not started, and a resync
+                // reads the flags the platform still reports.
+                self.flags = RoomFlags::default();
+                changes.push(Change::Disconnected { reason });
             }
-            Event::Disconnect(disconnect) => changes.push(Change::Disconnected {
-                reason: disconnect.reason,
-            }),
-            Event::PresentationFrame
-            | Event::CallDisconnected(_)
-            | Event::RefreshToken
-            | Event::Bye
-            | Event::Unknown { .. } => {}
         }
         changes
     }
@@ -327,10 +280,15 @@ impl RoomState {
         Some(gone)
     }
 
-    fn finish_sync(&mut self, changes: &mut Vec<Change>) {
-        let Some(listing) = self.pending_sync.take() else {
-            return;
-        };
+    fn take_roster(&mut self, listing: Vec<Participant>, changes: &mut Vec<Change>) {
+        let mut listing: Vec<Arc<Participant>> = listing.into_iter().map(Arc::new).collect();
+        // A platform listing someone twice means the later entry.
+        let mut seen = HashSet::new();
+        for index in (0..listing.len()).rev() {
+            if !seen.insert(listing[index].uuid.clone()) {
+                listing.remove(index);
+            }
+        }
         let listed: HashSet<&str> = listing.iter().map(|p| p.uuid.as_str()).collect();
         let vanished: Vec<String> = self
             .index
@@ -360,7 +318,7 @@ impl RoomState {
         changes.push(Change::Synced { initial });
     }
 
-    fn update_flags(&mut self, update: &ServiceFlags, changes: &mut Vec<Change>) {
+    fn update_flags(&mut self, update: &FlagsUpdate, changes: &mut Vec<Change>) {
         let before = self.flags;
         let after = RoomFlags {
             locked: update.locked.unwrap_or(before.locked),
@@ -478,14 +436,9 @@ impl RoomState {
         self.heard.get(uuid).copied().unwrap_or(0.0)
     }
 
-    /// True once a sync bracket has completed: the roster is the server's.
+    /// True once a roster has arrived: the picture is the platform's.
     pub fn is_synced(&self) -> bool {
         self.synced
-    }
-
-    /// True inside an open sync bracket.
-    pub fn is_syncing(&self) -> bool {
-        self.pending_sync.is_some()
     }
 }
 
@@ -531,12 +484,7 @@ mod tests {
     }
 
     fn sync(state: &mut RoomState, listing: &[Participant]) -> Vec<Change> {
-        let mut changes = state.apply(Event::ParticipantSyncBegin);
-        for p in listing {
-            changes.extend(state.apply(Event::ParticipantCreate(p.clone())));
-        }
-        changes.extend(state.apply(Event::ParticipantSyncEnd));
-        changes
+        state.apply(Event::Roster(listing.to_vec()))
     }
 
     #[test]
@@ -549,15 +497,15 @@ mod tests {
     }
 
     #[test]
-    fn joins_before_any_bracket_are_still_joins() {
+    fn joins_before_any_roster_are_still_joins() {
         let mut state = RoomState::new();
-        let changes = state.apply(Event::ParticipantCreate(guest("a", "Ann")));
+        let changes = state.apply(Event::Participant(guest("a", "Ann")));
         assert_eq!(names(&changes), ["joined Ann"]);
         let changes = sync(&mut state, &[guest("a", "Ann"), guest("b", "Ben")]);
         assert_eq!(
             names(&changes),
             ["synced (initial)"],
-            "the first bracket is a baseline"
+            "the first roster is a baseline"
         );
     }
 
@@ -584,40 +532,23 @@ mod tests {
     }
 
     #[test]
-    fn nothing_is_reported_inside_the_bracket() {
-        let mut state = RoomState::new();
-        assert!(state.apply(Event::ParticipantSyncBegin).is_empty());
-        assert!(
-            state
-                .apply(Event::ParticipantCreate(guest("a", "Ann")))
-                .is_empty()
-        );
-        assert!(state.is_syncing());
-        assert_eq!(
-            state.len(),
-            0,
-            "the roster changes only when the bracket ends"
-        );
-    }
-
-    #[test]
-    fn a_bracket_cut_short_is_restarted_by_the_next_one() {
+    fn a_roster_listing_someone_twice_keeps_the_later_entry() {
         let mut state = RoomState::new();
         sync(&mut state, &[guest("a", "Ann")]);
-        state.apply(Event::ParticipantSyncBegin);
-        state.apply(Event::ParticipantCreate(guest("z", "Zed")));
-        let changes = sync(&mut state, &[guest("a", "Ann")]);
-        assert_eq!(names(&changes), ["synced"]);
+        let renamed = guest("a", "Anne");
+        let changes = sync(&mut state, &[guest("a", "Ann"), renamed]);
+        assert_eq!(names(&changes), ["updated Anne", "synced"]);
+        assert_eq!(state.len(), 1);
     }
 
     #[test]
-    fn update_of_an_unknown_uuid_is_a_join_and_create_of_a_known_one_an_update() {
+    fn an_unknown_uuid_is_a_join_and_a_known_one_an_update() {
         let mut state = RoomState::new();
-        let joined = state.apply(Event::ParticipantUpdate(guest("a", "Ann")));
+        let joined = state.apply(Event::Participant(guest("a", "Ann")));
         assert_eq!(names(&joined), ["joined Ann"]);
-        let renamed = state.apply(Event::ParticipantCreate(guest("a", "Anne")));
+        let renamed = state.apply(Event::Participant(guest("a", "Anne")));
         assert_eq!(names(&renamed), ["updated Anne"]);
-        let same = state.apply(Event::ParticipantUpdate(guest("a", "Anne")));
+        let same = state.apply(Event::Participant(guest("a", "Anne")));
         assert!(
             same.is_empty(),
             "an update that changes nothing is not a change"
@@ -627,8 +558,8 @@ mod tests {
     #[test]
     fn updates_carry_before_and_after() {
         let mut state = RoomState::new();
-        state.apply(Event::ParticipantCreate(guest("a", "Ann")));
-        let changes = state.apply(Event::ParticipantUpdate(Participant {
+        state.apply(Event::Participant(guest("a", "Ann")));
+        let changes = state.apply(Event::Participant(Participant {
             muted: true,
             ..guest("a", "Ann")
         }));
@@ -642,37 +573,11 @@ mod tests {
     }
 
     #[test]
-    fn own_participant_is_never_in_the_roster() {
-        let mut state = RoomState::new();
-        state.add_own_uuid("me");
-        let me = person("me", "usher", Role::Chair);
-        assert!(state.apply(Event::ParticipantCreate(me.clone())).is_empty());
-        sync(&mut state, &[]);
-        let changes = sync(&mut state, &[me, guest("a", "Ann")]);
-        assert_eq!(names(&changes), ["joined Ann", "synced"]);
-        assert_eq!(state.len(), 1);
-        let own_chat = state.apply(Event::Message(ChatMessage {
-            uuid: "me".into(),
-            payload: "Room is full".into(),
-            ..ChatMessage::default()
-        }));
-        assert!(own_chat.is_empty());
-    }
-
-    #[test]
-    fn learning_our_uuid_late_removes_us_silently() {
-        let mut state = RoomState::new();
-        state.apply(Event::ParticipantCreate(person("me", "usher", Role::Chair)));
-        state.add_own_uuid("me");
-        assert!(state.is_empty());
-    }
-
-    #[test]
-    fn delete_of_an_unknown_uuid_changes_nothing() {
+    fn leave_of_an_unknown_uuid_changes_nothing() {
         let mut state = RoomState::new();
         assert!(
             state
-                .apply(Event::ParticipantDelete { uuid: "x".into() })
+                .apply(Event::ParticipantLeft { uuid: "x".into() })
                 .is_empty()
         );
     }
@@ -680,12 +585,12 @@ mod tests {
     #[test]
     fn count_excludes_waiting_and_connecting() {
         let mut state = RoomState::new();
-        state.apply(Event::ParticipantCreate(guest("a", "Ann")));
-        state.apply(Event::ParticipantCreate(Participant {
+        state.apply(Event::Participant(guest("a", "Ann")));
+        state.apply(Event::Participant(Participant {
             service_type: ServiceType::WaitingRoom,
             ..guest("b", "Ben")
         }));
-        state.apply(Event::ParticipantCreate(Participant {
+        state.apply(Event::Participant(Participant {
             service_type: ServiceType::Connecting,
             ..guest("c", "Cat")
         }));
@@ -712,12 +617,12 @@ mod tests {
             assert_eq!(counts.in_room, recount);
         };
         expect(&state, 2, 1, 1, 1);
-        state.apply(Event::ParticipantUpdate(Participant {
+        state.apply(Event::Participant(Participant {
             service_type: ServiceType::Conference,
             ..waiting
         }));
         expect(&state, 3, 2, 1, 0);
-        state.apply(Event::ParticipantDelete { uuid: "a".into() });
+        state.apply(Event::ParticipantLeft { uuid: "a".into() });
         expect(&state, 2, 1, 1, 0);
         sync(&mut state, &[guest("b", "Ben")]);
         expect(&state, 1, 1, 0, 0);
@@ -726,22 +631,22 @@ mod tests {
     #[test]
     fn flags_change_only_when_they_differ() {
         let mut state = RoomState::new();
-        let lock = ServiceFlags {
+        let lock = FlagsUpdate {
             locked: Some(true),
-            ..ServiceFlags::default()
+            ..FlagsUpdate::default()
         };
-        let changes = state.apply(Event::ServiceUpdate(lock.clone()));
+        let changes = state.apply(Event::RoomUpdate(lock.clone()));
         assert!(matches!(
             &changes[..],
             [Change::RoomUpdated { before, after }] if !before.locked && after.locked
         ));
-        assert!(state.apply(Event::ServiceUpdate(lock)).is_empty());
+        assert!(state.apply(Event::RoomUpdate(lock)).is_empty());
         assert!(state.flags().locked);
-        let partial = ServiceFlags {
+        let partial = FlagsUpdate {
             guests_muted: Some(true),
-            ..ServiceFlags::default()
+            ..FlagsUpdate::default()
         };
-        state.apply(Event::ServiceUpdate(partial));
+        state.apply(Event::RoomUpdate(partial));
         assert!(state.flags().locked, "absent flags keep their value");
         assert!(state.flags().guests_muted);
     }
@@ -749,7 +654,7 @@ mod tests {
     #[test]
     fn presentation_finds_the_presenter_by_uuid_uri_or_name() {
         let mut state = RoomState::new();
-        state.apply(Event::ParticipantCreate(Participant {
+        state.apply(Event::Participant(Participant {
             uri: "ada@example.com".into(),
             ..guest("a", "Ada")
         }));
@@ -788,8 +693,8 @@ mod tests {
     #[test]
     fn the_speaker_is_the_first_voice_on_stage() {
         let mut state = RoomState::new();
-        state.apply(Event::ParticipantCreate(guest("a", "Ann")));
-        state.apply(Event::ParticipantCreate(guest("b", "Ben")));
+        state.apply(Event::Participant(guest("a", "Ann")));
+        state.apply(Event::Participant(guest("b", "Ben")));
         let entry = |uuid: &str, index, vad| StageEntry {
             participant_uuid: uuid.into(),
             stage_index: index,
@@ -816,8 +721,8 @@ mod tests {
     #[test]
     fn voices_are_timed_until_they_fall_silent() {
         let mut state = RoomState::new();
-        state.apply_at(Event::ParticipantCreate(guest("a", "Ann")), 100.0);
-        state.apply_at(Event::ParticipantCreate(guest("b", "Ben")), 100.0);
+        state.apply_at(Event::Participant(guest("a", "Ann")), 100.0);
+        state.apply_at(Event::Participant(guest("b", "Ben")), 100.0);
         let stage = |voices: &[(&str, i64)]| {
             let entries = voices
                 .iter()
@@ -841,8 +746,8 @@ mod tests {
         assert_eq!(state.heard_at("b", 130.0), 130.0);
         state.apply_at(stage(&[("b", 0), ("a", 0)]), 125.0);
         assert_eq!(state.heard_at("b", 130.0), 125.0);
-        state.apply_at(Event::ParticipantDelete { uuid: "a".into() }, 140.0);
-        state.apply_at(Event::ParticipantCreate(guest("a", "Ann")), 150.0);
+        state.apply_at(Event::ParticipantLeft { uuid: "a".into() }, 140.0);
+        state.apply_at(Event::Participant(guest("a", "Ann")), 150.0);
         assert_eq!(state.heard_at("a", 150.0), 0.0, "forgotten when they left");
         assert_eq!(
             state.heard_at("ghost", 150.0),
@@ -855,7 +760,7 @@ mod tests {
     fn participants_keep_arrival_order() {
         let mut state = RoomState::new();
         for (uuid, name) in [("z", "Zed"), ("a", "Ann"), ("m", "Max")] {
-            state.apply(Event::ParticipantCreate(guest(uuid, name)));
+            state.apply(Event::Participant(guest(uuid, name)));
         }
         let order: Vec<&str> = state
             .participants()

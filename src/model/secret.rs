@@ -55,7 +55,7 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        super::lenient::text(deserializer).map(Secret)
+        String::deserialize(deserializer).map(Secret)
     }
 }
 

@@ -2,30 +2,41 @@
 //! `<reports_dir>/<room>/<date>-<time>.html` (and `.json`) when it ends.
 //!
 //! A session begins when someone is first listed in the room and ends when
-//! - the platform disconnects usher (the conference ended),
+//! - the platform disconnects usher (the conference ended): as soon as
+//!   usher's own `end` is confirmed, else after [`DISCONNECT_GRACE`] for
+//!   the outcomes of commands still on their way,
 //! - the room has stayed empty for [`EMPTY_GRACE`] (at once if usher ended
 //!   the conference itself),
-//! - the room's timetable session is over ([`ReportBook::end_session`]), or
+//! - the room's timetable session is over (a session that starts with
+//!   people in the room begins a new report at once, named after it),
+//! - the platform reports the room ended (a discovered room), or
 //! - usher stops ([`ReportBook::finish_all`]).
+//!
+//! Times are in the room's zone, the one its timetable is read in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
 use super::session::{Report, Session};
-use super::zone::Zone;
 use super::{html, write_report};
-use crate::clock::unix_now;
+use crate::clock::{Zone, unix_now};
 use crate::model::{Change, RoomState};
 use crate::rules::RuleFailure;
 use crate::runtime::audit::{AuditRecord, Outcome};
 use crate::runtime::status::{RoomWatcher, Watching};
+use crate::timetable::Session as TimetableSession;
 
 /// How long a room stays empty before its session counts as over.
 pub const EMPTY_GRACE: f64 = 120.0;
+
+/// How long after the platform disconnected usher a session waits for
+/// the outcomes of commands still on their way (usher's own `end` among
+/// them) before its report is written.
+pub const DISCONNECT_GRACE: f64 = 5.0;
 
 /// How often empty rooms are looked at.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
@@ -34,7 +45,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct ReportBook {
     dir: PathBuf,
-    rooms: RwLock<BTreeMap<String, Arc<RoomReports>>>,
+    /// Each room's watcher; the room's status owns it, so a room no longer
+    /// watched goes with its status.
+    rooms: RwLock<BTreeMap<String, Weak<RoomReports>>>,
 }
 
 /// One room's session, as its watcher.
@@ -45,11 +58,17 @@ struct RoomReports {
     open: Mutex<Open>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Open {
+    /// The room's zone.
+    zone: Zone,
+    /// The timetable session under way, which a new session is named after.
+    title: Option<String>,
     session: Option<Session>,
     /// Since when nobody has been listed.
     empty_since: Option<f64>,
+    /// When the platform disconnected usher (the conference ended).
+    disconnected_at: Option<f64>,
     /// usher ended the conference; the session ends when the room empties.
     ended_by_usher: bool,
 }
@@ -85,13 +104,6 @@ impl ReportBook {
             .collect()
     }
 
-    /// Ends room `alias`'s session at `at` (its timetable session is over)
-    /// and writes its report, if anyone came.
-    pub fn end_session(&self, alias: &str, at: f64) -> Option<PathBuf> {
-        let room = self.rooms.read().ok()?.get(alias).cloned()?;
-        room.end(at)
-    }
-
     /// Ends every session at `at` (usher is stopping) and writes the reports.
     pub fn finish_all(&self, at: f64) -> Vec<PathBuf> {
         self.each_room()
@@ -103,7 +115,7 @@ impl ReportBook {
     fn each_room(&self) -> Vec<Arc<RoomReports>> {
         self.rooms
             .read()
-            .map(|rooms| rooms.values().cloned().collect())
+            .map(|rooms| rooms.values().filter_map(Weak::upgrade).collect())
             .unwrap_or_default()
     }
 }
@@ -113,10 +125,18 @@ impl Watching for ReportBook {
         let room = Arc::new(RoomReports {
             alias: alias.to_owned(),
             dir: self.dir.clone(),
-            open: Mutex::new(Open::default()),
+            open: Mutex::new(Open {
+                zone: Zone::system(),
+                title: None,
+                session: None,
+                empty_since: None,
+                disconnected_at: None,
+                ended_by_usher: false,
+            }),
         });
         if let Ok(mut rooms) = self.rooms.write() {
-            rooms.insert(alias.to_owned(), room.clone());
+            rooms.retain(|_, room| room.strong_count() > 0);
+            rooms.insert(alias.to_owned(), Arc::downgrade(&room));
         }
         room
     }
@@ -127,15 +147,17 @@ impl RoomReports {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Ends the session if the room has been empty long enough.
+    /// Ends the session if the room has been empty long enough, or the
+    /// conference ended a while ago.
     fn sweep(&self, now: f64) -> Option<PathBuf> {
         let report = {
             let mut open = self.lock();
-            let since = open.empty_since?;
-            if now - since < EMPTY_GRACE {
-                return None;
-            }
-            open.take(since)?
+            let end = match (open.disconnected_at, open.empty_since) {
+                (Some(at), _) if now - at >= DISCONNECT_GRACE => at,
+                (_, Some(since)) if now - since >= EMPTY_GRACE => since,
+                _ => return None,
+            };
+            open.take(end)?
         };
         write_now(&self.dir, &self.alias, &report)
     }
@@ -177,9 +199,20 @@ impl Open {
     /// Ends the session at `at`: its report, if anyone came.
     fn take(&mut self, at: f64) -> Option<Report> {
         self.empty_since = None;
+        self.disconnected_at = None;
         self.ended_by_usher = false;
         let session = self.session.take()?;
-        (session.peak() > 0).then(|| session.finish(at, Zone::Local))
+        (session.peak() > 0).then(|| session.finish(at, self.zone.clone()))
+    }
+
+    /// Begins a session at `at` with the room as `state` shows it, named
+    /// after the timetable session under way.
+    fn begin(&mut self, alias: &str, state: &RoomState, at: f64) {
+        let mut session = Session::begin(alias, state, at);
+        if let Some(title) = &self.title {
+            session.set_title(title);
+        }
+        self.session = Some(session);
     }
 }
 
@@ -189,9 +222,7 @@ impl RoomWatcher for RoomReports {
             let mut open = self.lock();
             match &mut open.session {
                 Some(session) => session.changes(state, changes, at),
-                None if !state.is_empty() => {
-                    open.session = Some(Session::begin(&self.alias, state, at));
-                }
+                None if !state.is_empty() => open.begin(&self.alias, state, at),
                 None => {}
             }
             let ended = changes
@@ -202,7 +233,11 @@ impl RoomWatcher for RoomReports {
             } else {
                 open.empty_since = None;
             }
-            if ended || (open.ended_by_usher && state.is_empty()) {
+            if ended {
+                open.disconnected_at.get_or_insert(at);
+            }
+            // When usher ended it, its command's outcome is already in.
+            if open.ended_by_usher && (ended || state.is_empty()) {
                 open.take(at)
             } else {
                 None
@@ -221,12 +256,52 @@ impl RoomWatcher for RoomReports {
             }
             let ends_conference = record.command == "end" && record.outcome == Outcome::Ok;
             open.ended_by_usher |= ends_conference;
-            // The platform often shows the room empty before usher hears back.
-            match open.empty_since {
+            // The platform often shows the room empty, or drops usher,
+            // before usher hears back.
+            match open.disconnected_at.or(open.empty_since) {
                 Some(since) if ends_conference => open.take(since),
                 _ => None,
             }
         };
+        if let Some(report) = report {
+            self.write(report);
+        }
+    }
+
+    fn zone(&self, zone: &Zone) {
+        self.lock().zone = zone.clone();
+    }
+
+    fn timetable(
+        &self,
+        state: &RoomState,
+        ended: Option<&TimetableSession>,
+        started: Option<&TimetableSession>,
+        at: f64,
+    ) {
+        let report = {
+            let mut open = self.lock();
+            open.title = started.map(|session| session.title.clone());
+            let report = match ended {
+                Some(ended) => open.take(ended.end.min(at)),
+                None => None,
+            };
+            if started.is_some() && !state.is_empty() {
+                // A report per lecture: what came before has its own.
+                if let Some(before) = open.take(at) {
+                    self.write(before);
+                }
+                open.begin(&self.alias, state, at);
+            }
+            report
+        };
+        if let Some(report) = report {
+            self.write(report);
+        }
+    }
+
+    fn gone(&self, at: f64) {
+        let report = self.lock().take(at);
         if let Some(report) = report {
             self.write(report);
         }

@@ -6,14 +6,14 @@ use std::fmt::Write as _;
 
 use super::markup::esc;
 use super::session::{Period, Report};
-use super::zone::duration;
+use super::zone::{ZoneTimes, duration};
 
 /// The page's styles.
 const STYLE: &str = include_str!("report.css");
 
 /// The report as HTML.
 pub fn render(report: &Report) -> String {
-    let zone = report.zone_used;
+    let zone = &report.zone_used;
     let local = |stamp: &str| stamp.get(11..19).unwrap_or(stamp).to_owned();
     let mut out = String::with_capacity(16 * 1024);
     let date = report.start.get(..10).unwrap_or_default();
@@ -23,9 +23,14 @@ pub fn render(report: &Report) -> String {
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta name=\"color-scheme\" content=\"light dark\">\
          <title>{room} — {date}</title><style>{STYLE}</style></head><body>\
-         <main><header><h1>{room}</h1><p class=\"when\">{date}, {from}–{to} \
+         <main><header><h1>{room}</h1>{title}<p class=\"when\">{date}, {from}–{to} \
          ({length}, times in {zone_label})</p></header>",
         room = esc(&report.room),
+        title = report
+            .title
+            .as_deref()
+            .map(|title| format!("<p class=\"title\">{}</p>", esc(title)))
+            .unwrap_or_default(),
         date = esc(date),
         from = esc(&local(&report.start)),
         to = esc(&local(&report.end)),
@@ -297,15 +302,14 @@ fn chart(out: &mut String, report: &Report) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Zone;
     use crate::model::{Event, Participant, Role, RoomState, ServiceType};
     use crate::report::session::Session;
-    use crate::report::zone::Zone;
 
     #[test]
     fn names_are_escaped_and_nothing_is_fetched() {
         let mut state = RoomState::new();
-        state.apply(Event::ParticipantSyncBegin);
-        state.apply(Event::ParticipantSyncEnd);
+        state.apply(Event::Roster(Vec::new()));
         let mut session = Session::begin("hall<1>", &state, 1_795_327_200.0);
         let evil = Participant {
             uuid: "x".into(),
@@ -314,9 +318,9 @@ mod tests {
             service_type: ServiceType::Conference,
             ..Participant::default()
         };
-        let changes = state.apply_at(Event::ParticipantCreate(evil), 1_795_327_260.0);
+        let changes = state.apply_at(Event::Participant(evil), 1_795_327_260.0);
         session.changes(&state, &changes, 1_795_327_260.0);
-        let html = render(&session.finish(1_795_327_500.0, Zone::Fixed(0)));
+        let html = render(&session.finish(1_795_327_500.0, Zone::utc()));
         assert!(!html.contains("<img"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
         assert!(html.contains("<h1>hall&lt;1&gt;</h1>"));

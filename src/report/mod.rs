@@ -6,7 +6,7 @@
 //! - [`book`]: the live daemon's sessions, one per room, written as they end.
 //! - [`offline`]: `usher report`, the same report from a recording and an
 //!   audit log.
-//! - [`zone`]: the time zone times are shown in; [`markup`]: HTML escaping.
+//! - [`zone`]: times in a room's zone; [`markup`]: HTML escaping.
 
 pub mod book;
 pub mod html;
@@ -16,6 +16,8 @@ pub mod session;
 pub mod zone;
 
 use std::path::{Path, PathBuf};
+
+use zone::ZoneTimes;
 
 pub use session::{Report, Session};
 

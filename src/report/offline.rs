@@ -1,16 +1,17 @@
 //! `usher report`: the end-of-lecture report built offline from a recording
 //! of the room (`usher record`) and the audit log, through the same
-//! [`Session`] the daemon uses. Rule errors are not in either file, so an
-//! offline report lists none.
+//! [`Session`] the daemon uses. The recording holds the room's events in
+//! usher's neutral form (whatever the platform); the audit log holds the
+//! commands and the rules' failures.
 
 use std::path::{Path, PathBuf};
 
 use super::session::{Report, Session};
-use super::zone::Zone;
+use crate::clock::Zone;
 use crate::clock::parse_timestamp;
 use crate::model::RoomState;
 use crate::recording::{self, Line};
-use crate::runtime::audit::{AuditRecord, read_log};
+use crate::runtime::audit::{AuditRecord, Outcome, read_log};
 
 /// Why a report could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -107,26 +108,28 @@ pub fn from_lines(
     let mut state = RoomState::new();
     let mut session = Session::begin(&room, &state, start);
     for (number, line) in lines.iter().enumerate() {
-        if let Some(own) = &line.session {
-            state.add_own_uuid(own);
-        }
         match line.to_event() {
-            Some(Ok(event)) => {
+            Ok(event) => {
                 let changes = state.apply_at(event, line.t);
                 if !changes.is_empty() {
                     session.changes(&state, &changes, line.t);
                 }
             }
-            Some(Err(err)) => tracing::warn!(
+            Err(err) => tracing::warn!(
                 "{}: line {}: skipping an event that cannot be read: {err}",
                 sources.recording.display(),
                 number + 1
             ),
-            None => {}
         }
     }
     for record in records.iter().filter(|r| r.room == room && during(r)) {
-        session.command(record);
+        if record.outcome == Outcome::RuleFailed {
+            let at = parse_timestamp(&record.time).unwrap_or(end);
+            let error = record.error.as_deref().unwrap_or_default();
+            session.rule_failed(&record.rule, &record.handler, error, at);
+        } else {
+            session.command(record);
+        }
     }
     Ok(session.finish(end, zone))
 }
@@ -152,17 +155,16 @@ mod tests {
             ..Participant::default()
         };
         let lines = vec![
-            line(0.0, &Event::ParticipantSyncBegin),
-            line(0.0, &Event::ParticipantSyncEnd),
-            line(90.0, &Event::ParticipantCreate(bob)),
-            line(400.0, &Event::ParticipantDelete { uuid: "b".into() }),
+            line(0.0, &Event::Roster(Vec::new())),
+            line(90.0, &Event::Participant(bob)),
+            line(400.0, &Event::ParticipantLeft { uuid: "b".into() }),
         ];
         let sources = Sources {
             recording: Path::new("hall.jsonl"),
             audit: None,
             room: None,
         };
-        let report = from_lines(&lines, &[], &sources, Zone::Fixed(0)).unwrap();
+        let report = from_lines(&lines, &[], &sources, Zone::utc()).unwrap();
         assert_eq!(report.room, "hall");
         assert_eq!(
             report.attendance.minutes.len(),
@@ -172,7 +174,46 @@ mod tests {
         let people: Vec<usize> = report.attendance.minutes.iter().map(|m| m.people).collect();
         assert_eq!(people, [0, 1, 1, 1, 1, 1, 1]);
         assert_eq!(report.participants[0].in_room_seconds, 310.0);
-        let empty = from_lines(&[], &[], &sources, Zone::Fixed(0)).unwrap_err();
+        let empty = from_lines(&[], &[], &sources, Zone::utc()).unwrap_err();
         assert!(empty.to_string().contains("no event"), "{empty}");
+    }
+
+    #[test]
+    fn rule_failures_in_the_audit_log_are_listed() {
+        let lines = vec![
+            line(0.0, &Event::Roster(Vec::new())),
+            line(300.0, &Event::PresentationStop),
+        ];
+        let failed = AuditRecord {
+            time: crate::clock::format_timestamp(T0 + 100.0),
+            room: "hall".into(),
+            rule: "greeter".into(),
+            event: "participant".into(),
+            handler: "on_join".into(),
+            participant: None,
+            command: String::new(),
+            target: None,
+            text: "the rule failed".into(),
+            outcome: Outcome::RuleFailed,
+            error: Some("rules/greeter.rhai:3:9: unknown variable `nmae`".into()),
+            attempts: 0,
+            latency_ms: None,
+            dry_run: false,
+        };
+        let sources = Sources {
+            recording: Path::new("hall.jsonl"),
+            audit: None,
+            room: None,
+        };
+        let report = from_lines(&lines, &[failed], &sources, Zone::utc()).unwrap();
+        assert!(report.commands.is_empty(), "a failure is not a command");
+        assert_eq!(report.rule_errors.len(), 1);
+        let error = &report.rule_errors[0];
+        assert_eq!(
+            (error.rule.as_str(), error.handler.as_str()),
+            ("greeter", "on_join")
+        );
+        assert!(error.error.contains("greeter.rhai:3:9"), "{}", error.error);
+        assert_eq!(error.time, "2026-11-22T06:01:40+00:00");
     }
 }

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
-use super::zone::Zone;
-use crate::clock::parse_timestamp;
+use super::zone::ZoneTimes;
+use crate::clock::{Zone, parse_timestamp};
 use crate::model::{Change, Participant, RoomState};
 use crate::runtime::audit::AuditRecord;
 
@@ -20,6 +20,8 @@ use crate::runtime::audit::AuditRecord;
 #[derive(Debug, Clone)]
 pub struct Session {
     room: String,
+    /// The timetable session it follows, if the room has one.
+    title: Option<String>,
     start: f64,
     latest: f64,
     people: Vec<Person>,
@@ -113,7 +115,9 @@ pub struct RuleErrorLine {
 pub struct Report {
     /// The room.
     pub room: String,
-    /// The zone times are in (`UTC+08:00`).
+    /// The timetable session it covers, if the room follows a timetable.
+    pub title: Option<String>,
+    /// The zone times are in (`Europe/Berlin (UTC+01:00)`).
     pub zone: String,
     /// When the session began (RFC 3339).
     pub start: String,
@@ -225,11 +229,17 @@ pub struct CommandLine {
 }
 
 impl Session {
+    /// Names the timetable session this lecture is.
+    pub fn set_title(&mut self, title: &str) {
+        self.title = Some(title.to_owned());
+    }
+
     /// Starts following room `alias` at `at`, with whoever `state` lists as
     /// already there.
     pub fn begin(room: &str, state: &RoomState, at: f64) -> Session {
         let mut session = Session {
             room: room.to_owned(),
+            title: None,
             start: at,
             latest: at,
             people: Vec::new(),
@@ -404,11 +414,12 @@ impl Session {
         }
         Report {
             room: self.room.clone(),
+            title: self.title.clone(),
             zone: zone.label(self.start),
             start: stamp(self.start),
             end: stamp(end),
             seconds: tenths(end - self.start),
-            attendance: attendance(&self.attendance, self.start, end, zone),
+            attendance: attendance(&self.attendance, self.start, end, &zone),
             participants,
             presentations: self.presentations.iter().map(stamp_period).collect(),
             locks: self.locks.iter().map(stamp_period).collect(),
@@ -604,7 +615,7 @@ fn record_time(record: &AuditRecord, fallback: f64) -> f64 {
 }
 
 /// Attendance minute by minute from the count's changes.
-fn attendance(changes: &[(f64, usize)], start: f64, end: f64, zone: Zone) -> Attendance {
+fn attendance(changes: &[(f64, usize)], start: f64, end: f64, zone: &Zone) -> Attendance {
     let minutes = (((end - start) / 60.0).ceil() as usize).max(1);
     let mut points = Vec::with_capacity(minutes);
     let mut next = 0;
@@ -658,10 +669,12 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Event, Presentation, Role, ServiceFlags, ServiceType, StageEntry};
+    use crate::model::{Event, FlagsUpdate, Presentation, Role, ServiceType, StageEntry};
 
     const T0: f64 = 1_795_327_200.0;
-    const ZONE: Zone = Zone::Fixed(8 * 3600);
+    fn zone() -> Zone {
+        Zone::parse("+08:00").unwrap()
+    }
 
     fn person(uuid: &str, name: &str, role: Role) -> Participant {
         Participant {
@@ -681,11 +694,7 @@ mod tests {
 
     fn synced(people: &[Participant]) -> (RoomState, Session) {
         let mut state = RoomState::new();
-        state.apply(Event::ParticipantSyncBegin);
-        for p in people {
-            state.apply(Event::ParticipantCreate(p.clone()));
-        }
-        state.apply(Event::ParticipantSyncEnd);
+        state.apply(Event::Roster(people.to_vec()));
         let session = Session::begin("hall", &state, T0);
         (state, session)
     }
@@ -703,35 +712,30 @@ mod tests {
             &mut session,
             &mut state,
             30.0,
-            Event::ParticipantCreate(bob.clone()),
+            Event::Participant(bob.clone()),
         );
         at(
             &mut session,
             &mut state,
             60.0,
-            Event::ParticipantCreate(waiting_cat),
+            Event::Participant(waiting_cat),
         );
         at(
             &mut session,
             &mut state,
             90.0,
-            Event::ParticipantUpdate(person("c", "Cat", Role::Guest)),
+            Event::Participant(person("c", "Cat", Role::Guest)),
         );
         let hand = Participant {
             buzz_time: T0 + 100.0,
             ..bob.clone()
         };
-        at(
-            &mut session,
-            &mut state,
-            100.0,
-            Event::ParticipantUpdate(hand),
-        );
+        at(&mut session, &mut state, 100.0, Event::Participant(hand));
         at(
             &mut session,
             &mut state,
             130.0,
-            Event::ParticipantUpdate(bob.clone()),
+            Event::Participant(bob.clone()),
         );
         let voice = |uuid: &str| {
             Event::Stage(vec![StageEntry {
@@ -753,9 +757,9 @@ mod tests {
             }),
         );
         let lock = |locked| {
-            Event::ServiceUpdate(ServiceFlags {
+            Event::RoomUpdate(FlagsUpdate {
                 locked: Some(locked),
-                ..ServiceFlags::default()
+                ..FlagsUpdate::default()
             })
         };
         at(&mut session, &mut state, 200.0, lock(true));
@@ -765,9 +769,9 @@ mod tests {
             &mut session,
             &mut state,
             240.0,
-            Event::ParticipantDelete { uuid: "b".into() },
+            Event::ParticipantLeft { uuid: "b".into() },
         );
-        let report = session.finish(T0 + 300.0, ZONE);
+        let report = session.finish(T0 + 300.0, zone());
 
         assert_eq!(report.start, "2026-11-22T14:00:00+08:00");
         assert_eq!(report.seconds, 300.0);
@@ -845,7 +849,7 @@ mod tests {
             "rules/x.rhai:1:1: oops",
             T0 + 5.0,
         );
-        let report = session.finish(T0 + 60.0, ZONE);
+        let report = session.finish(T0 + 60.0, zone());
         assert_eq!(report.commands.len(), 1);
         let rule = &report.commands[0];
         assert_eq!(rule.rule, "auto_mute_guests");
@@ -864,7 +868,7 @@ mod tests {
             person("b", "Bob", Role::Guest),
         ]);
         assert_eq!(state.count(), 2);
-        let report = session.finish(T0 + 120.0, ZONE);
+        let report = session.finish(T0 + 120.0, zone());
         let minutes: Vec<usize> = report.attendance.minutes.iter().map(|m| m.people).collect();
         assert_eq!(minutes, [2, 2]);
         assert_eq!(report.attendance.average, 2.0);

@@ -11,10 +11,11 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map};
+use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Map};
 
 use super::binding::Params;
 use super::rule::Rule;
+use super::state;
 use super::timers::{Timer, TimerRequest};
 use crate::model::{
     ChatMessage, Command, ConferenceCommand, Dial, Layout, LayoutOverride, Message, Participant,
@@ -23,17 +24,35 @@ use crate::model::{
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
-/// A named read of a participant: a field, or a filter for a list.
-type Field<T> = (&'static str, fn(&Participant) -> T);
+/// A named, documented read of a participant: a field, or a filter for a list.
+type Field<T> = (&'static str, &'static str, fn(&Participant) -> T);
 
-/// A named text field of a participant.
-type TextField = (&'static str, fn(&Participant) -> &str);
+/// A named, documented text field of a participant.
+type TextField = (&'static str, &'static str, fn(&Participant) -> &str);
 
-/// A named read of the room.
-type RoomField<T> = (&'static str, fn(&RoomState) -> T);
+/// A named, documented read of the room.
+type RoomField<T> = (&'static str, &'static str, fn(&RoomState) -> T);
 
-/// A named command with no arguments.
-type Verb<C> = (&'static str, fn() -> C);
+/// A named, documented command with no arguments.
+type Verb<C> = (&'static str, &'static str, fn() -> C);
+
+/// A function registered with a doc comment, which editors show (see
+/// `usher rules definitions`).
+fn documented(name: &str, doc: &str) -> FuncRegistration {
+    FuncRegistration::new(name).with_comments([doc_comment(doc)])
+}
+
+/// A property registered with a doc comment.
+fn documented_getter(name: &str, doc: &str) -> FuncRegistration {
+    FuncRegistration::new_getter(name).with_comments([doc_comment(doc)])
+}
+
+fn doc_comment(doc: &str) -> String {
+    doc.lines()
+        .map(|line| format!("/// {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
 /// Everything one handler call can reach, and what it asked for.
 pub(crate) struct CallContext {
@@ -44,7 +63,7 @@ pub(crate) struct CallContext {
     /// failing a closure that reads `params` inside a method on `params`,
     /// and rooms (which share their defaults) run on several threads.
     pub params: Params,
-    /// The rule's `state` map in this room (shared, so writes persist).
+    /// The rule's `state` in this room: a handle, so writes persist.
     pub state: Dynamic,
     pub now: f64,
     pub commands: Vec<Command>,
@@ -53,6 +72,10 @@ pub(crate) struct CallContext {
     pub next_timer_id: i64,
     /// How many more timers this rule may start in this room.
     pub timer_room: usize,
+    /// The room's zone and schedule, when it has them.
+    pub schedule: Option<Arc<crate::timetable::RoomSchedule>>,
+    /// What the call wrote with `log` or `print`.
+    pub logs: Vec<String>,
 }
 
 thread_local! {
@@ -87,7 +110,7 @@ pub struct RoomView;
 
 /// Uses the current call's context, or fails when a rule uses the API
 /// outside a handler (for example at the top level of the file).
-fn with_call<T>(use_context: impl FnOnce(&mut CallContext) -> T) -> ScriptResult<T> {
+pub(crate) fn with_call<T>(use_context: impl FnOnce(&mut CallContext) -> T) -> ScriptResult<T> {
     CURRENT
         .with_borrow_mut(|current| current.as_mut().map(use_context))
         .ok_or_else(|| "this is only available inside a handler".into())
@@ -128,69 +151,124 @@ pub(crate) fn resolve_variable(name: &str, index: usize) -> ScriptResult<Option<
 
 /// Registers the whole API on an engine.
 pub(crate) fn register(engine: &mut Engine) {
+    name_results(engine);
     register_participant(engine);
     register_room(engine);
     register_functions(engine);
+    super::schedule::register(engine);
+}
+
+/// Names a fallible function's result by what it gives when it succeeds,
+/// as definition files show it (`-> bool`, not `-> Result<bool, …>`).
+fn name_results(engine: &mut Engine) {
+    use std::any::type_name;
+    let names = [
+        (type_name::<ScriptResult<bool>>(), "bool"),
+        (type_name::<ScriptResult<i64>>(), "int"),
+        (type_name::<ScriptResult<f64>>(), "float"),
+        (type_name::<ScriptResult<()>>(), "()"),
+        (type_name::<ScriptResult<Dynamic>>(), "?"),
+        (type_name::<ScriptResult<String>>(), "string"),
+        (type_name::<ScriptResult<Array>>(), "array"),
+    ];
+    for (rust, script) in names {
+        engine.register_type_with_name_raw(rust, script);
+    }
 }
 
 fn register_participant(engine: &mut Engine) {
     engine.register_type_with_name::<Person>("Participant");
     let flags: [Field<bool>; 17] = [
-        ("is_host", Participant::is_host),
-        ("is_guest", Participant::is_guest),
-        ("muted", |p| p.muted),
-        ("presenting", |p| p.presenting),
-        ("spotlit", Participant::spotlit),
-        ("hand_raised", Participant::hand_raised),
-        ("waiting", Participant::is_waiting),
-        ("in_room", Participant::in_room),
-        ("audio_only", |p| p.audio_only),
-        ("video_call", |p| p.video_call),
-        ("video_muted", |p| p.video_muted),
-        ("client_muted", |p| p.client_muted),
-        ("has_media", |p| p.has_media),
-        ("external", |p| p.external),
-        ("streaming", |p| p.streaming),
-        ("receives_presentation", |p| {
-            p.rx_presentation_policy == crate::model::RxPresentationPolicy::Allow
-        }),
-        ("dialled_out", |p| {
+        ("is_host", "A host (chair).", Participant::is_host),
+        ("is_guest", "A guest.", Participant::is_guest),
+        ("muted", "Their audio is muted.", |p| p.muted),
+        ("presenting", "They are presenting.", |p| p.presenting),
+        ("spotlit", "They are spotlit.", Participant::spotlit),
+        (
+            "hand_raised",
+            "Their hand is raised.",
+            Participant::hand_raised,
+        ),
+        (
+            "waiting",
+            "They are in the waiting room.",
+            Participant::is_waiting,
+        ),
+        (
+            "in_room",
+            "They are in the room proper.",
+            Participant::in_room,
+        ),
+        ("audio_only", "An audio-only call.", |p| p.audio_only),
+        ("video_call", "A video call.", |p| p.video_call),
+        ("video_muted", "Their video is muted.", |p| p.video_muted),
+        ("client_muted", "They muted themselves.", |p| p.client_muted),
+        ("has_media", "Their call carries media.", |p| p.has_media),
+        ("external", "An external participant.", |p| p.external),
+        ("streaming", "A streaming participant.", |p| p.streaming),
+        (
+            "receives_presentation",
+            "They are sent the presentation.",
+            |p| p.rx_presentation_policy == crate::model::RxPresentationPolicy::Allow,
+        ),
+        ("dialled_out", "The room dialled them.", |p| {
             p.call_direction == crate::model::CallDirection::Out
         }),
     ];
-    for (name, read) in flags {
-        engine.register_get(name, move |p: &mut Person| read(&p.0));
+    for (name, doc, read) in flags {
+        documented_getter(name, doc).register_into_engine(engine, move |p: &mut Person| read(&p.0));
     }
     let texts: [TextField; 8] = [
-        ("name", |p| &p.display_name),
-        ("uuid", |p| &p.uuid),
-        ("role", |p| match &p.role {
+        ("name", "Their display name.", |p| &p.display_name),
+        ("uuid", "Their id in this room.", |p| &p.uuid),
+        ("role", "\"host\" or \"guest\".", |p| match &p.role {
             Role::Chair => "host",
             other => other.as_str(),
         }),
-        ("protocol", |p| &p.protocol),
-        ("uri", |p| &p.uri),
-        ("alias", |p| &p.local_alias),
-        ("vendor", |p| &p.vendor),
-        ("service_type", |p| p.service_type.as_str()),
+        (
+            "protocol",
+            "How they call in: \"webrtc\", \"sip\", \"h323\"…",
+            |p| &p.protocol,
+        ),
+        ("uri", "Their address.", |p| &p.uri),
+        ("alias", "The alias they dialled.", |p| &p.local_alias),
+        ("vendor", "Their client.", |p| &p.vendor),
+        ("service_type", "\"conference\", \"waiting_room\"…", |p| {
+            p.service_type.as_str()
+        }),
     ];
-    for (name, read) in texts {
-        engine.register_get(name, move |p: &mut Person| {
+    for (name, doc, read) in texts {
+        documented_getter(name, doc).register_into_engine(engine, move |p: &mut Person| {
             ImmutableString::from(read(&p.0))
         });
     }
     let times: [Field<f64>; 3] = [
-        ("joined_at", |p| p.start_time),
-        ("spotlit_at", |p| p.spotlight),
-        ("hand_raised_at", |p| p.buzz_time),
+        ("joined_at", "When they joined (UNIX seconds).", |p| {
+            p.start_time
+        }),
+        (
+            "spotlit_at",
+            "When they were spotlit (0: not spotlit).",
+            |p| p.spotlight,
+        ),
+        (
+            "hand_raised_at",
+            "When they raised their hand (0: not raised).",
+            |p| p.buzz_time,
+        ),
     ];
-    for (name, read) in times {
-        engine.register_get(name, move |p: &mut Person| read(&p.0));
+    for (name, doc, read) in times {
+        documented_getter(name, doc).register_into_engine(engine, move |p: &mut Person| read(&p.0));
     }
-    engine.register_get("speaking", |p: &mut Person| {
-        with_room(|room| room.is_speaking(&p.0.uuid))
-    });
-    engine.register_get("heard_at", |p: &mut Person| {
+    documented_getter("speaking", "They are the active speaker.")
+        .register_into_engine(engine, |p: &mut Person| {
+            with_room(|room| room.is_speaking(&p.0.uuid))
+        });
+    documented_getter(
+        "heard_at",
+        "When they were last heard on the stage: now while they speak, 0 if not yet.",
+    )
+    .register_into_engine(engine, |p: &mut Person| {
         with_call(|call| call.room.heard_at(&p.0.uuid, call.now))
     });
     engine.register_fn("==", |a: Person, b: Person| a.0.uuid == b.0.uuid);
@@ -199,45 +277,70 @@ fn register_participant(engine: &mut Engine) {
     engine.register_fn("to_debug", |p: &mut Person| describe(&p.0));
 
     let commands: [Verb<ParticipantCommand>; 12] = [
-        ("mute", || ParticipantCommand::Mute),
-        ("unmute", || ParticipantCommand::Unmute),
-        ("spotlight", || ParticipantCommand::SpotlightOn),
-        ("unspotlight", || ParticipantCommand::SpotlightOff),
-        ("disconnect", || ParticipantCommand::Disconnect),
-        ("admit", || ParticipantCommand::Admit),
-        ("make_host", || ParticipantCommand::SetRole(Role::Chair)),
-        ("make_guest", || ParticipantCommand::SetRole(Role::Guest)),
-        ("allow_presentation", || {
+        ("mute", "Mute their audio.", || ParticipantCommand::Mute),
+        ("unmute", "Unmute their audio.", || {
+            ParticipantCommand::Unmute
+        }),
+        ("spotlight", "Spotlight them.", || {
+            ParticipantCommand::SpotlightOn
+        }),
+        ("unspotlight", "Remove their spotlight.", || {
+            ParticipantCommand::SpotlightOff
+        }),
+        ("disconnect", "Disconnect them.", || {
+            ParticipantCommand::Disconnect
+        }),
+        ("admit", "Let them in from the waiting room.", || {
+            ParticipantCommand::Admit
+        }),
+        ("make_host", "Make them a host.", || {
+            ParticipantCommand::SetRole(Role::Chair)
+        }),
+        ("make_guest", "Make them a guest.", || {
+            ParticipantCommand::SetRole(Role::Guest)
+        }),
+        ("allow_presentation", "Send them the presentation.", || {
             ParticipantCommand::AllowRxPresentation
         }),
-        ("deny_presentation", || {
-            ParticipantCommand::DenyRxPresentation
+        (
+            "deny_presentation",
+            "Stop sending them the presentation.",
+            || ParticipantCommand::DenyRxPresentation,
+        ),
+        ("video_mute", "Mute their video.", || {
+            ParticipantCommand::VideoMute
         }),
-        ("video_mute", || ParticipantCommand::VideoMute),
-        ("video_unmute", || ParticipantCommand::VideoUnmute),
+        ("video_unmute", "Unmute their video.", || {
+            ParticipantCommand::VideoUnmute
+        }),
     ];
-    for (name, action) in commands {
-        engine.register_fn(name, move |p: &mut Person| {
+    for (name, doc, action) in commands {
+        documented(name, doc).register_into_engine(engine, move |p: &mut Person| {
             record(participant_command(p, action()))
         });
     }
-    engine.register_fn("dtmf", |p: &mut Person, digits: ImmutableString| {
-        let action = ParticipantCommand::Dtmf {
-            digits: digits.to_string(),
-        };
-        record(participant_command(p, action))
-    });
-    engine.register_fn("transfer", |p: &mut Person, alias: ImmutableString| {
-        transfer(p, &alias, "guest", None)
-    });
-    engine.register_fn(
-        "transfer",
+    documented("dtmf", "Send them DTMF tones.").register_into_engine(
+        engine,
+        |p: &mut Person, digits: ImmutableString| {
+            let action = ParticipantCommand::Dtmf {
+                digits: digits.to_string(),
+            };
+            record(participant_command(p, action))
+        },
+    );
+    let transfer_doc = "Move them to another room, as \"host\" or \"guest\" (the default), with its PIN if it has one.";
+    documented("transfer", transfer_doc)
+        .register_into_engine(engine, |p: &mut Person, alias: ImmutableString| {
+            transfer(p, &alias, "guest", None)
+        });
+    documented("transfer", transfer_doc).register_into_engine(
+        engine,
         |p: &mut Person, alias: ImmutableString, role: ImmutableString| {
             transfer(p, &alias, &role, None)
         },
     );
-    engine.register_fn(
-        "transfer",
+    documented("transfer", transfer_doc).register_into_engine(
+        engine,
         |p: &mut Person, alias: ImmutableString, role: ImmutableString, pin: ImmutableString| {
             transfer(p, &alias, &role, Some(&pin))
         },
@@ -278,38 +381,67 @@ fn transfer(p: &Person, alias: &str, role: &str, pin: Option<&str>) -> ScriptRes
 fn register_room(engine: &mut Engine) {
     engine.register_type_with_name::<RoomView>("Room");
     let flags: [RoomField<bool>; 3] = [
-        ("locked", |room| room.flags().locked),
-        ("guests_muted", |room| room.flags().guests_muted),
-        ("started", |room| room.flags().started),
+        (
+            "locked",
+            "The room is locked: newcomers wait to be admitted.",
+            |room| room.flags().locked,
+        ),
+        ("guests_muted", "Guests are muted as a whole.", |room| {
+            room.flags().guests_muted
+        }),
+        ("started", "The conference has started.", |room| {
+            room.flags().started
+        }),
     ];
-    for (name, read) in flags {
-        engine.register_get(name, move |_: &mut RoomView| with_room(read));
+    for (name, doc, read) in flags {
+        documented_getter(name, doc)
+            .register_into_engine(engine, move |_: &mut RoomView| with_room(read));
     }
-    engine.register_get("layout", |_: &mut RoomView| {
+    documented_getter(
+        "layout",
+        "The layout: `view` and the `participants` on screen, or () before the first.",
+    )
+    .register_into_engine(engine, |_: &mut RoomView| {
         with_room(|room| room.layout().map_or(Dynamic::UNIT, layout_map))
     });
-    let counts: [RoomField<usize>; 4] = [
-        ("count", |room| room.counts().in_room),
-        ("guest_count", |room| room.counts().guests),
-        ("host_count", |room| room.counts().hosts),
-        ("waiting_count", |room| room.counts().waiting),
+    let counts: [RoomField<usize>; 5] = [
+        ("count", "People in the room proper.", |room| {
+            room.counts().in_room
+        }),
+        ("guest_count", "Guests in the room proper.", |room| {
+            room.counts().guests
+        }),
+        ("host_count", "Hosts in the room proper.", |room| {
+            room.counts().hosts
+        }),
+        ("waiting_count", "People in the waiting room.", |room| {
+            room.counts().waiting
+        }),
+        ("participant_count", "Everyone, waiting or not.", |room| {
+            room.len()
+        }),
     ];
-    for (name, read) in counts {
-        engine.register_fn(name, move |_: &mut RoomView| {
+    for (name, doc, read) in counts {
+        documented(name, doc).register_into_engine(engine, move |_: &mut RoomView| {
             with_room(|room| read(room) as i64)
         });
     }
-    engine.register_fn("participant_count", |_: &mut RoomView| {
-        with_room(|room| room.len() as i64)
-    });
     let lists: [Field<bool>; 4] = [
-        ("participants", |_| true),
-        ("guests", |p| p.in_room() && p.is_guest()),
-        ("hosts", |p| p.in_room() && p.is_host()),
-        ("waiting", Participant::is_waiting),
+        ("participants", "Everyone, waiting or not.", |_| true),
+        ("guests", "The guests in the room proper.", |p| {
+            p.in_room() && p.is_guest()
+        }),
+        ("hosts", "The hosts in the room proper.", |p| {
+            p.in_room() && p.is_host()
+        }),
+        (
+            "waiting",
+            "The people in the waiting room.",
+            Participant::is_waiting,
+        ),
     ];
-    for (name, keep) in lists {
-        engine.register_fn(name, move |_: &mut RoomView| {
+    for (name, doc, keep) in lists {
+        documented(name, doc).register_into_engine(engine, move |_: &mut RoomView| {
             with_room(|room| -> Array {
                 room.participants()
                     .filter(|p| keep(p))
@@ -318,50 +450,77 @@ fn register_room(engine: &mut Engine) {
             })
         });
     }
-    engine.register_fn("presenter", |_: &mut RoomView| {
-        with_room(|room| person_or_unit(room.presenter()))
-    });
-    engine.register_fn("speaker", |_: &mut RoomView| {
-        with_room(|room| person_or_unit(room.speaker()))
-    });
-    engine.register_fn("find", |_: &mut RoomView, name: ImmutableString| {
+    documented("presenter", "Who presents, or ().")
+        .register_into_engine(engine, |_: &mut RoomView| {
+            with_room(|room| person_or_unit(room.presenter()))
+        });
+    documented("speaker", "The active speaker, or ().")
+        .register_into_engine(engine, |_: &mut RoomView| {
+            with_room(|room| person_or_unit(room.speaker()))
+        });
+    documented(
+        "find",
+        "The participant with this display name (any case), or ().",
+    )
+    .register_into_engine(engine, |_: &mut RoomView, name: ImmutableString| {
         with_room(|room| person_or_unit(room.find(&name)))
     });
-    engine.register_fn("participant", |_: &mut RoomView, uuid: ImmutableString| {
-        with_room(|room| person_or_unit(room.participant(&uuid)))
-    });
+    documented("participant", "The participant with this uuid, or ().").register_into_engine(
+        engine,
+        |_: &mut RoomView, uuid: ImmutableString| {
+            with_room(|room| person_or_unit(room.participant(&uuid)))
+        },
+    );
 
     let commands: [Verb<ConferenceCommand>; 6] = [
-        ("lock", || ConferenceCommand::Lock),
-        ("unlock", || ConferenceCommand::Unlock),
-        ("mute_guests", || ConferenceCommand::MuteGuests),
-        ("unmute_guests", || ConferenceCommand::UnmuteGuests),
-        ("start", || ConferenceCommand::StartService),
-        ("end", || ConferenceCommand::Disconnect),
+        ("lock", "Lock the room.", || ConferenceCommand::Lock),
+        ("unlock", "Unlock the room.", || ConferenceCommand::Unlock),
+        ("mute_guests", "Mute all guests.", || {
+            ConferenceCommand::MuteGuests
+        }),
+        ("unmute_guests", "Unmute all guests.", || {
+            ConferenceCommand::UnmuteGuests
+        }),
+        ("start", "Start the conference.", || {
+            ConferenceCommand::StartService
+        }),
+        ("end", "End the conference for everyone.", || {
+            ConferenceCommand::Disconnect
+        }),
     ];
-    for (name, command) in commands {
-        engine.register_fn(name, move |_: &mut RoomView| {
+    for (name, doc, command) in commands {
+        documented(name, doc).register_into_engine(engine, move |_: &mut RoomView| {
             record(Command::Conference(command()))
         });
     }
-    engine.register_fn("message", |_: &mut RoomView, text: Dynamic| {
-        let message = Message::text(text.to_string());
-        record(Command::Conference(ConferenceCommand::Message(message)))
-    });
-    engine.register_fn("layout", |_: &mut RoomView, view: ImmutableString| {
-        set_layout(&view, &view)
-    });
-    engine.register_fn(
-        "layout",
+    documented("message", "Send a chat message to the room.").register_into_engine(
+        engine,
+        |_: &mut RoomView, text: Dynamic| {
+            let message = Message::text(state::display(&text));
+            record(Command::Conference(ConferenceCommand::Message(message)))
+        },
+    );
+    let layouts = format!(
+        "Set the layout ({}), for everyone or for hosts and guests apart.",
+        LAYOUTS.join(", ")
+    );
+    documented("layout", &layouts)
+        .register_into_engine(engine, |_: &mut RoomView, view: ImmutableString| {
+            set_layout(&view, &view)
+        });
+    documented("layout", &layouts).register_into_engine(
+        engine,
         |_: &mut RoomView, hosts: ImmutableString, guests: ImmutableString| {
             set_layout(&hosts, &guests)
         },
     );
-    engine.register_fn("dial", |_: &mut RoomView, destination: ImmutableString| {
-        dial(&destination, Map::new())
-    });
-    engine.register_fn(
-        "dial",
+    let dial_doc = "Call someone into the room; options: role, protocol, name, call_type, dtmf, source, source_name, streaming, presentation_url, keep_alive.";
+    documented("dial", dial_doc)
+        .register_into_engine(engine, |_: &mut RoomView, destination: ImmutableString| {
+            dial(&destination, Map::new())
+        });
+    documented("dial", dial_doc).register_into_engine(
+        engine,
         |_: &mut RoomView, destination: ImmutableString, options: Map| dial(&destination, options),
     );
 }
@@ -458,47 +617,89 @@ fn dial(destination: &str, options: Map) -> ScriptResult<()> {
 }
 
 fn register_functions(engine: &mut Engine) {
-    engine.register_fn("now", || with_call(|call| call.now));
-    engine.register_fn("after", |seconds: f64, function: ImmutableString| {
-        start_timer(seconds, &function, false)
-    });
-    engine.register_fn("after", |seconds: i64, function: ImmutableString| {
-        start_timer(seconds as f64, &function, false)
-    });
-    engine.register_fn("every", |seconds: f64, function: ImmutableString| {
-        start_timer(seconds, &function, true)
-    });
-    engine.register_fn("every", |seconds: i64, function: ImmutableString| {
-        start_timer(seconds as f64, &function, true)
-    });
-    engine.register_fn("cancel", |id: i64| {
-        timer_request(TimerRequest::CancelId(id))
-    });
-    engine.register_fn("cancel", |function: ImmutableString| {
+    documented(
+        "now",
+        "The time (UNIX seconds): the daemon's clock, a fake one in tests.",
+    )
+    .register_into_engine(engine, || with_call(|call| call.now));
+    let after = "Call this rule's function `name()` once, in `seconds`; returns the timer's id.";
+    documented("after", after)
+        .register_into_engine(engine, |seconds: f64, function: ImmutableString| {
+            start_timer(seconds, &function, false)
+        });
+    documented("after", after)
+        .register_into_engine(engine, |seconds: i64, function: ImmutableString| {
+            start_timer(seconds as f64, &function, false)
+        });
+    let every = "Call this rule's function `name()` every `seconds`; returns the timer's id.";
+    documented("every", every)
+        .register_into_engine(engine, |seconds: f64, function: ImmutableString| {
+            start_timer(seconds, &function, true)
+        });
+    documented("every", every)
+        .register_into_engine(engine, |seconds: i64, function: ImmutableString| {
+            start_timer(seconds as f64, &function, true)
+        });
+    let cancel = "Cancel a timer, by its id or every timer calling the named function.";
+    documented("cancel", cancel)
+        .register_into_engine(engine, |id: i64| timer_request(TimerRequest::CancelId(id)));
+    documented("cancel", cancel).register_into_engine(engine, |function: ImmutableString| {
         timer_request(TimerRequest::CancelFunction(function.to_string()))
     });
-    engine.register_fn("log", |message: Dynamic| {
-        let rule = with_call(|call| call.rule.name().to_owned()).unwrap_or_default();
-        tracing::info!(rule = %rule, "{message}");
+    documented(
+        "log",
+        "Write a line to usher's log (and under a failing step in `usher test`).",
+    )
+    .register_into_engine(engine, |message: Dynamic| {
+        log_line(state::display(&message))
     });
-    engine.register_fn(
+    documented(
         "matches",
-        |text: ImmutableString, pattern: ImmutableString| glob_match(&pattern, &text),
-    );
-    engine.register_fn("matches_any", |text: ImmutableString, patterns: Array| {
+        "The text matches a pattern, ignoring case: `*` is any run of characters, `?` any one.",
+    )
+    .register_into_engine(engine, |text: ImmutableString, pattern: ImmutableString| {
+        glob_match(&pattern, &text)
+    });
+    documented(
+        "matches_any",
+        "The text matches any of these patterns (see `matches`).",
+    )
+    .register_into_engine(engine, |text: ImmutableString, patterns: Array| {
         patterns
             .iter()
             .any(|pattern| glob_match(&pattern.to_string(), &text))
     });
-    engine.register_fn("timestamp", |text: ImmutableString| -> ScriptResult<f64> {
-        crate::clock::parse_timestamp(&text).map_err(Into::into)
+    documented(
+        "timestamp",
+        "An RFC 3339 time (\"2026-11-23T09:00:00+08:00\", or with `[Europe/Berlin]`) as UNIX seconds.",
+    )
+    .register_into_engine(engine, |text: ImmutableString| -> ScriptResult<f64> {
+        crate::clock::parse_timestamp(&text).map_err(|err| err.to_string().into())
     });
-    engine.register_fn(
+    documented(
         "time_of_day",
+        "The time of day (\"09:30\") of a UNIX time in a zone (\"Europe/Berlin\" or \"+08:00\").",
+    )
+    .register_into_engine(
+        engine,
         |at: f64, utc_offset: ImmutableString| -> ScriptResult<String> {
-            crate::clock::time_of_day(at, &utc_offset).map_err(Into::into)
+            crate::clock::time_of_day(at, &utc_offset).map_err(|err| err.to_string().into())
         },
     );
+}
+
+/// Keeps a line a rule wrote for the log with the call writing it; outside
+/// a call (the top level of a file) it goes to the log at once.
+pub(crate) fn log_line(text: String) {
+    if let Err(text) = CURRENT.with_borrow_mut(|current| match current.as_mut() {
+        Some(call) => {
+            call.logs.push(text);
+            Ok(())
+        }
+        None => Err(text),
+    }) {
+        tracing::info!(target: "usher::rules::log", "{text}");
+    }
 }
 
 /// The shortest period `every` accepts, so a typo cannot spin a room.

@@ -4,7 +4,7 @@
 //! shareable). The sandbox bounds what a rule can cost: operations, call
 //! depth, expression depth, string/array/map sizes and a wall-clock deadline
 //! per call. `eval` and modules are disabled; there is no file or network
-//! access to begin with. `print` and `debug` go to the log.
+//! access to begin with. `print` and `debug` write to the log, as `log` does.
 
 use std::cell::Cell;
 use std::time::{Duration, Instant};
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use rhai::module_resolvers::DummyModuleResolver;
 use rhai::{Dynamic, Engine};
 
-use super::api;
+use super::{api, state};
 
 /// What one handler call may cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,12 +138,14 @@ fn build(limits: &Limits, strict: bool) -> Engine {
             .filter(|deadline| Instant::now() >= *deadline)
             .map(|_| Dynamic::from(DEADLINE_TOKEN))
     });
-    engine.on_print(|text| tracing::info!(target: "usher::rules::print", "{text}"));
-    engine.on_debug(|text, source, position| {
-        tracing::debug!(target: "usher::rules::print", source = source.unwrap_or(""), line = position.line(), "{text}");
+    engine.on_print(|text| api::log_line(text.to_owned()));
+    engine.on_debug(|text, _, position| match position.line() {
+        Some(line) => api::log_line(format!("line {line}: {text}")),
+        None => api::log_line(text.to_owned()),
     });
     #[allow(deprecated)]
     engine.on_var(|name, index, _| api::resolve_variable(name, index));
     api::register(&mut engine);
+    state::register(&mut engine);
     engine
 }

@@ -8,15 +8,21 @@
 //! - [`binding`]: which rules run in a room, with which parameters.
 //! - [`runner`]: [`RoomRules`], running a room's rules on each change.
 //! - [`intent`]: what rules ask for; [`timers`]: `after`, `every`, `cancel`.
+//! - [`schedule`]: the room's sessions and zone, and `on_session_start`/`_end`.
 
 pub mod api;
 pub mod binding;
+pub mod docs;
 pub mod engine;
 pub mod intent;
 pub mod rule;
 pub mod runner;
+pub mod scaffold;
+pub mod schedule;
 pub mod set;
+pub mod state;
 pub mod timers;
+pub mod uses;
 pub mod values;
 
 pub use binding::{BindError, RuleBinding};

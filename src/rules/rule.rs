@@ -54,11 +54,15 @@ pub enum Handler {
     RoomUpdate,
     /// `on_connect()`: usher (re)connected and the room is in sync.
     Connect,
+    /// `on_session_start(s)`: a session of the room's schedule started.
+    SessionStart,
+    /// `on_session_end(s)`: a session of the room's schedule ended.
+    SessionEnd,
 }
 
 impl Handler {
     /// Every handler.
-    pub const ALL: [Handler; 15] = [
+    pub const ALL: [Handler; 17] = [
         Handler::Join,
         Handler::Leave,
         Handler::Update,
@@ -74,6 +78,8 @@ impl Handler {
         Handler::Message,
         Handler::RoomUpdate,
         Handler::Connect,
+        Handler::SessionStart,
+        Handler::SessionEnd,
     ];
 
     /// The function name.
@@ -94,6 +100,43 @@ impl Handler {
             Handler::Message => "on_message",
             Handler::RoomUpdate => "on_room_update",
             Handler::Connect => "on_connect",
+            Handler::SessionStart => "on_session_start",
+            Handler::SessionEnd => "on_session_end",
+        }
+    }
+
+    /// When it is called, as the README and editors' definition files say.
+    pub fn called_when(self) -> &'static str {
+        match self {
+            Handler::Join => "someone enters the room proper (not the waiting room)",
+            Handler::Leave => "someone leaves",
+            Handler::Update => "anything about a participant changes",
+            Handler::Waiting => "someone is held in the waiting room",
+            Handler::HandRaised => "someone raises a hand",
+            Handler::HandLowered => "someone lowers a hand",
+            Handler::Spotlit => "someone is spotlit",
+            Handler::Unspotlit => "someone's spotlight is removed",
+            Handler::PresentationStart => "someone starts presenting",
+            Handler::PresentationStop => "the presentation stops",
+            Handler::Speaking => "someone becomes the active speaker",
+            Handler::Layout => "the layout changes (`layout.view`, `layout.participants`)",
+            Handler::Message => "a chat message arrives (`msg.text`, `msg.from`, `msg.sender`)",
+            Handler::RoomUpdate => "`locked`, `guests_muted` or `started` changes",
+            Handler::Connect => "usher (re)connects and the room is in sync",
+            Handler::SessionStart => {
+                "a session of the room's timetable starts (`s.title`, `s.start`, `s.end`)"
+            }
+            Handler::SessionEnd => "a session of the room's timetable ends",
+        }
+    }
+
+    /// The types of the parameters, for definition files.
+    pub fn param_types(self) -> &'static [&'static str] {
+        match self.params() {
+            [] => &[],
+            ["p"] => &["Participant"],
+            ["p", "before"] => &["Participant", "Participant"],
+            _ => &["Map"],
         }
     }
 
@@ -110,6 +153,7 @@ impl Handler {
             | Handler::PresentationStart
             | Handler::Speaking => &["p"],
             Handler::Update => &["p", "before"],
+            Handler::SessionStart | Handler::SessionEnd => &["s"],
             Handler::Layout => &["layout"],
             Handler::Message => &["msg"],
             Handler::RoomUpdate => &["before"],
@@ -121,7 +165,8 @@ impl Handler {
         self as usize
     }
 
-    fn signature(self) -> String {
+    /// How the handler is written, e.g. `on_update(p, before)`.
+    pub fn signature(self) -> String {
         format!("{}({})", self.name(), self.params().join(", "))
     }
 }
@@ -349,34 +394,59 @@ impl Rule {
         &self.ast
     }
 
-    /// A positioned error for a failed call of `function`. Where Rhai gives
-    /// no position (limits are reported at the call, not where they hit),
-    /// the function's definition is named instead.
+    /// A positioned error for a failed call of `function`, naming the
+    /// rule's functions (and closures) it failed in and where each was
+    /// called. Where Rhai gives no position (limits are reported without
+    /// one), the function's definition is named instead.
     pub(crate) fn call_error(&self, err: &EvalAltResult, function: &str) -> RuleError {
-        let (message, position) = describe_runtime_error(err);
+        let (message, position, calls) = describe_runtime_error(err);
+        let innermost = calls.last().map_or(function, |(name, _)| name.as_str());
         let position = if position.is_none() {
             self.definitions
-                .get(function)
+                .get(innermost)
                 .copied()
                 .unwrap_or(Position::NONE)
         } else {
             position
         };
-        RuleError::new(&self.path, position, format!("in `{function}`: {message}"))
+        let mut place = format!("in {}", function_name(innermost));
+        for (index, (_, called_at)) in calls.iter().enumerate().rev() {
+            let caller = match index {
+                0 => function,
+                _ => calls[index - 1].0.as_str(),
+            };
+            place.push_str(&format!(", called from {}", function_name(caller)));
+            if let (Some(line), Some(column)) = (called_at.line(), called_at.position()) {
+                place.push_str(&format!(" at {line}:{column}"));
+            }
+        }
+        RuleError::new(&self.path, position, format!("{place}: {message}"))
+    }
+}
+
+/// A function as messages name it: closures have no name of their own.
+fn function_name(name: &str) -> String {
+    if name.starts_with("anon$") {
+        "a closure".to_owned()
+    } else {
+        format!("`{name}`")
     }
 }
 
 /// Turns a runtime error into a positioned rule error.
 fn runtime_error(path: &Path, err: &EvalAltResult, doing: &str) -> RuleError {
-    let (message, position) = describe_runtime_error(err);
+    let (message, position, _) = describe_runtime_error(err);
     RuleError::new(path, position, format!("{doing}: {message}"))
 }
 
-/// The innermost error's message (without position) and its position,
-/// looking through nested function calls for where it really happened.
-fn describe_runtime_error(err: &EvalAltResult) -> (String, Position) {
+/// The innermost error's message (without position) and its position, and
+/// the functions it happened in below the one called, outermost first, each
+/// with where it was called.
+fn describe_runtime_error(err: &EvalAltResult) -> (String, Position, Vec<(String, Position)>) {
     let mut err = err;
-    while let EvalAltResult::ErrorInFunctionCall(_, _, inner, _) = err {
+    let mut calls = Vec::new();
+    while let EvalAltResult::ErrorInFunctionCall(name, _, inner, called_at) = err {
+        calls.push((name.clone(), *called_at));
         err = inner;
     }
     let position = err.position();
@@ -395,9 +465,15 @@ fn describe_runtime_error(err: &EvalAltResult) -> (String, Position) {
         EvalAltResult::ErrorDataTooLarge(what, _) => {
             format!("stopped: {what} grew larger than allowed")
         }
+        EvalAltResult::ErrorRuntime(thrown, _) if thrown.is_string() => thrown.to_string(),
+        EvalAltResult::ErrorDataRace(..) => format!(
+            "{} (a closure reads a variable that the method it was given to is changing; \
+             copy the variable first)",
+            without_position(&err.to_string())
+        ),
         other => without_position(&other.to_string()).to_owned(),
     };
-    (message, position)
+    (message, position, calls)
 }
 
 /// Rhai ends messages with ` (line 3, position 5)`; we print positions as

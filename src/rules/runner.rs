@@ -17,16 +17,19 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rhai::{CallFnOptions, Dynamic, EvalAltResult, FuncArgs, Map, Scope};
+use rhai::{CallFnOptions, Dynamic, EvalAltResult, FuncArgs, Scope};
 
 use super::api::{CallContext, flags_map, layout_map, message_map, person};
 use super::binding::{BindError, Params, RuleBinding, bind_params};
 use super::engine::with_deadline;
 use super::intent::{Intent, Trigger};
 use super::rule::{Handler, Rule, RuleError};
+use super::schedule::{SessionClock, session_map};
 use super::set::RuleSet;
+use super::state::new_state;
 use super::timers::{TimerQueue, TimerRequest};
 use crate::model::{Change, ChatMessage, Layout, Participant, RoomFlags, RoomState, Target};
+use crate::timetable::{Boundary, RoomSchedule, Session};
 
 /// One handler call an event causes.
 #[derive(Clone)]
@@ -56,6 +59,8 @@ pub enum Arguments<'a> {
     Message(&'a ChatMessage, Option<&'a Arc<Participant>>),
     /// The room's flags before the change: `on_room_update(before)`.
     Flags(&'a RoomFlags),
+    /// A session starting or ending: `on_session_start(s)`.
+    Session(&'a Session),
 }
 
 impl FuncArgs for Arguments<'_> {
@@ -67,6 +72,7 @@ impl FuncArgs for Arguments<'_> {
             Arguments::Layout(layout) => args.extend([layout_map(layout)]),
             Arguments::Message(message, sender) => args.extend([message_map(message, sender)]),
             Arguments::Flags(flags) => args.extend([flags_map(flags)]),
+            Arguments::Session(session) => args.extend([session_map(session)]),
         }
     }
 }
@@ -240,13 +246,15 @@ impl CallLatency {
     }
 }
 
-/// A failed rule call, for the log, metrics and `/status`.
+/// A failed rule call, for the log, the audit, metrics and `/status`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleFailure {
     /// The rule.
     pub rule: String,
     /// The handler or timer function.
     pub handler: String,
+    /// What the call was for: its handler, event and participant.
+    pub trigger: Trigger,
     /// Where and why.
     pub error: RuleError,
     /// This failure disabled the rule in the room.
@@ -271,9 +279,14 @@ pub struct RoomRules {
     next_timer_id: i64,
     failures: Vec<RuleFailure>,
     latency: CallLatency,
+    /// The room's schedule, whose starts and ends fire like timers.
+    sessions: Option<SessionClock>,
     /// The variables of the call in progress; kept between calls (empty)
     /// so that calls do not allocate a new one.
     scope: Scope<'static>,
+    /// Lines rules wrote, kept for [`RoomRules::drain_logs`] rather than
+    /// logged (`usher test` shows them under the step that wrote them).
+    captured: Option<Vec<String>>,
 }
 
 impl RoomRules {
@@ -287,7 +300,9 @@ impl RoomRules {
             next_timer_id: 1,
             failures: Vec::new(),
             latency: CallLatency::default(),
+            sessions: None,
             scope: Scope::new(),
+            captured: None,
         };
         rules.bound = rules.bind(&set, bindings)?;
         Ok(rules)
@@ -311,7 +326,7 @@ impl RoomRules {
                     state: carried
                         .as_ref()
                         .map(|b| b.state.clone())
-                        .unwrap_or_else(|| Dynamic::from_map(Map::new()).into_shared()),
+                        .unwrap_or_else(|| new_state(set.engine().limits())),
                     stats: carried
                         .map(|b| RuleStats {
                             consecutive_errors: 0,
@@ -372,15 +387,40 @@ impl RoomRules {
         intents
     }
 
-    /// When the next timer is due (UNIX seconds), if any.
-    pub fn next_timer(&self) -> Option<f64> {
-        self.timers.next_due()
+    /// Gives the rules the room's zone and schedule: `room.session` and the
+    /// like read it, and the starts and ends of its sessions after `now`
+    /// call `on_session_start` and `on_session_end` like timers.
+    pub fn set_schedule(&mut self, schedule: RoomSchedule, now: f64) {
+        self.sessions = Some(SessionClock::new(schedule, now));
     }
 
-    /// Fires every timer due at or before `now`, in due order.
+    /// When the next timer, or session start or end, is due (UNIX seconds).
+    pub fn next_timer(&self) -> Option<f64> {
+        let session = self.sessions.as_ref().and_then(SessionClock::next_due);
+        match (self.timers.next_due(), session) {
+            (Some(timer), Some(session)) => Some(timer.min(session)),
+            (timer, session) => timer.or(session),
+        }
+    }
+
+    /// Fires every timer and session start or end due at or before `now`,
+    /// in due order (a session's start or end before a timer due with it).
     pub fn fire_timers(&mut self, room: &Arc<RoomState>, now: f64) -> Vec<Intent> {
         let mut intents = Vec::new();
-        while let Some(timer) = self.timers.pop_due(now) {
+        loop {
+            let session_due = self.sessions.as_ref().and_then(SessionClock::next_due);
+            let timer_due = self.timers.next_due();
+            if session_due.is_some_and(|due| due <= now && timer_due.is_none_or(|t| due <= t)) {
+                if let Some((boundary, session)) =
+                    self.sessions.as_mut().and_then(|clock| clock.pop_due(now))
+                {
+                    self.on_session(room, now, boundary, &session, &mut intents);
+                    continue;
+                }
+            }
+            let Some(timer) = self.timers.pop_due(now) else {
+                break;
+            };
             let Some(index) = self.bound.iter().position(|b| b.name == timer.rule) else {
                 continue;
             };
@@ -398,6 +438,54 @@ impl RoomRules {
             self.call(index, room, now, cause, Arguments::None, &mut intents);
         }
         intents
+    }
+
+    /// Calls every rule's `on_session_start` or `on_session_end`.
+    fn on_session(
+        &mut self,
+        room: &Arc<RoomState>,
+        now: f64,
+        boundary: Boundary,
+        session: &Session,
+        intents: &mut Vec<Intent>,
+    ) {
+        let (handler, event) = match boundary {
+            Boundary::Start => (Handler::SessionStart, "session_start"),
+            Boundary::End => (Handler::SessionEnd, "session_end"),
+        };
+        for index in 0..self.bound.len() {
+            if !self.bound[index].rule.handles(handler) {
+                continue;
+            }
+            let cause = Cause {
+                function: handler.name(),
+                event,
+                subject: None,
+            };
+            self.call(
+                index,
+                room,
+                now,
+                cause,
+                Arguments::Session(session),
+                intents,
+            );
+        }
+    }
+
+    /// Keeps what rules write with `log` and `print`, and their failures,
+    /// out of the log: [`RoomRules::drain_logs`] and
+    /// [`RoomRules::drain_failures`] hand them over instead.
+    pub fn capture_logs(&mut self) {
+        self.captured.get_or_insert_with(Vec::new);
+    }
+
+    /// Lines rules wrote since the last call, as `rule: line`, when captured.
+    pub fn drain_logs(&mut self) -> Vec<String> {
+        self.captured
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
     }
 
     /// Failures since the last call, oldest first.
@@ -446,6 +534,8 @@ impl RoomRules {
             timer_room: limits
                 .max_timers
                 .saturating_sub(self.timers.count(&bound.name)),
+            schedule: self.sessions.as_ref().map(|clock| clock.room().clone()),
+            logs: Vec::new(),
         };
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let engine = &self.set.engine().strict;
@@ -470,6 +560,12 @@ impl RoomRules {
         });
         let took = started.elapsed();
         self.next_timer_id = context.next_timer_id;
+        for line in context.logs {
+            match &mut self.captured {
+                Some(captured) => captured.push(format!("{}: {line}", bound.name)),
+                None => tracing::info!(room = %self.room, rule = %bound.name, "{line}"),
+            }
+        }
         bound.stats.busy += took;
         bound.stats.calls += 1;
         self.latency.observe(took);
@@ -497,13 +593,21 @@ impl RoomRules {
                 if disabled {
                     bound.stats.disabled = true;
                     self.timers.cancel_rule(&bound.name);
-                    tracing::error!(room = %self.room, rule = %bound.name, failures = bound.stats.consecutive_errors, "{error}; the rule is disabled in this room until it is reloaded");
-                } else {
-                    tracing::warn!(room = %self.room, rule = %bound.name, "{error}; its commands from this call are dropped");
+                }
+                // Captured failures are reported by whoever captures them.
+                match (self.captured.is_some(), disabled) {
+                    (true, _) => {}
+                    (false, true) => {
+                        tracing::error!(room = %self.room, rule = %bound.name, failures = bound.stats.consecutive_errors, "{error}; the rule is disabled in this room until it is reloaded")
+                    }
+                    (false, false) => {
+                        tracing::warn!(room = %self.room, rule = %bound.name, "{error}; its commands from this call are dropped")
+                    }
                 }
                 self.failures.push(RuleFailure {
                     rule: bound.name.to_string(),
                     handler: cause.function.to_owned(),
+                    trigger: cause.trigger(),
                     error,
                     disabled,
                 });
@@ -565,10 +669,10 @@ mod tests {
 
     /// Applies an event to the room and runs the rules on what it changed.
     fn feed(rules: &mut RoomRules, room: &mut Arc<RoomState>, event: Event) -> Vec<String> {
-        let name = event.name().to_owned();
+        let name = event.kind();
         let changes = Arc::make_mut(room).apply(event);
         rules
-            .on_changes(room, &changes, &name, 1000.0)
+            .on_changes(room, &changes, name, 1000.0)
             .iter()
             .map(|intent| format!("{}: {}", intent.rule, intent.command))
             .collect()
@@ -743,11 +847,8 @@ mod tests {
         ]);
         let mut room = Arc::new(RoomState::new());
         let name = "participant_create";
-        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantCreate(person(
-            "g",
-            "Gus",
-            Role::Guest,
-        )));
+        let changes =
+            Arc::make_mut(&mut room).apply(Event::Participant(person("g", "Gus", Role::Guest)));
         let intents = rules.on_changes(&room, &changes, name, 0.0);
         let shown: Vec<String> = intents
             .iter()
@@ -785,14 +886,14 @@ mod tests {
             let said = feed(
                 &mut rules,
                 &mut room,
-                Event::ParticipantCreate(person(uuid, name, Role::Guest)),
+                Event::Participant(person(uuid, name, Role::Guest)),
             );
             assert!(said.is_empty(), "{said:?}");
         }
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("c", "Cat", Role::Guest)),
+            Event::Participant(person("c", "Cat", Role::Guest)),
         );
         assert_eq!(said, ["count: lock"]);
     }
@@ -813,12 +914,12 @@ mod tests {
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("h", "Ada", Role::Chair)),
+            Event::Participant(person("h", "Ada", Role::Chair)),
         );
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let said = feed(
             &mut rules,
@@ -858,7 +959,7 @@ mod tests {
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         assert_eq!(
             said,
@@ -884,6 +985,38 @@ mod tests {
     }
 
     #[test]
+    fn errors_point_at_the_failing_expression_and_the_calls_that_led_there() {
+        let mut rules = room_rules(&[(
+            "chain",
+            "fn on_join(p) {\n    greet(p);\n}\nfn greet(p) {\n    let names = [p.name];\n    names.filter(|n| n.shout());\n}\nfn on_leave(p) {\n    let n = [1];\n    n[3] += 1;\n}",
+        )]);
+        let mut room = Arc::new(RoomState::new());
+        feed(
+            &mut rules,
+            &mut room,
+            Event::Participant(person("g", "Gus", Role::Guest)),
+        );
+        feed(
+            &mut rules,
+            &mut room,
+            Event::ParticipantLeft { uuid: "g".into() },
+        );
+        let failures: Vec<String> = rules
+            .drain_failures()
+            .iter()
+            .map(|f| f.error.to_string())
+            .collect();
+        assert_eq!(
+            failures,
+            [
+                "rules/chain.rhai:6:24: in a closure, called from `filter` at 6:11, called from \
+                 `greet` at 6:11, called from `on_join` at 2:5: Function not found: shout (&str | ImmutableString | String)",
+                "rules/chain.rhai:10:7: in `on_leave`: Array index 3 out of bounds: only 1 element in array",
+            ]
+        );
+    }
+
+    #[test]
     fn the_wall_clock_deadline_stops_a_slow_rule() {
         let limits = Limits {
             deadline: Duration::from_millis(20),
@@ -899,7 +1032,7 @@ mod tests {
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let failures = rules.drain_failures();
         assert!(
@@ -926,7 +1059,7 @@ mod tests {
             let said = feed(
                 &mut rules,
                 &mut room,
-                Event::ParticipantCreate(person(&uuid, &uuid, Role::Guest)),
+                Event::Participant(person(&uuid, &uuid, Role::Guest)),
             );
             assert_eq!(said, [format!("steady: mute {uuid}")]);
         }
@@ -955,12 +1088,10 @@ mod tests {
                fn once() { room.lock(); }"#,
         )]);
         let mut room = Arc::new(RoomState::new());
-        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantSyncBegin);
-        assert!(changes.is_empty());
-        let changes = Arc::make_mut(&mut room).apply(Event::ParticipantSyncEnd);
+        let changes = Arc::make_mut(&mut room).apply(Event::Roster(Vec::new()));
         assert!(
             rules
-                .on_changes(&room, &changes, "participant_sync_end", 1000.0)
+                .on_changes(&room, &changes, "roster", 1000.0)
                 .is_empty()
         );
         let mut fired = Vec::new();
@@ -1014,7 +1145,7 @@ mod tests {
             let said = feed(
                 &mut rules,
                 &mut room,
-                Event::ParticipantCreate(person(uuid, name, Role::Guest)),
+                Event::Participant(person(uuid, name, Role::Guest)),
             );
             assert_eq!(said, [r#"copier: message "1 1 2 2""#], "call for {name}");
         }
@@ -1036,7 +1167,7 @@ mod tests {
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let failures: Vec<String> = rules
             .drain_failures()
@@ -1063,7 +1194,7 @@ mod tests {
         let said = feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         assert_eq!(said, ["reader: mute Gus"], "the writer changed nothing");
         let failures = rules.drain_failures();
@@ -1085,12 +1216,12 @@ mod tests {
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("h", "Ada", Role::Chair)),
+            Event::Participant(person("h", "Ada", Role::Chair)),
         );
         feed(
             &mut rules,
             &mut room,
-            Event::ParticipantCreate(person("g", "Gus", Role::Guest)),
+            Event::Participant(person("g", "Gus", Role::Guest)),
         );
         let message = |uuid: &str| {
             Event::Message(ChatMessage {

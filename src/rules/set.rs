@@ -33,6 +33,20 @@ impl RuleSet {
         }
     }
 
+    /// This set with more rules; a rule of the same name replaces its own.
+    pub fn with(&self, rules: impl IntoIterator<Item = Rule>) -> RuleSet {
+        let mut all = self.rules.clone();
+        all.extend(
+            rules
+                .into_iter()
+                .map(|rule| (rule.name().to_owned(), Arc::new(rule))),
+        );
+        RuleSet {
+            engine: self.engine.clone(),
+            rules: all,
+        }
+    }
+
     /// Compiles every `*.rhai` file in `dir`. Every error is returned, not
     /// just the first, so one `usher check` shows all that needs fixing.
     pub fn load_dir(engine: Arc<RuleEngine>, dir: &Path) -> Result<RuleSet, Vec<RuleError>> {

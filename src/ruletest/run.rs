@@ -14,12 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::spec::{Action, TestCase, TestFile};
-use crate::clock::parse_timestamp;
-use crate::model::{Event, RoomState};
+use crate::clock::{Zone, parse_timestamp};
+use crate::model::{Event, FlagsUpdate, RoomState};
+use crate::platform::{Capabilities, PlatformKind};
 use crate::rules::{Intent, RoomRules, RuleEngine, RuleSet};
 use crate::runtime::plan::plan;
 use crate::sim::conference::{Actor, Conference};
 use crate::sim::step::Step;
+use crate::timetable::{self, RoomSchedule};
 use crate::yaml;
 
 /// How many events one step may cause before it is called a loop.
@@ -86,7 +88,7 @@ pub fn run_paths(
             }
         };
         for case in &spec.tests {
-            let report = run_case(&spec, case, &set);
+            let report = run_case(&spec, case, &set, &file);
             if report.is_empty() {
                 summary.passed += 1;
                 writeln!(out, "  ok    {}", case.name)?;
@@ -153,9 +155,9 @@ fn rules_dir_for(file: &Path) -> PathBuf {
 }
 
 /// Runs one test; returns the lines describing what went wrong (none: passed).
-fn run_case(spec: &TestFile, case: &TestCase, set: &Arc<RuleSet>) -> Vec<String> {
+fn run_case(spec: &TestFile, case: &TestCase, set: &Arc<RuleSet>, file: &Path) -> Vec<String> {
     let mut report = Vec::new();
-    let mut harness = match Harness::new(spec, case, set) {
+    let mut harness = match Harness::new(spec, case, set, file) {
         Ok(harness) => harness,
         Err(err) => return vec![err],
     };
@@ -184,6 +186,8 @@ struct Outcome {
     sent: Vec<String>,
     /// Rule errors and failed commands.
     problems: Vec<String>,
+    /// What rules wrote with `log` or `print`, as `rule: line`.
+    logs: Vec<String>,
 }
 
 fn check(title: &str, expected: Option<&[String]>, outcome: &Outcome, report: &mut Vec<String>) {
@@ -205,6 +209,9 @@ fn check(title: &str, expected: Option<&[String]>, outcome: &Outcome, report: &m
     }
     for problem in &outcome.problems {
         report.push(format!("  error: {problem}"));
+    }
+    for line in &outcome.logs {
+        report.push(format!("  log:   {line}"));
     }
 }
 
@@ -240,6 +247,35 @@ fn compare(expected: &[String], sent: &[String]) -> Option<(Vec<String>, Vec<Str
     }
 }
 
+/// How far ahead of the fake clock's start a test's timetable is read.
+const TIMETABLE_DAYS: f64 = 400.0;
+
+/// The room's zone (UTC unless given) and its sessions from `timetable`, a
+/// path relative to the test file.
+fn room_schedule(
+    file: &Path,
+    zone: Option<&Zone>,
+    timetable: Option<&PathBuf>,
+    start: f64,
+) -> Result<RoomSchedule, String> {
+    let zone = zone.cloned().unwrap_or_else(Zone::utc);
+    let schedule = RoomSchedule::new(zone.clone());
+    if let Some(timetable) = timetable {
+        let path = file.parent().unwrap_or(Path::new("")).join(timetable);
+        let source = path.display().to_string();
+        let text = std::fs::read_to_string(&path)
+            .map_err(|err| format!("timetable {source}: cannot read it: {err}"))?;
+        let from = start - 86_400.0;
+        let found = timetable::parse(&text)
+            .and_then(|calendar| {
+                timetable::sessions(&calendar, &zone, from, start + TIMETABLE_DAYS * 86_400.0)
+            })
+            .map_err(|err| format!("timetable {}", err.describe(&source)))?;
+        schedule.schedule.set_source(timetable::TIMETABLE, found);
+    }
+    Ok(schedule)
+}
+
 /// A simulated room with usher's state and rules attached.
 struct Harness {
     conference: Conference,
@@ -247,15 +283,26 @@ struct Harness {
     rules: RoomRules,
     actor: Actor,
     clock: f64,
+    /// What the simulated room's platform can do.
+    capabilities: Capabilities,
 }
 
 impl Harness {
-    fn new(spec: &TestFile, case: &TestCase, set: &Arc<RuleSet>) -> Result<Harness, String> {
+    fn new(
+        spec: &TestFile,
+        case: &TestCase,
+        set: &Arc<RuleSet>,
+        file: &Path,
+    ) -> Result<Harness, String> {
         let start = case.start.as_ref().unwrap_or(&spec.start);
         let clock = parse_timestamp(start).map_err(|err| format!("start: {err}"))?;
         let bindings = case.rules.as_ref().unwrap_or(&spec.rules);
-        let rules =
+        let mut rules =
             RoomRules::new(&spec.room, set.clone(), bindings).map_err(|err| err.to_string())?;
+        let zone = case.zone.as_ref().or(spec.zone.as_ref());
+        let timetable = case.timetable.as_ref().or(spec.timetable.as_ref());
+        rules.set_schedule(room_schedule(file, zone, timetable, clock)?, clock);
+        rules.capture_logs();
         let mut conference = Conference::new(&spec.room);
         let present = case.participants.as_ref().unwrap_or(&spec.participants);
         let waiting = case.waiting.as_ref().unwrap_or(&spec.waiting);
@@ -273,23 +320,22 @@ impl Harness {
                 .map_err(|err| format!("participants: {err}"))?;
         }
         let (uuid, _) = conference.add_session_participant("usher", true, clock);
-        let mut room = RoomState::new();
-        room.add_own_uuid(&uuid);
         Ok(Harness {
             conference,
-            room: Arc::new(room),
+            room: Arc::new(RoomState::new()),
             rules,
             actor: Actor {
                 uuid,
                 name: "usher".to_owned(),
             },
             clock,
+            capabilities: PlatformKind::Vmr.capabilities(),
         })
     }
 
     fn connect(&mut self) -> Outcome {
         let mut outcome = Outcome::default();
-        let events = self.conference.sync_events();
+        let events = vec![self.conference.roster()];
         self.deliver(events, &mut outcome);
         outcome
     }
@@ -298,11 +344,18 @@ impl Harness {
         let mut outcome = Outcome::default();
         match action {
             Action::Reconnect => {
-                let events = self.conference.sync_events();
+                let events = vec![self.conference.roster()];
                 self.deliver(events, &mut outcome);
             }
-            Action::Step(Step::Wait(span)) => {
-                let until = self.clock + span.as_secs_f64();
+            Action::WaitUntil(until, _) if *until < self.clock => outcome
+                .problems
+                .push("the clock cannot go back: wait_until a later time".to_owned()),
+            Action::Step(Step::Wait(_)) | Action::WaitUntil(..) => {
+                let until = match action {
+                    Action::WaitUntil(until, _) => *until,
+                    Action::Step(Step::Wait(span)) => self.clock + span.as_secs_f64(),
+                    _ => self.clock,
+                };
                 while let Some(due) = self.rules.next_timer().filter(|due| *due <= until) {
                     self.clock = due.max(self.clock);
                     let intents = self.rules.fire_timers(&self.room, self.clock);
@@ -355,7 +408,8 @@ impl Harness {
                 .into_iter()
                 .map(|failure| failure.error.to_string()),
         );
-        let plan = plan(intents, &self.room, &[]);
+        outcome.logs.extend(self.rules.drain_logs());
+        let plan = plan(intents, &self.room, &[], &self.capabilities);
         let mut events = Vec::new();
         for intent in plan.send {
             outcome.sent.push(intent.command.to_string());
@@ -374,6 +428,27 @@ impl Harness {
                 .iter()
                 .map(|intent| format!("shadow {}", intent.command)),
         );
+        if !self.conference.contains(&self.actor.uuid) {
+            events.extend(self.rejoin());
+        }
+        events
+    }
+
+    /// usher's participant went with the conference it ended: like the
+    /// daemon, it opens a new session, and the new stream shows the room
+    /// as it now is (a new conference: unlocked, not started).
+    fn rejoin(&mut self) -> Vec<Event> {
+        let (uuid, _) = self
+            .conference
+            .add_session_participant("usher", true, self.clock);
+        self.actor.uuid = uuid;
+        let flags = self.conference.flags();
+        let mut events = vec![self.conference.roster()];
+        events.push(Event::RoomUpdate(FlagsUpdate {
+            locked: Some(flags.locked),
+            guests_muted: Some(flags.guests_muted),
+            started: Some(flags.started),
+        }));
         events
     }
 }
@@ -403,6 +478,39 @@ mod tests {
         let (missing, _) = compare(&strings(&["mute Bo"]), &strings(&["mute Bob"])).unwrap();
         assert_eq!(missing, ["mute Bo"], "prefixes stop at word boundaries");
         assert_eq!(compare(&[], &[]), None);
+    }
+
+    #[test]
+    fn a_failing_step_shows_what_rules_logged_under_it() {
+        let dir = std::env::temp_dir().join(format!("usher-test-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tests")).unwrap();
+        std::fs::write(
+            dir.join("talk.rhai"),
+            "fn on_join(p) {\n    log(`saw ${p.name}`);\n    print(\"printed\");\n    if p.name == \"Cat\" { room.lock(); }\n}\n",
+        )
+        .unwrap();
+        let test = dir.join("tests/talk.yaml");
+        std::fs::write(
+            &test,
+            "rules: [talk]\ntests:\n  - name: stays open\n    steps:\n      - join: Bob\n        expect: []\n      - join: Cat\n        expect: []\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        let summary = run_paths(&[test], None, &mut out).unwrap();
+        let report = String::from_utf8(out).unwrap();
+        assert_eq!(summary.failed, 1);
+        assert!(
+            report.contains(
+                "          unexpected: lock\n          log:   talk: saw Cat\n          log:   talk: printed\n"
+            ),
+            "{report}"
+        );
+        assert!(
+            !report.contains("saw Bob"),
+            "only the failing step's lines: {report}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]

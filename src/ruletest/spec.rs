@@ -7,6 +7,9 @@
 //!   - { name: Ada, role: host }
 //! waiting: [Carl]                         # already in the waiting room then
 //! start: 2026-11-23T09:00:00+08:00        # the fake clock's start (optional)
+//! zone: Asia/Shanghai                     # the room's zone (optional; UTC)
+//! timetable: timetables/lectures.ics      # the room's timetable (optional),
+//!                                         # relative to this file
 //! tests:
 //!   - name: locks when full and says so
 //!     steps:
@@ -15,20 +18,23 @@
 //!       - join: Cat
 //!         expect: [lock, message]         # `message` matches any message
 //!       - wait: 5m                        # time passes; timers fire
+//!       - wait_until: 2026-11-23T10:00:00+08:00   # …up to this time
 //!       - reconnect                       # the stream drops and resyncs
 //!         expect: []
 //! ```
 //!
 //! Steps are the simulator's vocabulary ([`Step`]) plus `reconnect`. A step
 //! without `expect` is not checked. A test may override `rules`,
-//! `participants`, `waiting` and `start`, and check what usher sends when it
-//! connects with `connect`.
+//! `participants`, `waiting`, `start`, `zone` and `timetable`, and check
+//! what usher sends when it connects with `connect`.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 
+use crate::clock::{Zone, parse_timestamp};
 use crate::rules::RuleBinding;
 use crate::sim::step::{Joiner, Step};
 use crate::yaml;
@@ -52,6 +58,12 @@ pub struct TestFile {
     /// Who is in the waiting room before usher connects.
     #[serde(default)]
     pub waiting: Vec<Joiner>,
+    /// The room's zone (UTC when not given).
+    #[serde(default)]
+    pub zone: Option<Zone>,
+    /// The room's timetable, an `.ics` file relative to the test file.
+    #[serde(default)]
+    pub timetable: Option<PathBuf>,
     /// The tests.
     pub tests: Vec<TestCase>,
 }
@@ -83,6 +95,12 @@ pub struct TestCase {
     /// When the fake clock starts for this test instead of the file's.
     #[serde(default)]
     pub start: Option<String>,
+    /// The room's zone for this test instead of the file's.
+    #[serde(default)]
+    pub zone: Option<Zone>,
+    /// The room's timetable for this test instead of the file's.
+    #[serde(default)]
+    pub timetable: Option<PathBuf>,
     /// Commands expected when usher connects (not checked if absent).
     #[serde(default)]
     pub connect: Option<Vec<String>>,
@@ -106,6 +124,8 @@ pub enum Action {
     Step(Step),
     /// usher's event stream drops and reconnects; the room resyncs.
     Reconnect,
+    /// Time passes up to this time (UNIX seconds), written as RFC 3339.
+    WaitUntil(f64, String),
 }
 
 impl Action {
@@ -114,11 +134,13 @@ impl Action {
         match self {
             Action::Step(step) => step.describe(),
             Action::Reconnect => "the stream reconnects".to_owned(),
+            Action::WaitUntil(_, written) => format!("wait until {written}"),
         }
     }
 }
 
 const RECONNECT: &str = "reconnect";
+const WAIT_UNTIL: &str = "wait_until";
 
 impl<'de> Deserialize<'de> for TestStep {
     fn deserialize<D: de::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -173,6 +195,10 @@ impl<'de> Visitor<'de> for TestStepVisitor {
             action = Some(if key == RECONNECT {
                 map.next_value::<de::IgnoredAny>()?;
                 Action::Reconnect
+            } else if key == WAIT_UNTIL {
+                let written = map.next_value::<String>()?;
+                let at = parse_timestamp(&written).map_err(de::Error::custom)?;
+                Action::WaitUntil(at, written)
             } else {
                 Action::Step(yaml::enum_from_entry(&key, &mut map)?)
             });
@@ -195,10 +221,14 @@ mod tests {
     #[test]
     fn reads_actions_with_and_without_expectations() {
         let parsed = steps(
-            "- join: Bob\n  expect: [mute Bob]\n- silence\n- stop_presenting:\n  expect: []\n- reconnect\n- wait: 5m\n",
+            "- join: Bob\n  expect: [mute Bob]\n- silence\n- stop_presenting:\n  expect: []\n- reconnect\n- wait: 5m\n- wait_until: 1970-01-01T00:01:00Z\n",
         )
         .unwrap();
-        assert_eq!(parsed.len(), 5);
+        assert_eq!(parsed.len(), 6);
+        assert_eq!(
+            parsed[5].action,
+            Action::WaitUntil(60.0, "1970-01-01T00:01:00Z".to_owned())
+        );
         assert_eq!(parsed[0].expect, Some(vec!["mute Bob".to_owned()]));
         assert_eq!(parsed[1].action, Action::Step(Step::Silence));
         assert_eq!(parsed[2].expect, Some(vec![]));
@@ -220,6 +250,8 @@ mod tests {
             err.message.contains("`join` on its own is not a step"),
             "{err}"
         );
+        let err = steps("- wait_until: soon\n").unwrap_err();
+        assert!(err.message.contains("is not a timestamp"), "{err}");
         let err = steps("- wait: soon\n").unwrap_err();
         assert_eq!(err.line, Some(1));
         assert!(err.message.contains("not a duration"), "{err}");

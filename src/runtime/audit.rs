@@ -6,14 +6,14 @@
 //! wait on the disk. Secrets never reach it: commands are recorded as people
 //! read them (`transfer Bob to room@example.com`), never as request bodies.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::model::Target;
-use crate::rules::Intent;
+use crate::rules::{Intent, RuleFailure};
 
 /// What became of a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,6 +34,11 @@ pub enum Outcome {
     Blocked,
     /// Not sent: usher was shutting down.
     Cancelled,
+    /// Not sent: the room's platform cannot do this.
+    Unsupported,
+    /// Not a command: the rule's call failed, so what it asked is dropped;
+    /// `error` says where and why.
+    RuleFailed,
 }
 
 impl Outcome {
@@ -47,6 +52,8 @@ impl Outcome {
             Outcome::Conflict => "conflict",
             Outcome::Blocked => "blocked",
             Outcome::Cancelled => "cancelled",
+            Outcome::Unsupported => "unsupported",
+            Outcome::RuleFailed => "rule_failed",
         }
     }
 }
@@ -123,6 +130,26 @@ impl AuditRecord {
         }
     }
 
+    /// A record for a rule call that failed: no command, the error in full.
+    pub fn for_failure(room: &str, failure: &RuleFailure, time: f64) -> Self {
+        AuditRecord {
+            time: crate::clock::format_timestamp(time),
+            room: room.to_owned(),
+            rule: failure.rule.clone(),
+            event: failure.trigger.event.clone(),
+            handler: failure.trigger.handler.clone(),
+            participant: failure.trigger.participant.as_ref().map(Who::from),
+            command: String::new(),
+            target: None,
+            text: "the rule failed".to_owned(),
+            outcome: Outcome::RuleFailed,
+            error: Some(failure.error.to_string()),
+            attempts: 0,
+            latency_ms: None,
+            dry_run: false,
+        }
+    }
+
     /// True when the record concerns a participant called `name` (as the
     /// command's target or the event's subject), ignoring case.
     pub fn concerns(&self, name: &str) -> bool {
@@ -147,12 +174,19 @@ impl AuditSink {
 
     /// Opens (creating or appending to) `path` and starts the writer task.
     /// The task ends, after writing everything sent, when every sink is
-    /// dropped; await the handle to be sure it is all on disk.
+    /// dropped; await the handle to be sure it is all on disk. A log whose
+    /// last line was torn (the process died while writing it) is continued
+    /// on a fresh line, so the torn line costs no other record.
     pub fn open(path: &Path) -> std::io::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)?;
+        if ends_in_a_torn_line(&mut file)? {
+            tracing::warn!(path = %path.display(), "the audit log ends in a torn line (usher was stopped while writing it); continuing on a fresh line");
+            file.write_all(b"\n")?;
+        }
         let (sender, mut receiver) = mpsc::unbounded_channel::<AuditRecord>();
         let path: PathBuf = path.to_owned();
         let writer = tokio::task::spawn_blocking(move || {
@@ -187,17 +221,30 @@ impl AuditSink {
     }
 }
 
-/// Reads an audit log, skipping (and counting) lines that cannot be read.
+/// True when the file is not empty and its last byte is not a line end.
+fn ends_in_a_torn_line(file: &mut std::fs::File) -> std::io::Result<bool> {
+    if file.metadata()?.len() == 0 {
+        return Ok(false);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Reads an audit log, skipping (and counting) lines that cannot be read:
+/// not JSON, not a record, or not even UTF-8 (a line torn inside a
+/// character).
 pub fn read_log(path: &Path) -> std::io::Result<(Vec<AuditRecord>, usize)> {
     let file = std::io::BufReader::new(std::fs::File::open(path)?);
     let mut records = Vec::new();
     let mut unreadable = 0;
-    for line in file.lines() {
+    for line in file.split(b'\n') {
         let line = line?;
-        if line.trim().is_empty() {
+        if line.trim_ascii().is_empty() {
             continue;
         }
-        match serde_json::from_str(&line) {
+        match serde_json::from_slice(&line) {
             Ok(record) => records.push(record),
             Err(_) => unreadable += 1,
         }
@@ -286,6 +333,59 @@ mod tests {
             explain(&records[0]),
             "2026-11-22T06:00:00.000Z  hall  mute Alice  ← rule auto_mute_guests (on_join(Alice) on participant_create)  ok in 12 ms"
         );
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    fn temp_log(test: &str) -> std::path::PathBuf {
+        let path =
+            std::env::temp_dir().join(format!("usher-audit-{test}-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        path
+    }
+
+    fn a_record() -> AuditRecord {
+        let mute = intent(Command::participant(
+            "u-1",
+            "Alice",
+            ParticipantCommand::Mute,
+        ));
+        AuditRecord::for_intent("hall", &mute, Outcome::Ok, 1_795_327_200.0)
+    }
+
+    #[tokio::test]
+    async fn a_restart_after_a_torn_line_starts_on_a_fresh_line() {
+        let path = temp_log("torn");
+        std::fs::write(
+            &path,
+            "{\"time\":\"2026-11-22T06:00:00.000Z\",\"room\":\"ha",
+        )
+        .unwrap();
+        let (sink, writer) = AuditSink::open(&path).unwrap();
+        sink.record(a_record());
+        drop(sink);
+        writer.await.unwrap();
+        let (records, unreadable) = read_log(&path).unwrap();
+        assert_eq!(
+            records,
+            [a_record()],
+            "the first record after the restart is whole"
+        );
+        assert_eq!(unreadable, 1, "only the torn line is lost");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_line_torn_inside_a_character_is_skipped_not_fatal() {
+        let path = temp_log("utf8");
+        let whole = serde_json::to_string(&a_record()).unwrap();
+        let mut bytes = format!("{whole}\n").into_bytes();
+        bytes.extend_from_slice(b"{\"room\":\"Zo\xC3\n");
+        bytes.extend_from_slice(format!("{whole}\n").as_bytes());
+        bytes.extend_from_slice(b"\xFF\xFE");
+        std::fs::write(&path, bytes).unwrap();
+        let (records, unreadable) = read_log(&path).unwrap();
+        assert_eq!(records, [a_record(), a_record()]);
+        assert_eq!(unreadable, 2);
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -1,36 +1,44 @@
 //! The daemon: everything `usher run` starts, and its orderly stop.
 //!
 //! [`Daemon::start`] checks everything it can before touching a room: the
-//! rules compile, every room's bindings fit them, every PIN can be read, the
-//! audit log can be opened and the HTTP port bound. Any of these failing is a
+//! rules compile, every room's bindings fit them, every secret and timetable
+//! file can be read, every platform can be set up, the audit log can be
+//! opened and the HTTP port bound. Any of these failing is a
 //! [`StartError::Config`]; the CLI exits with status 2. Then it starts one
-//! supervised task per room, the rules watcher and the HTTP endpoint.
+//! supervised task per room, a timetable keeper per room with a timetable,
+//! discovery (rooms the platforms report, watched as `discover:` says), the
+//! rules watcher, the HTTP endpoint and, with `webhooks:`, the listener for
+//! platforms' callbacks.
 //!
 //! [`Daemon::shutdown`] stops taking events, lets each room finish (or record
 //! as cancelled) the commands in flight and end its session, then flushes the
 //! audit log.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, broadcast, watch};
+use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::activity::Activity;
 use super::audit::AuditSink;
+use super::discovery::{self, Discoverer};
 use super::dispatch::Pacing;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
 use super::status::{Registry, Watching};
-use crate::config::{Config, PlatformConfig};
+use crate::config::Config;
 use crate::dashboard::Dashboard;
 use crate::dashboard::actions::{Actions, Tokens};
-use crate::platform::vmr::{FeedOptions, HttpClients};
+use crate::platform::{self, BuildContext, FeedOptions, RoomAddress};
 use crate::report::book::ReportBook;
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
+use crate::timetable::fetch::default_cache_dir;
+use crate::timetable::{Keeper, TimetableError};
 
 /// Why the daemon did not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,21 +53,18 @@ pub enum StartError {
 
 /// What every room task shares.
 pub(crate) struct Shared {
-    pub platform: PlatformConfig,
-    pub http: HttpClients,
     pub audit: AuditSink,
     pub activity: broadcast::Sender<Activity>,
     pub rules: watch::Receiver<Arc<RuleSet>>,
     pub dry_run: bool,
     pub pacing: Pacing,
     pub flip_flops_per_minute: u32,
-    pub feed: FeedOptions,
 }
 
 /// How to start the daemon, beyond its configuration.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StartOptions {
-    /// How the event feeds pace their reconnects.
+    /// How the platforms' feeds pace their reconnects.
     pub feed: FeedOptions,
     /// Keep the activity feed from the very start, for
     /// [`Daemon::take_activity`]. Activity costs a little per event, so
@@ -74,6 +79,7 @@ pub struct Daemon {
     background: Vec<JoinHandle<()>>,
     audit_writer: Option<JoinHandle<()>>,
     http_addr: SocketAddr,
+    webhooks_addr: Option<SocketAddr>,
     activity: broadcast::Sender<Activity>,
     first_activity: Option<broadcast::Receiver<Activity>>,
     registry: Arc<Registry>,
@@ -103,10 +109,53 @@ impl Daemon {
         config
             .check_bindings(config_path, &library.current())
             .map_err(|err| StartError::Config(err.to_string()))?;
-        let mut rooms = Vec::new();
+        let pins = config
+            .resolve_pins(config_path)
+            .map_err(|err| StartError::Config(err.to_string()))?;
+        let (discovered, discoveries) = mpsc::unbounded_channel();
+        let public_url = config
+            .webhooks
+            .as_ref()
+            .and_then(|webhooks| webhooks.public_url.as_ref())
+            .map(|url| url.0.clone());
+        let mut platforms = BTreeMap::new();
+        for (name, platform) in &config.platforms {
+            let rooms = config
+                .rooms
+                .iter()
+                .filter(|room| room.platform_name() == name)
+                .count();
+            let context = BuildContext {
+                name: name.clone(),
+                rooms,
+                feed: options.feed,
+                discoveries: discovered.clone(),
+                public_url: public_url.clone(),
+            };
+            let built = platform::build(platform, context)
+                .map_err(|err| StartError::Config(format!("platform `{name}`: {err}")))?;
+            platforms.insert(name.clone(), built);
+        }
+        let rooms: Vec<_> = config
+            .rooms
+            .iter()
+            .zip(pins)
+            .map(|(room, pin)| {
+                let address = RoomAddress {
+                    alias: room.alias.clone(),
+                    pin,
+                };
+                let platform = platforms[room.platform_name()].clone();
+                let name = room.platform_name().to_owned();
+                (address, (name, platform), Arc::from(room.rules.as_slice()))
+            })
+            .collect();
+        let timetable_cache = default_cache_dir();
+        let mut schedules = Vec::new();
         for room in &config.rooms {
-            let pin = room.resolve_pin().map_err(StartError::Config)?;
-            rooms.push((room.alias.clone(), pin, Arc::from(room.rules.as_slice())));
+            let opened = Keeper::open(&room.alias, &room.schedule(), Some(&timetable_cache))
+                .map_err(|err| StartError::Config(err.to_string()))?;
+            schedules.push(opened);
         }
         let (audit, audit_writer) = match &config.audit_log {
             Some(path) => {
@@ -127,8 +176,19 @@ impl Daemon {
             ))
         })?;
         let http_addr = listener.local_addr().map_err(anyhow::Error::from)?;
-        let http = HttpClients::new(config.platform.http_options(config.rooms.len()))
-            .map_err(|err| anyhow::anyhow!("cannot build the HTTP client: {err}"))?;
+        let hooks_listener = match &config.webhooks {
+            Some(webhooks) => Some(TcpListener::bind(webhooks.listen).await.map_err(|err| {
+                StartError::Config(format!(
+                    "webhooks.listen: cannot listen on {}: {err}",
+                    webhooks.listen
+                ))
+            })?),
+            None => None,
+        };
+        let webhooks_addr = match &hooks_listener {
+            Some(listener) => Some(listener.local_addr().map_err(anyhow::Error::from)?),
+            None => None,
+        };
 
         let cancel = CancellationToken::new();
         let (publish, rules) = watch::channel(library.current());
@@ -151,8 +211,6 @@ impl Daemon {
         watching.extend(reports.iter().map(|book| book.clone() as Arc<dyn Watching>));
         let registry = Arc::new(Registry::watched_by(watching));
         let shared = Arc::new(Shared {
-            platform: config.platform.clone(),
-            http,
             audit,
             activity: activity.clone(),
             rules,
@@ -163,24 +221,54 @@ impl Daemon {
                 attempts: config.dispatch.attempts,
             },
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
-            feed: options.feed,
         });
         let all_bindings = rooms
             .iter()
             .map(|(_, _, bindings)| Arc::clone(bindings))
+            .chain(
+                config
+                    .profiles
+                    .values()
+                    .map(|profile| Arc::from(profile.rules.as_slice())),
+            )
             .collect();
-        let room_tasks = rooms
+        let mut keepers = Vec::new();
+        let mut room_tasks: Vec<JoinHandle<()>> = rooms
             .into_iter()
-            .map(|(alias, pin, bindings)| {
-                let setup = RoomSetup {
-                    status: registry.add_room(&alias),
-                    alias,
-                    pin,
-                    bindings,
-                };
-                tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
-            })
+            .zip(schedules)
+            .map(
+                |((address, (name, platform), bindings), (schedule, keeper))| {
+                    let status = registry.add_room(&address.alias, &name, false);
+                    if let Some(keeper) = keeper {
+                        let noted = status.clone();
+                        let note = move |err: &TimetableError| {
+                            noted.update(|status| status.note_error(err.to_string()));
+                        };
+                        keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
+                    }
+                    let setup = RoomSetup {
+                        status,
+                        address,
+                        platform,
+                        bindings,
+                        schedule,
+                    };
+                    tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
+                },
+            )
             .collect();
+        let discoverer = Discoverer {
+            entries: config.discover.clone(),
+            profiles: config.profiles.clone(),
+            platforms: platforms.clone(),
+            registry: registry.clone(),
+            shared: shared.clone(),
+        };
+        room_tasks.push(tokio::spawn(discovery::run(
+            discoverer,
+            discoveries,
+            cancel.clone(),
+        )));
         let reload_requests = Arc::new(Notify::new());
         let watcher = tokio::spawn(watch_rules(
             library,
@@ -199,16 +287,32 @@ impl Daemon {
                 tracing::error!(error = %err, "the HTTP endpoint failed");
             }
         });
+        let mut background: Vec<JoinHandle<()>> =
+            [watcher, server].into_iter().chain(keepers).collect();
+        if let Some(listener) = hooks_listener {
+            let router = super::webhooks::router(platforms, registry.clone());
+            let stop_serving = cancel.clone();
+            background.push(tokio::spawn(async move {
+                let serving = axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { stop_serving.cancelled().await });
+                if let Err(err) = serving.await {
+                    tracing::error!(error = %err, "the webhook listener failed");
+                }
+            }));
+        }
         tracing::info!(
             rooms = config.rooms.len(),
+            discover = config.discover.len(),
             http = %http_addr,
+            webhooks = ?webhooks_addr,
             dry_run = config.dry_run,
             "usher is running"
         );
         Ok(Daemon {
             cancel,
             rooms: room_tasks,
-            background: vec![watcher, server],
+            background,
+            webhooks_addr,
             audit_writer,
             http_addr,
             activity,
@@ -222,6 +326,12 @@ impl Daemon {
     /// Where `/healthz`, `/metrics` and `/status` are served.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// Where platforms' callbacks are received (`/hooks/<platform>`), when
+    /// the config has `webhooks:`.
+    pub fn webhooks_addr(&self) -> Option<SocketAddr> {
+        self.webhooks_addr
     }
 
     /// Follows what happens from now on.

@@ -4,10 +4,13 @@
 //! order they were decided, paced by a token bucket, and records every
 //! outcome in the audit log, the room's status and the activity feed.
 //!
-//! - Transient failures (5xx, timeouts, connection errors) are retried with
-//!   exponential backoff and jitter, up to the configured attempts.
-//! - A 403 renews the session and retries once (see [`Session::send`]).
-//! - Any other refusal (4xx, `failed`) is never retried; it is reported.
+//! - Retryable failures (5xx, rate limits, timeouts, connection errors) are
+//!   retried with exponential backoff and jitter, up to the configured
+//!   attempts, never sooner than the platform asked.
+//! - Expired credentials are the adapter's business: it renews them and
+//!   retries once before it answers.
+//! - A refusal is never retried; it is reported, like a command the
+//!   platform turns out not to support.
 //! - On shutdown the command being sent is finished and the ones still
 //!   queued are recorded as cancelled, never silently lost.
 
@@ -23,7 +26,8 @@ use super::activity::Activity;
 use super::audit::{AuditRecord, AuditSink, Outcome};
 use super::status::RoomStatus;
 use crate::clock::unix_now;
-use crate::platform::vmr::{ClientError, Session};
+use crate::limits::MAX_RETRY_AFTER;
+use crate::platform::{RoomLink, SendOutcome};
 use crate::rules::Intent;
 
 /// A command to send.
@@ -115,7 +119,7 @@ impl Reporting {
 /// dropped and the queue is empty, or when `cancel` fires (the queue is then
 /// recorded as cancelled).
 pub fn spawn(
-    session: Arc<Session>,
+    link: Arc<dyn RoomLink>,
     pacing: Pacing,
     reporting: Reporting,
     cancel: CancellationToken,
@@ -146,18 +150,19 @@ pub fn spawn(
                 }
                 _ = bucket.take() => {}
             }
-            let (outcome, error, attempts) = Box::pin(send(&session, &job, pacing.attempts)).await;
+            let (outcome, error, attempts) =
+                Box::pin(send(link.as_ref(), &job, pacing.attempts, &cancel)).await;
             let mut record =
                 AuditRecord::for_intent(&reporting.room, &job.intent, outcome, unix_now());
             record.attempts = attempts;
             record.latency_ms = Some(job.decided_at.elapsed().as_secs_f64() * 1000.0);
             if let Some(error) = &error {
-                tracing::warn!(room = %reporting.room, rule = %job.intent.rule, command = %job.intent.command, attempts, "{error}");
+                tracing::warn!(rule = %job.intent.rule, command = %job.intent.command, attempts, "{error}");
                 reporting
                     .status
                     .update(|status| status.note_error(format!("{}: {error}", job.intent.command)));
             } else {
-                tracing::info!(room = %reporting.room, rule = %job.intent.rule, command = %job.intent.command, "sent");
+                tracing::info!(rule = %job.intent.rule, command = %job.intent.command, "sent");
             }
             record.error = error;
             reporting.record(record);
@@ -175,15 +180,24 @@ pub fn spawn(
     (jobs, finished, task)
 }
 
+const SHUTTING_DOWN: &str = "usher was shutting down";
+
 fn cancelled(reporting: &Reporting, job: &Job) {
     let mut record =
         AuditRecord::for_intent(&reporting.room, &job.intent, Outcome::Cancelled, unix_now());
-    record.error = Some("usher was shutting down".to_owned());
+    record.error = Some(SHUTTING_DOWN.to_owned());
     reporting.record(record);
 }
 
-/// Sends one command, retrying transient failures.
-async fn send(session: &Session, job: &Job, attempts: u32) -> (Outcome, Option<String>, u32) {
+/// Sends one command, retrying what may pass, never sooner than the
+/// platform asked (capped at [`MAX_RETRY_AFTER`]). A wait for a retry ends
+/// when `cancel` fires.
+async fn send(
+    link: &dyn RoomLink,
+    job: &Job,
+    attempts: u32,
+    cancel: &CancellationToken,
+) -> (Outcome, Option<String>, u32) {
     let mut delays = ExponentialBuilder::new()
         .with_min_delay(Duration::from_millis(200))
         .with_max_delay(Duration::from_secs(5))
@@ -193,16 +207,29 @@ async fn send(session: &Session, job: &Job, attempts: u32) -> (Outcome, Option<S
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match session.send(&job.intent.command).await {
-            Ok(_) => return (Outcome::Ok, None, attempt),
-            Err(err @ ClientError::Transient { .. }) => match delays.next() {
+        match link.send(&job.intent.command).await {
+            SendOutcome::Done => return (Outcome::Ok, None, attempt),
+            SendOutcome::Retryable {
+                reason,
+                retry_after,
+            } => match delays.next() {
                 Some(delay) => {
-                    tracing::debug!(command = %job.intent.command, error = %err, retry_in = ?delay, "retrying");
-                    tokio::time::sleep(delay).await;
+                    let delay =
+                        retry_after.map_or(delay, |asked| asked.min(MAX_RETRY_AFTER).max(delay));
+                    tracing::debug!(command = %job.intent.command, error = %reason, retry_in = ?delay, "retrying");
+                    tokio::select! {
+                        _ = cancel.cancelled() => {
+                            return (Outcome::Cancelled, Some(SHUTTING_DOWN.to_owned()), attempt);
+                        }
+                        _ = tokio::time::sleep(delay) => {}
+                    }
                 }
-                None => return (Outcome::Failed, Some(err.to_string()), attempt),
+                None => return (Outcome::Failed, Some(reason), attempt),
             },
-            Err(err) => return (Outcome::Failed, Some(err.to_string()), attempt),
+            SendOutcome::Refused(reason) => return (Outcome::Failed, Some(reason), attempt),
+            SendOutcome::Unsupported(reason) => {
+                return (Outcome::Unsupported, Some(reason), attempt);
+            }
         }
     }
 }

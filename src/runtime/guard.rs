@@ -6,6 +6,11 @@
 //!   unmutes, over and over) from making a participant's microphone blink:
 //!   more than a few opposite commands to one target in a minute and the
 //!   rest are held back, naming the rules involved.
+//!
+//! Both forget as they go, so neither grows with the commands a long-lived
+//! room sends: the guard keeps only targets commanded within its window, and
+//! commands on their way are dropped once done for longer than they may
+//! take to show.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -55,13 +60,26 @@ impl InFlight {
 
     /// The dispatcher is done with `id`. A failed command is forgotten at
     /// once, and so is a successful one whose effect the room already
-    /// showed; any other waits to be confirmed by the room state.
+    /// showed; any other waits to be confirmed by the room state, for at
+    /// most [`SETTLE_WITHIN`] (so a room without events keeps no more than
+    /// that much, too).
     pub fn finish(&mut self, id: u64, ok: bool, now: Instant) {
         if let Some(index) = self.entries.iter().position(|entry| entry.id == id) {
             if ok && !self.entries[index].seen {
                 self.entries[index].done = Some(now);
             } else {
                 self.remove(index);
+            }
+        }
+        let mut index = 0;
+        while index < self.entries.len() {
+            let done_long_ago = self.entries[index]
+                .done
+                .is_some_and(|done| now.duration_since(done) >= SETTLE_WITHIN);
+            if done_long_ago {
+                self.remove(index);
+            } else {
+                index += 1;
             }
         }
     }
@@ -127,10 +145,16 @@ struct Sent {
     rule: Arc<str>,
 }
 
+/// The guard looks for targets to forget once it holds at least this many.
+const SWEEP_FROM: usize = 64;
+
 /// Holds back opposite commands that come too often to one target.
 pub struct FlipFlopGuard {
     limit: u32,
     history: HashMap<String, VecDeque<Sent>>,
+    /// Targets left by the last sweep: the next one comes when there are
+    /// twice as many, so sweeping costs O(1) a command.
+    kept_by_last_sweep: usize,
 }
 
 impl FlipFlopGuard {
@@ -139,6 +163,7 @@ impl FlipFlopGuard {
         FlipFlopGuard {
             limit,
             history: HashMap::new(),
+            kept_by_last_sweep: 0,
         }
     }
 
@@ -153,6 +178,7 @@ impl FlipFlopGuard {
         let Some((key, on)) = direction(command) else {
             return Ok(());
         };
+        self.forget_quiet_targets(now);
         let sent = self.history.entry(key).or_default();
         while sent
             .front()
@@ -181,6 +207,27 @@ impl FlipFlopGuard {
             rule: rule.clone(),
         });
         Ok(())
+    }
+}
+
+impl FlipFlopGuard {
+    /// Forgets targets not commanded within the window (people long gone),
+    /// once the map has doubled since it last did.
+    fn forget_quiet_targets(&mut self, now: Instant) {
+        if self.history.len() < (self.kept_by_last_sweep * 2).max(SWEEP_FROM) {
+            return;
+        }
+        self.history.retain(|_, sent| {
+            sent.back()
+                .is_some_and(|last| now.duration_since(last.at) <= FLIP_FLOP_WINDOW)
+        });
+        self.kept_by_last_sweep = self.history.len();
+    }
+
+    /// How many targets the guard remembers.
+    #[cfg(test)]
+    fn targets(&self) -> usize {
+        self.history.len()
     }
 }
 
@@ -276,10 +323,52 @@ mod tests {
         );
     }
 
+    /// A lecture where a new guest is muted every 50 ms for ten thousand
+    /// guests: the guard remembers only those of the last minute or so.
+    #[test]
+    fn the_guard_forgets_targets_not_commanded_within_its_window() {
+        let mut guard = FlipFlopGuard::new(3);
+        let rule: Arc<str> = "auto_mute_guests".into();
+        let start = Instant::now();
+        let step = Duration::from_millis(50);
+        let in_a_window = (FLIP_FLOP_WINDOW.as_millis() / step.as_millis()) as usize + 1;
+        for n in 0..10_000u32 {
+            let mute = Command::participant(&format!("u-{n}"), "Guest", ParticipantCommand::Mute);
+            assert!(guard.admit(&mute, &rule, start + step * n).is_ok());
+            assert!(
+                guard.targets() <= 2 * in_a_window + SWEEP_FROM,
+                "after {n} guests the guard remembers {} targets",
+                guard.targets()
+            );
+        }
+    }
+
+    /// Commands done but never confirmed (a room whose events stopped) are
+    /// forgotten as later ones finish.
+    #[test]
+    fn unconfirmed_commands_are_forgotten_without_events() {
+        let mut in_flight = InFlight::default();
+        let start = Instant::now();
+        let step = Duration::from_millis(100);
+        for n in 0..5_000u32 {
+            let id = u64::from(n);
+            in_flight.add(
+                id,
+                Command::participant(&format!("u-{n}"), "Guest", ParticipantCommand::Mute),
+            );
+            in_flight.finish(id, true, start + step * n);
+            assert!(
+                in_flight.commands().len() <= 51,
+                "after {n} commands {} are still on their way",
+                in_flight.commands().len()
+            );
+        }
+    }
+
     #[test]
     fn in_flight_commands_settle_when_confirmed_or_failed() {
         let mut room = RoomState::new();
-        room.apply(Event::ParticipantCreate(Participant {
+        room.apply(Event::Participant(Participant {
             uuid: "u1".into(),
             display_name: "Bob".into(),
             ..Participant::default()
@@ -303,7 +392,7 @@ mod tests {
             1,
             "done but not yet seen in the room"
         );
-        room.apply(Event::ParticipantUpdate(Participant {
+        room.apply(Event::Participant(Participant {
             uuid: "u1".into(),
             display_name: "Bob".into(),
             muted: true,
@@ -316,7 +405,7 @@ mod tests {
     #[test]
     fn an_effect_seen_before_the_answer_confirms_the_command() {
         let bob = |muted| {
-            Event::ParticipantUpdate(Participant {
+            Event::Participant(Participant {
                 uuid: "u1".into(),
                 display_name: "Bob".into(),
                 muted,

@@ -1,7 +1,9 @@
 //! The daemon's runtime: rooms, rules and the way commands leave usher.
 //!
 //! - [`daemon`]: starts and stops everything ([`Daemon`]).
-//! - [`room`]: one supervised task per room: session, feed, state, rules.
+//! - [`room`]: one supervised task per room: connection, feed, state, rules.
+//! - [`discovery`]: rooms the platforms report, watched as `discover:` says.
+//! - [`webhooks`]: the one listener for every platform's callbacks.
 //! - [`plan`]: which of an event's intents are worth sending (no I/O).
 //! - [`guard`]: commands in flight and the flip-flop guard.
 //! - [`dispatch`]: sending commands: pacing, retries, outcomes.
@@ -14,6 +16,7 @@
 pub mod activity;
 pub mod audit;
 pub mod daemon;
+pub mod discovery;
 pub mod dispatch;
 pub mod guard;
 pub mod http;
@@ -21,5 +24,6 @@ pub mod plan;
 pub mod reload;
 pub mod room;
 pub mod status;
+pub mod webhooks;
 
 pub use daemon::{Daemon, StartError, StartOptions};

@@ -12,7 +12,9 @@
 //! - a command **already on its way** (sent moments ago, its effect not yet
 //!   seen in the room) is not sent again;
 //! - a **no-op** (muting the muted, locking the locked, admitting someone
-//!   not waiting, any command for someone no longer in the room) is dropped.
+//!   not waiting, any command for someone no longer in the room) is dropped;
+//! - a command the room's platform **cannot do** (its capabilities) is
+//!   dropped as unsupported, never sent.
 //!
 //! The dispatcher sends what is left; `usher test` shows it. Shadow intents
 //! are planned on their own, so a rule in shadow mode never suppresses a real
@@ -21,6 +23,7 @@
 use std::fmt;
 
 use crate::model::{Command, ConferenceCommand, Participant, ParticipantCommand, RoomState};
+use crate::platform::Capabilities;
 use crate::rules::Intent;
 
 /// Why an intent was not sent.
@@ -43,6 +46,8 @@ pub enum Dropped {
         /// What that rule asked for.
         kept: String,
     },
+    /// The room's platform cannot carry out this command.
+    Unsupported,
 }
 
 impl fmt::Display for Dropped {
@@ -54,6 +59,7 @@ impl fmt::Display for Dropped {
             Dropped::Conflict { by, kept } => {
                 write!(f, "conflicts with `{kept}` from {by}, which comes first")
             }
+            Dropped::Unsupported => f.write_str("the room's platform cannot do this"),
         }
     }
 }
@@ -69,19 +75,24 @@ pub struct Plan {
     pub dropped: Vec<(Intent, Dropped)>,
 }
 
-/// Plans one event's intents against the room as it is now and the
-/// commands still `in_flight`.
-pub fn plan(intents: Vec<Intent>, room: &RoomState, in_flight: &[Command]) -> Plan {
+/// Plans one event's intents against the room as it is now, the commands
+/// still `in_flight` and what the room's platform can do.
+pub fn plan(
+    intents: Vec<Intent>,
+    room: &RoomState,
+    in_flight: &[Command],
+    capabilities: &Capabilities,
+) -> Plan {
     if intents.is_empty() {
         return Plan::default();
     }
     let (shadow, real): (Vec<Intent>, Vec<Intent>) =
         intents.into_iter().partition(|intent| intent.shadow);
     let mut result = Plan::default();
-    let (send, dropped) = plan_group(real, room, in_flight);
+    let (send, dropped) = plan_group(real, room, in_flight, capabilities);
     result.send = send;
     result.dropped = dropped;
-    let (shadow_send, shadow_dropped) = plan_group(shadow, room, &[]);
+    let (shadow_send, shadow_dropped) = plan_group(shadow, room, &[], capabilities);
     result.shadow = shadow_send;
     result.dropped.extend(shadow_dropped);
     result
@@ -89,11 +100,18 @@ pub fn plan(intents: Vec<Intent>, room: &RoomState, in_flight: &[Command]) -> Pl
 
 type Group = (Vec<Intent>, Vec<(Intent, Dropped)>);
 
-fn plan_group(intents: Vec<Intent>, room: &RoomState, in_flight: &[Command]) -> Group {
+fn plan_group(
+    intents: Vec<Intent>,
+    room: &RoomState,
+    in_flight: &[Command],
+    capabilities: &Capabilities,
+) -> Group {
     let mut send: Vec<Intent> = Vec::new();
     let mut dropped = Vec::new();
     for intent in intents {
-        if let Some(kept) = send.iter().find(|kept| kept.command == intent.command) {
+        if !capabilities.supports(&intent.command) {
+            dropped.push((intent, Dropped::Unsupported));
+        } else if let Some(kept) = send.iter().find(|kept| kept.command == intent.command) {
             let by = kept.rule.to_string();
             dropped.push((intent, Dropped::Duplicate { by }));
         } else if let Some(kept) = send
@@ -203,13 +221,15 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::model::{Event, Role, ServiceFlags};
+    use crate::model::{Event, FlagsUpdate, Role};
     use crate::rules::Trigger;
+
+    const ALL: Capabilities = Capabilities::new(crate::model::command::VERBS);
 
     fn room() -> RoomState {
         let mut room = RoomState::new();
         for (uuid, name, muted) in [("a", "Ann", true), ("b", "Ben", false)] {
-            room.apply(Event::ParticipantCreate(Participant {
+            room.apply(Event::Participant(Participant {
                 uuid: uuid.into(),
                 display_name: name.into(),
                 role: Role::Guest,
@@ -217,9 +237,9 @@ mod tests {
                 ..Participant::default()
             }));
         }
-        room.apply(Event::ServiceUpdate(ServiceFlags {
+        room.apply(Event::RoomUpdate(FlagsUpdate {
             locked: Some(true),
-            ..ServiceFlags::default()
+            ..FlagsUpdate::default()
         }));
         room
     }
@@ -259,6 +279,7 @@ mod tests {
             ],
             &room(),
             &[],
+            &ALL,
         );
         assert_eq!(shown(&plan.send), ["r: mute Ben"]);
         let reasons: Vec<String> = plan.dropped.iter().map(|(_, d)| d.to_string()).collect();
@@ -285,6 +306,7 @@ mod tests {
             ],
             &room(),
             &[],
+            &ALL,
         );
         assert_eq!(shown(&plan.send), ["first: mute Ben", "first: unlock"]);
         let reasons: Vec<String> = plan.dropped.iter().map(|(_, d)| d.to_string()).collect();
@@ -304,6 +326,7 @@ mod tests {
             vec![intent("r", mute("b", "Ben"))],
             &room(),
             &[mute("b", "Ben")],
+            &ALL,
         );
         assert!(plan.send.is_empty());
         assert_eq!(plan.dropped[0].1, Dropped::InFlight);
@@ -313,8 +336,29 @@ mod tests {
     fn shadow_intents_never_suppress_real_ones() {
         let mut shadow = intent("shadowed", mute("b", "Ben"));
         shadow.shadow = true;
-        let plan = plan(vec![shadow, intent("real", mute("b", "Ben"))], &room(), &[]);
+        let plan = plan(
+            vec![shadow, intent("real", mute("b", "Ben"))],
+            &room(),
+            &[],
+            &ALL,
+        );
         assert_eq!(shown(&plan.send), ["real: mute Ben"]);
         assert_eq!(shown(&plan.shadow), ["shadowed: mute Ben"]);
+    }
+
+    #[test]
+    fn what_the_platform_cannot_do_is_never_sent() {
+        const NO_CHAT: Capabilities = Capabilities::new(&["mute", "lock"]);
+        let message = Command::Conference(ConferenceCommand::Message(crate::model::Message::text(
+            "hi",
+        )));
+        let plan = plan(
+            vec![intent("r", message), intent("r", mute("b", "Ben"))],
+            &room(),
+            &[],
+            &NO_CHAT,
+        );
+        assert_eq!(shown(&plan.send), ["r: mute Ben"]);
+        assert_eq!(plan.dropped[0].1, Dropped::Unsupported);
     }
 }

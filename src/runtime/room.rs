@@ -1,8 +1,9 @@
-//! One room: a supervised task from session to commands.
+//! One room: a supervised task from connection to commands.
 //!
 //! [`supervise`] keeps a room running and restarts it with backoff when it
-//! fails, without touching other rooms. A running room opens a session,
-//! keeps its token fresh, follows its event feed, and for every event:
+//! fails, without touching other rooms. A running room connects through its
+//! platform (which keeps its credentials fresh), follows its feed, and for
+//! every event:
 //!
 //! 1. applies it to the room state and sees what changed;
 //! 2. runs the room's rules on the changes and collects their intents;
@@ -12,7 +13,12 @@
 //!
 //! Timers fire on the same loop, and a rule reload swaps the room's rules
 //! in between two events. On shutdown the room stops taking events, lets its
-//! dispatcher finish, and ends its session.
+//! dispatcher finish, and leaves the room.
+//!
+//! The room state outlives a failed run: the roster the room knew is what
+//! the next run's first roster is diffed against, so people who arrived
+//! while usher was away get their `on_join`. Only the very first roster of
+//! the process is a baseline.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +28,7 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use url::Url;
+use tracing::Instrument as _;
 
 use super::activity::{Activity, describe};
 use super::audit::{AuditRecord, Outcome};
@@ -32,19 +38,19 @@ use super::guard::{FlipFlopGuard, InFlight};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
-use crate::config::PlatformConfig;
-use crate::model::{Change, Command, ConferenceCommand, Event, RoomState, Secret};
-use crate::platform::vmr::{
-    Credentials, FeedItem, HttpClients, RoomClient, Session, check_join, node_url, run_feed,
-};
+use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
+use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
+use crate::timetable::{RoomSchedule, Session};
 
-/// What a room is: its alias, PIN, rules and status.
+/// What a room is: where it is, its rules and its status.
 pub(crate) struct RoomSetup {
-    pub alias: String,
-    pub pin: Option<Secret>,
+    pub address: RoomAddress,
+    pub platform: Arc<dyn Platform>,
     pub bindings: Arc<[RuleBinding]>,
     pub status: Arc<RoomStatus>,
+    /// The room's zone and timetable sessions, which its rules see.
+    pub schedule: RoomSchedule,
 }
 
 /// How long a room may take to wind down before its queue is cancelled.
@@ -61,6 +67,10 @@ const SNAPSHOT_IDLE: Duration = Duration::from_secs(1);
 /// A room run this long without failing starts its backoff afresh.
 const HEALTHY_RUN: Duration = Duration::from_secs(300);
 
+/// The longest a failed room waits before it tries again: a platform that
+/// comes back finds its rooms back within this.
+const MAX_RESTART_DELAY: Duration = Duration::from_secs(10);
+
 /// After usher ends a conference, how long its rules are not heard unless
 /// someone joins again. Everyone leaving at once would otherwise set rules
 /// off about people who are already gone.
@@ -69,27 +79,42 @@ const AFTER_ENDING: Duration = Duration::from_secs(30);
 /// Keeps a room running until `cancel` fires, restarting it with backoff
 /// when it fails.
 pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
+    let span = tracing::info_span!("room", room = %room.address.alias);
+    supervise_room(room, shared, cancel).instrument(span).await;
+}
+
+async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
     let builder = ExponentialBuilder::new()
         .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(Duration::from_secs(60))
+        .with_max_delay(MAX_RESTART_DELAY)
         .with_jitter()
         .without_max_times();
     let mut backoff = builder.build();
+    let mut state = Arc::new(RoomState::new());
+    let mut timetable = TimetableFollower::new(room.schedule.clone());
+    room.status.set_zone(&room.schedule.zone);
+    let kind = room.platform.kind().as_str();
+    room.status.update(|status| status.platform_kind = kind);
     loop {
         let started = Instant::now();
-        match run(&room, &shared, &cancel).await {
+        match run(&room, &shared, &cancel, &mut state, &mut timetable).await {
             Ok(()) => break,
             Err(err) if cancel.is_cancelled() => {
-                tracing::debug!(room = %room.alias, error = %format!("{err:#}"), "room stopped while failing");
+                tracing::debug!(error = %format!("{err:#}"), "room stopped while failing");
                 break;
             }
             Err(err) => {
                 if started.elapsed() > HEALTHY_RUN {
                     backoff = builder.build();
                 }
-                let delay = backoff.next().unwrap_or(Duration::from_secs(60));
+                let delay = backoff.next().unwrap_or(MAX_RESTART_DELAY);
+                // Never sooner than the platform asked (`Retry-After`).
+                let delay = err
+                    .downcast_ref::<ConnectError>()
+                    .and_then(ConnectError::retry_after)
+                    .map_or(delay, |asked| asked.max(delay));
                 let reason = format!("{err:#}");
-                tracing::error!(room = %room.alias, error = %reason, retry_in = ?delay, "the room failed; restarting it");
+                tracing::error!(error = %reason, retry_in = ?delay, "the room failed; restarting it");
                 room.status.update(|status| {
                     status.note_error(reason.clone());
                     status.set_phase(Phase::Failed, Some(reason));
@@ -106,59 +131,54 @@ pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: Canc
 }
 
 /// Runs a room once: until `cancel` fires (Ok) or something fails (Err).
-async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> anyhow::Result<()> {
+/// `state` is the room as last known, and is kept up to date.
+async fn run(
+    room: &RoomSetup,
+    shared: &Shared,
+    cancel: &CancellationToken,
+    state: &mut Arc<RoomState>,
+    timetable: &mut TimetableFollower,
+) -> anyhow::Result<()> {
     room.status
         .update(|status| status.set_phase(Phase::Connecting, None));
     // The slow paths are boxed: this future lives as long as the room does.
-    let node = Box::pin(node_for(
-        &shared.platform,
-        &shared.http,
-        &room.alias,
-        room.pin.as_ref(),
-    ))
-    .await?;
-    let client = RoomClient::new(&shared.http, &node, &room.alias);
-    let credentials = Credentials {
-        pin: room.pin.clone(),
-        display_name: shared.platform.display_name.clone(),
-        hidden: shared.platform.hide,
-    };
-    let session = Box::pin(Session::open(client, credentials))
+    let link = Box::pin(room.platform.connect(&room.address))
         .await
-        .context("cannot open a session")?;
-    let rules = RoomRules::new(&room.alias, shared.rules.borrow().clone(), &room.bindings)
+        .context("cannot connect to the room")?;
+    let alias = &room.address.alias;
+    let mut rules = RoomRules::new(alias, shared.rules.borrow().clone(), &room.bindings)
         .context("cannot bind the room's rules")?;
+    rules.set_schedule(room.schedule.clone(), unix_now());
 
     let background = cancel.child_token();
-    let keeper = tokio::spawn(session.clone().keep_fresh(background.clone()));
     let (feed_sink, mut feed) = mpsc::channel(4096);
-    let feeder = tokio::spawn(run_feed(
-        session.clone(),
-        feed_sink,
-        background.clone(),
-        shared.feed,
-    ));
+    let follower = tokio::spawn(
+        link.clone()
+            .follow(feed_sink, background.clone())
+            .in_current_span(),
+    );
     let reporting = Reporting {
-        room: room.alias.clone(),
+        room: alias.clone(),
         audit: shared.audit.clone(),
         status: room.status.clone(),
         activity: shared.activity.clone(),
     };
     let stop_dispatching = CancellationToken::new();
     let (jobs, finished, dispatcher) = dispatch::spawn(
-        session.clone(),
+        link.clone(),
         shared.pacing,
         reporting.clone(),
         stop_dispatching.clone(),
     );
 
     let mut actor = RoomActor {
-        alias: &room.alias,
+        alias,
         bindings: &room.bindings,
         shared,
         status: room.status.clone(),
-        session: session.clone(),
-        state: Arc::new(RoomState::new()),
+        link: link.clone(),
+        state: std::mem::take(state),
+        capabilities: room.platform.capabilities(),
         rules,
         rules_updates: shared.rules.clone(),
         in_flight: InFlight::default(),
@@ -170,7 +190,9 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
         last_snapshot: None,
         ended_at: None,
     };
-    let result = actor.run(&mut feed, cancel).await;
+    let result = actor.run(&mut feed, cancel, timetable).await;
+    actor.snapshot(true);
+    *state = std::mem::take(&mut actor.state);
     drop(actor);
 
     background.cancel();
@@ -182,33 +204,9 @@ async fn run(room: &RoomSetup, shared: &Shared, cancel: &CancellationToken) -> a
         stop_dispatching.cancel();
         let _ = dispatcher.await;
     }
-    let _ = keeper.await;
-    let _ = feeder.await;
-    Box::pin(session.close()).await;
+    let _ = follower.await;
+    Box::pin(link.close()).await;
     result
-}
-
-/// The meeting node for a room: the configured one, or `checkJoin`'s answer.
-pub(crate) async fn node_for(
-    platform: &PlatformConfig,
-    http: &HttpClients,
-    alias: &str,
-    pin: Option<&Secret>,
-) -> anyhow::Result<Url> {
-    if let Some(url) = &platform.url {
-        return Ok(url.0.clone());
-    }
-    let api = &platform
-        .check_join
-        .as_ref()
-        .context("the config names neither a node url nor check_join")?
-        .api_server
-        .0;
-    let found = check_join(http.rest(), api, alias, pin, &platform.display_name)
-        .await
-        .context("checkJoin failed")?;
-    node_url(api, &found.mcu_host)
-        .with_context(|| format!("checkJoin named an unusable node {:?}", found.mcu_host))
 }
 
 struct RoomActor<'a> {
@@ -216,8 +214,9 @@ struct RoomActor<'a> {
     bindings: &'a [RuleBinding],
     shared: &'a Shared,
     status: Arc<RoomStatus>,
-    session: Arc<Session>,
+    link: Arc<dyn RoomLink>,
     state: Arc<RoomState>,
+    capabilities: crate::platform::Capabilities,
     rules: RoomRules,
     rules_updates: watch::Receiver<Arc<RuleSet>>,
     in_flight: InFlight,
@@ -237,6 +236,7 @@ impl RoomActor<'_> {
         &mut self,
         feed: &mut mpsc::Receiver<Box<FeedItem>>,
         cancel: &CancellationToken,
+        timetable: &mut TimetableFollower,
     ) -> anyhow::Result<()> {
         let mut reloads_open = true;
         let mut idle = tokio::time::interval(SNAPSHOT_IDLE);
@@ -261,14 +261,23 @@ impl RoomActor<'_> {
                 },
                 _ = idle.tick() => {}
             }
+            let now = unix_now();
+            if let Some((ended, started)) = timetable.changed(now) {
+                self.status.timetable(
+                    &self.state,
+                    &timetable.schedule.zone,
+                    ended.as_ref(),
+                    started.as_ref(),
+                    now,
+                );
+            }
             self.snapshot(false);
         }
     }
 
     fn on_feed(&mut self, item: FeedItem) {
         match item {
-            FeedItem::Connected { own_uuid } => {
-                Arc::make_mut(&mut self.state).add_own_uuid(&own_uuid);
+            FeedItem::Connected => {
                 self.status
                     .update(|status| status.set_phase(Phase::Connected, None));
                 self.tell("connected".to_owned());
@@ -338,12 +347,19 @@ impl RoomActor<'_> {
     fn dispatch(&mut self, intents: Vec<Intent>) {
         for failure in self.rules.drain_failures() {
             self.status.rule_failed(&failure);
+            // Straight to the audit log: a failure is not a command to count.
+            self.reporting
+                .audit
+                .record(AuditRecord::for_failure(self.alias, &failure, unix_now()));
         }
         if intents.is_empty() {
             return;
         }
         if self.ending() {
-            tracing::info!(room = %self.alias, count = intents.len(), "the conference was ended; not sending what rules ask while it empties");
+            tracing::info!(
+                count = intents.len(),
+                "the conference was ended; not sending what rules ask while it empties"
+            );
             return;
         }
         if let Some(why) = self.status.paused() {
@@ -356,20 +372,31 @@ impl RoomActor<'_> {
             return;
         }
         self.note_finished();
-        let plan = plan(intents, &self.state, self.in_flight.commands());
+        let plan = plan(
+            intents,
+            &self.state,
+            self.in_flight.commands(),
+            &self.capabilities,
+        );
         let now = unix_now();
         for (intent, why) in plan.dropped {
-            if let Dropped::Conflict { .. } = why {
-                let mut record =
-                    AuditRecord::for_intent(self.alias, &intent, Outcome::Conflict, now);
-                record.error = Some(why.to_string());
-                self.reporting.record(record);
-            } else {
-                tracing::debug!(room = %self.alias, rule = %intent.rule, command = %intent.command, "not sent: {why}");
+            let outcome = match why {
+                Dropped::Conflict { .. } => Outcome::Conflict,
+                Dropped::Unsupported => Outcome::Unsupported,
+                _ => {
+                    tracing::debug!(rule = %intent.rule, command = %intent.command, "not sent: {why}");
+                    continue;
+                }
+            };
+            if outcome == Outcome::Unsupported {
+                tracing::info!(rule = %intent.rule, command = %intent.command, "not sent: {why}");
             }
+            let mut record = AuditRecord::for_intent(self.alias, &intent, outcome, now);
+            record.error = Some(why.to_string());
+            self.reporting.record(record);
         }
         for intent in plan.shadow {
-            tracing::info!(room = %self.alias, rule = %intent.rule, command = %intent.command, "shadow: would send");
+            tracing::info!(rule = %intent.rule, command = %intent.command, "shadow: would send");
             self.reporting.record(AuditRecord::for_intent(
                 self.alias,
                 &intent,
@@ -387,7 +414,7 @@ impl RoomActor<'_> {
                     self.shared.flip_flops_per_minute,
                     rules.join(", ")
                 );
-                tracing::error!(room = %self.alias, command = %intent.command, "{why}");
+                tracing::error!(command = %intent.command, "{why}");
                 self.status
                     .update(|status| status.note_error(format!("{}: {why}", intent.command)));
                 let mut record =
@@ -397,7 +424,7 @@ impl RoomActor<'_> {
                 continue;
             }
             if self.shared.dry_run {
-                tracing::info!(room = %self.alias, rule = %intent.rule, command = %intent.command, "dry run: would send");
+                tracing::info!(rule = %intent.rule, command = %intent.command, "dry run: would send");
                 self.reporting.record(AuditRecord::for_intent(
                     self.alias,
                     &intent,
@@ -418,7 +445,7 @@ impl RoomActor<'_> {
                 decided_at: Instant::now(),
             });
             if self.jobs.send(job).is_err() {
-                tracing::error!(room = %self.alias, "the dispatcher has stopped; a command was not sent");
+                tracing::error!("the dispatcher has stopped; a command was not sent");
             }
         }
     }
@@ -426,9 +453,9 @@ impl RoomActor<'_> {
     fn rebind(&mut self) {
         let set = self.rules_updates.borrow_and_update().clone();
         match self.rules.rebind(set, self.bindings) {
-            Ok(()) => tracing::info!(room = %self.alias, "rules reloaded"),
+            Ok(()) => tracing::info!("rules reloaded"),
             Err(err) => {
-                tracing::error!(room = %self.alias, error = %err, "the reloaded rules do not fit this room; keeping the previous ones");
+                tracing::error!(error = %err, "the reloaded rules do not fit this room; keeping the previous ones");
             }
         }
     }
@@ -443,7 +470,7 @@ impl RoomActor<'_> {
             return;
         }
         self.last_snapshot = Some(Instant::now());
-        let session = self.session.stats();
+        let session = self.link.stats();
         self.status.update(|status| {
             status.take_in(&self.state);
             status.set_rules(self.rules.stats(), self.rules.latency());
@@ -461,9 +488,45 @@ impl RoomActor<'_> {
     }
 }
 
-impl Drop for RoomActor<'_> {
-    fn drop(&mut self) {
-        self.snapshot(true);
+/// The timetable session under way in a room, followed so its status and
+/// report hear when one ends and the next begins. Cheap to ask after every
+/// event: the schedule is looked at only when it changed or a session
+/// starts or ends.
+pub(crate) struct TimetableFollower {
+    schedule: RoomSchedule,
+    current: Option<Session>,
+    /// The schedule's version last looked at.
+    version: Option<u64>,
+    /// When the session under way may next change.
+    next_boundary: Option<f64>,
+}
+
+impl TimetableFollower {
+    pub(crate) fn new(schedule: RoomSchedule) -> TimetableFollower {
+        TimetableFollower {
+            schedule,
+            current: None,
+            version: None,
+            next_boundary: None,
+        }
+    }
+
+    /// The session that ended and the one under way, when that changed by
+    /// UNIX time `now`.
+    pub(crate) fn changed(&mut self, now: f64) -> Option<(Option<Session>, Option<Session>)> {
+        let version = self.schedule.schedule.version();
+        if self.version == Some(version) && self.next_boundary.is_none_or(|due| now < due) {
+            return None;
+        }
+        let schedule = self.schedule.schedule.get();
+        self.version = Some(version);
+        self.next_boundary = schedule.next_boundary(now);
+        let current = schedule.current(now).cloned();
+        if current == self.current {
+            return None;
+        }
+        let ended = std::mem::replace(&mut self.current, current.clone());
+        Some((ended, current))
     }
 }
 

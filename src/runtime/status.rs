@@ -18,10 +18,12 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::audit::AuditRecord;
-use crate::clock::{format_timestamp, unix_now};
+use crate::clock::{Zone, format_timestamp, unix_now};
 use crate::model::{Change, Participant, RoomState};
-use crate::platform::vmr::SessionStats;
+use crate::platform::LinkStats;
+use crate::report::zone::ZoneTimes;
 use crate::rules::{CallLatency, LATENCY_BUCKETS, RuleFailure, RuleStats};
+use crate::timetable::Session;
 
 /// Where a room's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -67,9 +69,26 @@ pub struct LastCommand {
     pub outcome: &'static str,
 }
 
+/// The timetable session under way in a room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionNow {
+    /// What it is called.
+    pub title: String,
+    /// When it started (RFC 3339 in the room's zone).
+    pub start: String,
+    /// When it ends.
+    pub end: String,
+}
+
 /// Everything known about one room.
 #[derive(Debug, Clone, Serialize)]
 pub struct RoomSnapshot {
+    /// The platform account the room is on (its name in the config).
+    pub platform: String,
+    /// Found through `discover:` rather than listed.
+    pub discovered: bool,
+    /// The kind of platform (`vmr`, …); empty until the room's task starts.
+    pub platform_kind: &'static str,
     /// Where the connection stands.
     pub phase: Phase,
     /// Since when (RFC 3339).
@@ -100,14 +119,12 @@ pub struct RoomSnapshot {
     pub renewals: u64,
     /// The latest problems, newest last.
     pub last_errors: Vec<String>,
-    /// The platform the room is on.
-    pub platform: String,
     /// Who is presenting (display name).
     pub presenter: Option<String>,
     /// Who is speaking (display name).
     pub speaker: Option<String>,
     /// The timetable session under way, if the room follows a timetable.
-    pub timetable: Option<String>,
+    pub timetable_session: Option<SessionNow>,
     /// The latest command and the rule behind it.
     pub last_command: Option<LastCommand>,
     /// Why the room's commands are held back, while an operator has paused
@@ -124,8 +141,11 @@ pub struct RoomSnapshot {
 const KEPT_ERRORS: usize = 10;
 
 impl RoomSnapshot {
-    fn new() -> Self {
+    fn new(platform: &str, discovered: bool) -> Self {
         RoomSnapshot {
+            platform: platform.to_owned(),
+            discovered,
+            platform_kind: "",
             phase: Phase::Connecting,
             since: format_timestamp(unix_now()),
             reason: None,
@@ -141,10 +161,9 @@ impl RoomSnapshot {
             refreshes: 0,
             renewals: 0,
             last_errors: Vec::new(),
-            platform: "vmr".to_owned(),
             presenter: None,
             speaker: None,
-            timetable: None,
+            timetable_session: None,
             last_command: None,
             paused: None,
             latency: CallLatency::default(),
@@ -272,7 +291,7 @@ impl RoomSnapshot {
     }
 
     /// Takes in the session's counters.
-    pub fn set_session(&mut self, stats: SessionStats) {
+    pub fn set_session(&mut self, stats: LinkStats) {
         self.refreshes = stats.refreshes;
         self.renewals = stats.renewals;
     }
@@ -300,6 +319,20 @@ pub trait RoomWatcher: Send + Sync + std::fmt::Debug {
     fn command(&self, record: &AuditRecord);
     /// A rule call failed at UNIX time `at`.
     fn rule_failed(&self, failure: &RuleFailure, at: f64);
+    /// The room's times are in `zone` (told before anything happens).
+    fn zone(&self, _zone: &Zone) {}
+    /// The timetable session under way changed at UNIX time `at`: `ended`
+    /// is over, `started` has begun (`state` is the room now).
+    fn timetable(
+        &self,
+        _state: &RoomState,
+        _ended: Option<&Session>,
+        _started: Option<&Session>,
+        _at: f64,
+    ) {
+    }
+    /// The room is no longer watched (its platform reported it ended).
+    fn gone(&self, _at: f64) {}
 }
 
 /// Gives every room a [`RoomWatcher`] as the room is added.
@@ -428,6 +461,34 @@ impl RoomStatus {
         self.update(|status| status.note_rule_failure(failure, at));
     }
 
+    /// The room's times are in `zone`: tells the watchers.
+    pub fn set_zone(&self, zone: &Zone) {
+        for watcher in &self.watchers {
+            watcher.zone(zone);
+        }
+    }
+
+    /// The timetable session under way changed at `at`: shows the new one
+    /// (in `zone`) and tells the watchers.
+    pub fn timetable(
+        &self,
+        state: &RoomState,
+        zone: &Zone,
+        ended: Option<&Session>,
+        started: Option<&Session>,
+        at: f64,
+    ) {
+        for watcher in &self.watchers {
+            watcher.timetable(state, ended, started, at);
+        }
+        let now = started.map(|session| SessionNow {
+            title: session.title.clone(),
+            start: zone.timestamp(session.start),
+            end: zone.timestamp(session.end),
+        });
+        self.update(|status| status.timetable_session = now);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RoomSnapshot> {
         self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -442,6 +503,8 @@ pub struct Registry {
     last_reload_error: Mutex<Option<String>>,
     pulse: Arc<Pulse>,
     watching: Vec<Arc<dyn Watching>>,
+    /// Webhook callbacks answered, by platform account and HTTP status.
+    webhooks: Mutex<BTreeMap<(String, u16), u64>>,
 }
 
 /// The body of `/status`.
@@ -468,10 +531,11 @@ impl Registry {
         }
     }
 
-    /// Adds a room and returns its status.
-    pub fn add_room(&self, alias: &str) -> Arc<RoomStatus> {
+    /// Adds a room on the platform account `platform` and returns its
+    /// status.
+    pub fn add_room(&self, alias: &str, platform: &str, discovered: bool) -> Arc<RoomStatus> {
         let status = Arc::new(RoomStatus {
-            snapshot: Mutex::new(RoomSnapshot::new()),
+            snapshot: Mutex::new(RoomSnapshot::new(platform, discovered)),
             version: AtomicU64::new(0),
             pulse: self.pulse.clone(),
             watchers: self.watching.iter().map(|w| w.watch(alias)).collect(),
@@ -482,6 +546,40 @@ impl Registry {
             .unwrap_or_else(|p| p.into_inner())
             .insert(alias.to_owned(), status.clone());
         status
+    }
+
+    /// Forgets a room that is no longer watched, and tells its watchers.
+    pub fn remove_room(&self, alias: &str) {
+        let removed = self
+            .rooms
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(alias);
+        if let Some(status) = removed {
+            let at = unix_now();
+            for watcher in &status.watchers {
+                watcher.gone(at);
+            }
+        }
+        self.pulse.beat();
+    }
+
+    /// True when a room with this alias is watched.
+    pub fn has_room(&self, alias: &str) -> bool {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(alias)
+    }
+
+    /// Counts one webhook callback answered with `status`.
+    pub fn count_webhook(&self, platform: &str, status: u16) {
+        *self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((platform.to_owned(), status))
+            .or_default() += 1;
     }
 
     /// Notes a rule reload and its outcome.
@@ -687,6 +785,25 @@ impl Registry {
             "Commands by kind and outcome.",
             lines,
         );
+        let lines = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|((platform, status), count)| {
+                format!(
+                    "usher_webhooks_total{{platform=\"{}\",status=\"{status}\"}} {count}\n",
+                    escape(platform)
+                )
+            })
+            .collect();
+        section(
+            &mut out,
+            "usher_webhooks_total",
+            "counter",
+            "Platform callbacks received, by platform and the HTTP status answered (401: refused).",
+            lines,
+        );
         let scalars = [
             (
                 "usher_reconnects_total",
@@ -754,7 +871,7 @@ mod tests {
     fn metrics_add_up_every_room() {
         let registry = Registry::default();
         for alias in ["a", "b"] {
-            let room = registry.add_room(alias);
+            let room = registry.add_room(alias, "default", false);
             room.update(|status| {
                 status.set_phase(Phase::Connected, None);
                 status.count_event("participant_create");
@@ -799,10 +916,10 @@ mod tests {
     fn health_names_the_rooms_that_are_down() {
         let registry = Registry::default();
         registry
-            .add_room("up")
+            .add_room("up", "default", false)
             .update(|s| s.set_phase(Phase::Connected, None));
         registry
-            .add_room("down")
+            .add_room("down", "default", false)
             .update(|s| s.set_phase(Phase::Reconnecting, Some("HTTP 502".into())));
         assert_eq!(
             registry.unhealthy(),

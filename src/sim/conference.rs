@@ -17,9 +17,9 @@ use serde_json::{Value, json};
 
 use super::step::{Chat, Joiner, Step};
 use crate::model::{
-    CallDirection, CallRequest, ChatMessage, Command, ConferenceCommand, Dial, Event, Layout,
-    LayoutOverride, Message, Participant, ParticipantCommand, Presentation, Role, RoomFlags,
-    RxPresentationPolicy, ServiceFlags, ServiceType, StageEntry,
+    CallDirection, CallRequest, ChatMessage, Command, ConferenceCommand, Dial, Event, FlagsUpdate,
+    Layout, LayoutOverride, Message, Participant, ParticipantCommand, Presentation, Role,
+    RoomFlags, RxPresentationPolicy, ServiceType, StageEntry,
 };
 
 /// The domain of addresses made up for participants who give none.
@@ -159,14 +159,9 @@ impl Conference {
         self.layout.as_ref()
     }
 
-    /// What a new event stream receives first: `participant_sync_begin`, one
-    /// `participant_create` per visible participant, `participant_sync_end`.
-    pub fn sync_events(&self) -> Vec<Event> {
-        let mut events = Vec::with_capacity(self.roster.len() + 2);
-        events.push(Event::ParticipantSyncBegin);
-        events.extend(self.participants().cloned().map(Event::ParticipantCreate));
-        events.push(Event::ParticipantSyncEnd);
-        events
+    /// What a new subscriber hears first: everyone visible, as a roster.
+    pub fn roster(&self) -> Event {
+        Event::Roster(self.participants().cloned().collect())
     }
 
     /// Adds the participant of a new API session: protocol `api`, role
@@ -515,7 +510,7 @@ impl Conference {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.index.insert(participant.uuid.clone(), seq);
-        let event = Event::ParticipantCreate(participant.clone());
+        let event = Event::Participant(participant.clone());
         self.roster.insert(seq, participant);
         event
     }
@@ -535,7 +530,7 @@ impl Conference {
         if *participant == before {
             Vec::new()
         } else {
-            vec![Event::ParticipantUpdate(participant.clone())]
+            vec![Event::Participant(participant.clone())]
         }
     }
 
@@ -557,7 +552,7 @@ impl Conference {
             self.presenter = None;
             events.push(Event::PresentationStop);
         }
-        events.push(Event::ParticipantDelete {
+        events.push(Event::ParticipantLeft {
             uuid: uuid.to_owned(),
         });
         events
@@ -656,7 +651,7 @@ impl Conference {
     }
 
     fn service_update(&self) -> Event {
-        Event::ServiceUpdate(ServiceFlags {
+        Event::RoomUpdate(FlagsUpdate {
             locked: Some(self.flags.locked),
             guests_muted: Some(self.flags.guests_muted),
             started: Some(self.flags.started),
@@ -683,7 +678,7 @@ impl Conference {
         }
         events.extend(
             self.participants()
-                .map(|p| Event::ParticipantDelete {
+                .map(|p| Event::ParticipantLeft {
                     uuid: p.uuid.clone(),
                 })
                 .collect::<Vec<_>>(),
@@ -692,6 +687,9 @@ impl Conference {
         self.index.clear();
         self.hidden.clear();
         self.stage.clear();
+        // The conference is over, and no one is left to tell: the next one
+        // begins unlocked and not started.
+        self.flags = RoomFlags::default();
         events
     }
 }
@@ -750,6 +748,7 @@ pub(super) fn fnv1a(bytes: &[u8]) -> u64 {
 mod tests {
     use super::*;
     use crate::model::{Target, Transfer};
+    use crate::platform::vmr::codec::participant_json;
 
     const T0: f64 = 1_700_000_000.0;
 
@@ -773,19 +772,19 @@ mod tests {
     }
 
     fn names(events: &[Event]) -> Vec<&str> {
-        events.iter().map(Event::name).collect()
+        events.iter().map(Event::kind).collect()
     }
 
     fn updated(event: &Event) -> &Participant {
         match event {
-            Event::ParticipantUpdate(p) => p,
+            Event::Participant(p) => p,
             other => panic!("expected participant_update, got {other:?}"),
         }
     }
 
     fn created(event: &Event) -> &Participant {
         match event {
-            Event::ParticipantCreate(p) => p,
+            Event::Participant(p) => p,
             other => panic!("expected participant_create, got {other:?}"),
         }
     }
@@ -813,7 +812,7 @@ mod tests {
     fn join_creates_a_realistic_participant() {
         let mut c = Conference::new("lecture@usher.example");
         let events = step(&mut c, Step::Join(Joiner::guest("Prof. Ada Lovelace")));
-        assert_eq!(names(&events), ["participant_create"]);
+        assert_eq!(names(&events), ["participant"]);
         let p = created(&events[0]);
         assert_eq!(p.uuid.len(), 36);
         assert_eq!(
@@ -829,7 +828,7 @@ mod tests {
         assert_eq!(p.local_alias, "lecture@usher.example");
         assert!(p.has_media && p.video_call && !p.audio_only && !p.muted);
         assert!(!p.vendor.is_empty());
-        let wire: Value = serde_json::from_str(&events[0].data()).unwrap();
+        let wire = participant_json(updated(&events[0]));
         assert_eq!(wire["is_video_call"], "YES");
         assert_eq!(wire["is_muted"], "NO");
         assert_eq!(c.participants().count(), 1);
@@ -874,7 +873,7 @@ mod tests {
     fn locked_rooms_send_guests_to_the_waiting_room_but_not_hosts() {
         let mut c = room();
         let events = conference(&mut c, ConferenceCommand::Lock).events;
-        assert_eq!(names(&events), ["service_update"]);
+        assert_eq!(names(&events), ["room_update"]);
         let guest = step(&mut c, Step::Join(Joiner::guest("Carl")));
         assert_eq!(created(&guest[0]).service_type, ServiceType::WaitingRoom);
         let host = step(&mut c, Step::Join(Joiner::host("Dee")));
@@ -905,7 +904,7 @@ mod tests {
         let bob = uuid(&c, "Bob");
         assert_eq!(
             step(&mut c, Step::Leave("Bob".into())),
-            [Event::ParticipantDelete { uuid: bob }]
+            [Event::ParticipantLeft { uuid: bob }]
         );
         step(&mut c, Step::Present("Ada".into()));
         let ada = uuid(&c, "Ada");
@@ -913,7 +912,7 @@ mod tests {
             step(&mut c, Step::Leave("Ada".into())),
             [
                 Event::PresentationStop,
-                Event::ParticipantDelete { uuid: ada }
+                Event::ParticipantLeft { uuid: ada }
             ]
         );
         assert!(c.is_empty() && c.presenter().is_none());
@@ -923,7 +922,7 @@ mod tests {
     fn present_takes_over_from_the_current_presenter() {
         let mut c = room();
         let events = step(&mut c, Step::Present("Ada".into()));
-        assert_eq!(names(&events), ["presentation_start", "participant_update"]);
+        assert_eq!(names(&events), ["presentation_start", "participant"]);
         let Event::PresentationStart(start) = &events[0] else {
             unreachable!()
         };
@@ -938,11 +937,7 @@ mod tests {
         let events = step(&mut c, Step::Present("Bob".into()));
         assert_eq!(
             names(&events),
-            [
-                "participant_update",
-                "presentation_start",
-                "participant_update"
-            ]
+            ["participant", "presentation_start", "participant"]
         );
         assert_eq!(updated(&events[0]).display_name, "Ada");
         assert!(!updated(&events[0]).presenting);
@@ -957,7 +952,7 @@ mod tests {
         assert!(step(&mut c, Step::StopPresenting).is_empty());
         step(&mut c, Step::Present("Ada".into()));
         let events = step(&mut c, Step::StopPresenting);
-        assert_eq!(names(&events), ["presentation_stop", "participant_update"]);
+        assert_eq!(names(&events), ["presentation_stop", "participant"]);
         assert!(!updated(&events[1]).presenting);
     }
 
@@ -1077,7 +1072,7 @@ mod tests {
         let reply = on(&mut c, "Bob", ParticipantCommand::Mute);
         assert_eq!(reply.result, Value::Bool(true));
         assert!(updated(&reply.events[0]).muted);
-        let wire: Value = serde_json::from_str(&reply.events[0].data()).unwrap();
+        let wire = participant_json(updated(&reply.events[0]));
         assert_eq!(wire["is_muted"], "YES");
         assert!(
             on(&mut c, "Bob", ParticipantCommand::Mute)
@@ -1094,10 +1089,10 @@ mod tests {
         step(&mut c, Step::Join(Joiner::guest("Carl")));
         on(&mut c, "Carl", ParticipantCommand::Mute);
         let events = conference(&mut c, ConferenceCommand::MuteGuests).events;
-        assert_eq!(names(&events), ["service_update", "participant_update"]);
+        assert_eq!(names(&events), ["room_update", "participant"]);
         assert_eq!(
             events[0],
-            Event::ServiceUpdate(ServiceFlags {
+            Event::RoomUpdate(FlagsUpdate {
                 locked: Some(false),
                 guests_muted: Some(true),
                 started: Some(false),
@@ -1110,7 +1105,7 @@ mod tests {
         let events = conference(&mut c, ConferenceCommand::UnmuteGuests).events;
         assert_eq!(
             names(&events),
-            ["service_update", "participant_update", "participant_update"]
+            ["room_update", "participant", "participant"]
         );
         assert!(c.participants().all(|p| !p.muted));
     }
@@ -1119,16 +1114,16 @@ mod tests {
     fn lock_unlock_and_start_update_the_service() {
         let mut c = room();
         let events = conference(&mut c, ConferenceCommand::Lock).events;
-        assert!(matches!(&events[..], [Event::ServiceUpdate(f)] if f.locked == Some(true)));
+        assert!(matches!(&events[..], [Event::RoomUpdate(f)] if f.locked == Some(true)));
         assert!(
             conference(&mut c, ConferenceCommand::Lock)
                 .events
                 .is_empty()
         );
         let events = conference(&mut c, ConferenceCommand::Unlock).events;
-        assert!(matches!(&events[..], [Event::ServiceUpdate(f)] if f.locked == Some(false)));
+        assert!(matches!(&events[..], [Event::RoomUpdate(f)] if f.locked == Some(false)));
         let events = conference(&mut c, ConferenceCommand::StartService).events;
-        assert!(matches!(&events[..], [Event::ServiceUpdate(f)] if f.started == Some(true)));
+        assert!(matches!(&events[..], [Event::RoomUpdate(f)] if f.started == Some(true)));
         assert!(
             conference(&mut c, ConferenceCommand::StartService)
                 .events
@@ -1194,7 +1189,7 @@ mod tests {
             events,
             [
                 Event::PresentationStop,
-                Event::ParticipantDelete { uuid: bob }
+                Event::ParticipantLeft { uuid: bob }
             ]
         );
         let ada = uuid(&c, "Ada");
@@ -1205,7 +1200,7 @@ mod tests {
         });
         assert_eq!(
             on(&mut c, "Ada", transfer).events,
-            [Event::ParticipantDelete { uuid: ada }]
+            [Event::ParticipantLeft { uuid: ada }]
         );
         assert!(c.is_empty());
     }
@@ -1221,8 +1216,8 @@ mod tests {
             events,
             [
                 Event::PresentationStop,
-                Event::ParticipantDelete { uuid: ada },
-                Event::ParticipantDelete { uuid: bob },
+                Event::ParticipantLeft { uuid: ada },
+                Event::ParticipantLeft { uuid: bob },
             ]
         );
         assert!(c.is_empty() && !c.contains(&hidden));
@@ -1240,10 +1235,7 @@ mod tests {
         let reply = conference(&mut c, ConferenceCommand::Dial(Box::new(dial)));
         let new_uuid = reply.result[0].as_str().unwrap().to_owned();
         assert_eq!(reply.result.as_array().unwrap().len(), 1);
-        assert_eq!(
-            names(&reply.events),
-            ["participant_create", "participant_update"]
-        );
+        assert_eq!(names(&reply.events), ["participant", "participant"]);
         let connecting = created(&reply.events[0]);
         assert_eq!(connecting.uuid, new_uuid);
         assert_eq!(connecting.service_type, ServiceType::Connecting);
@@ -1396,7 +1388,7 @@ mod tests {
         assert!(c.remove_participant(&hidden).is_empty());
         assert_eq!(
             c.remove_participant(&shown),
-            [Event::ParticipantDelete {
+            [Event::ParticipantLeft {
                 uuid: shown.clone()
             }]
         );
@@ -1408,18 +1400,11 @@ mod tests {
     fn sync_lists_everyone_visible_in_arrival_order() {
         let mut c = room();
         c.add_session_participant("usher", true, T0);
-        let events = c.sync_events();
-        assert_eq!(
-            names(&events),
-            [
-                "participant_sync_begin",
-                "participant_create",
-                "participant_create",
-                "participant_sync_end"
-            ]
-        );
-        assert_eq!(created(&events[1]).display_name, "Ada");
-        assert_eq!(created(&events[2]).display_name, "Bob");
+        let Event::Roster(listed) = c.roster() else {
+            unreachable!("a roster is a roster")
+        };
+        let names: Vec<&str> = listed.iter().map(|p| p.display_name.as_str()).collect();
+        assert_eq!(names, ["Ada", "Bob"]);
     }
 
     #[test]

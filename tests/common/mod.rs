@@ -9,6 +9,8 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,9 +19,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use usher::model::{Change, Event, Participant, RoomState, Secret};
-use usher::platform::vmr::{
-    Credentials, FeedItem, FeedOptions, HttpClients, HttpOptions, RoomClient, Session, run_feed,
-};
+use usher::platform::http::{HttpClients, HttpOptions};
+use usher::platform::vmr::codec::{participant_from, participant_json};
+use usher::platform::vmr::{Credentials, RoomClient, Session, run_feed};
+use usher::platform::{FeedItem, FeedOptions};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
 
@@ -107,11 +110,9 @@ pub fn calls_to(sim: &Simulator, path: &str) -> Vec<CallRecord> {
 /// unit in the last place, so the simulator's own value can differ from the
 /// one any client sees.)
 pub fn as_on_the_wire(participant: &Participant) -> Participant {
-    let data = Event::ParticipantCreate(participant.clone()).data();
-    match Event::parse("participant_create", &data) {
-        Ok(Event::ParticipantCreate(parsed)) => parsed,
-        other => panic!("the simulator's participant does not read back: {other:?}"),
-    }
+    let wire = serde_json::to_string(&participant_json(participant)).expect("JSON");
+    participant_from(serde_json::from_str(&wire).expect("JSON"))
+        .expect("the simulator's participant reads back")
 }
 
 /// The simulator's roster, in arrival order, as clients read it.
@@ -223,49 +224,25 @@ impl Feed {
             .expect("`until` returns at least the match")
     }
 
-    /// Expects the very next item to be `Connected` and returns our uuid.
-    pub async fn connected(&mut self) -> String {
+    /// Expects the very next item to be `Connected`.
+    pub async fn connected(&mut self) {
         match self.next("Connected").await {
-            FeedItem::Connected { own_uuid } => own_uuid,
+            FeedItem::Connected => {}
             other => panic!("expected Connected, got {other:?}"),
         }
     }
 
-    /// Expects the next items to be one whole sync bracket followed by the
-    /// room's flags (the `service_update` the feed reports after every
-    /// resync), and returns those events, brackets included.
-    pub async fn sync_bracket(&mut self) -> Vec<Event> {
-        let items = self
-            .until("a whole sync bracket", |item| {
-                matches!(item, FeedItem::Event(event) if *event == Event::ParticipantSyncEnd)
-            })
-            .await;
-        let events: Vec<Event> = items
-            .into_iter()
-            .map(|item| match item {
-                FeedItem::Event(event) => event,
-                other => panic!("expected only events in a sync bracket, got {other:?}"),
-            })
-            .collect();
-        assert_eq!(
-            events.first(),
-            Some(&Event::ParticipantSyncBegin),
-            "a bracket starts with participant_sync_begin"
-        );
-        assert!(
-            events[1..events.len() - 1]
-                .iter()
-                .all(|event| matches!(event, Event::ParticipantCreate(_))),
-            "a bracket lists participants with participant_create: {events:?}"
-        );
-        let mut events = events;
-        match self.next("the room's flags after the bracket").await {
-            FeedItem::Event(flags) if matches!(flags, Event::ServiceUpdate(_)) => {
-                events.push(flags)
-            }
-            other => panic!("expected the room's flags after the bracket, got {other:?}"),
+    /// Expects the next items to be a roster followed by the room's flags
+    /// (which the feed reports after every resync), and returns both.
+    pub async fn roster(&mut self) -> Vec<Event> {
+        let roster = match self.next("a roster").await {
+            FeedItem::Event(roster @ Event::Roster(_)) => roster,
+            other => panic!("expected a roster, got {other:?}"),
+        };
+        match self.next("the room's flags after the roster").await {
+            FeedItem::Event(flags @ Event::RoomUpdate(_)) => vec![roster, flags],
+            other => panic!("expected the room's flags after the roster, got {other:?}"),
         }
-        events
     }
 
     /// Stops the feed and waits for its task to end. Call it once.

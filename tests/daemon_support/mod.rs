@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use usher::config::Config;
 use usher::model::Secret;
-use usher::platform::vmr::FeedOptions;
+use usher::platform::FeedOptions;
 use usher::runtime::audit::{AuditRecord, Outcome, read_log};
 use usher::runtime::{Daemon, StartOptions};
 use usher::sim::step::Joiner;

@@ -6,7 +6,8 @@
 
 use url::Url;
 
-use super::error::ClientError;
+use super::client::read_body;
+use super::error::{ClientError, retry_after};
 use super::wire::{CHECK_JOIN_PATH, CheckJoinReply, CheckJoinRequest, CheckJoinResult};
 use crate::model::Secret;
 
@@ -42,12 +43,15 @@ pub async fn check_join(
         return Err(ClientError::Transient {
             call: CALL,
             reason: format!("HTTP {}", status.as_u16()),
+            retry_after: retry_after(response.headers()),
         });
     }
-    let reply: CheckJoinReply = response.json().await.map_err(|err| ClientError::Protocol {
-        call: CALL,
-        reason: err.without_url().to_string(),
-    })?;
+    let body = read_body(CALL, response).await?;
+    let reply: CheckJoinReply =
+        serde_json::from_slice(&body).map_err(|err| ClientError::Protocol {
+            call: CALL,
+            reason: err.to_string(),
+        })?;
     match (reply.code.as_str(), reply.results) {
         ("200", Some(result)) if !result.mcu_host.is_empty() => Ok(result),
         ("403", _) => Err(ClientError::Forbidden {

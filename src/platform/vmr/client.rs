@@ -2,18 +2,12 @@
 //!
 //! [`RoomClient`] is stateless: every call takes the token it should use, and
 //! the token lifecycle lives in [`super::session`]. Replies are read in one
-//! place, [`RoomClient::call`], which turns HTTP statuses and the
+//! place: [`read_body`] takes the body chunk by chunk and refuses one larger
+//! than [`MAX_REPLY_BODY`], and [`decode_reply`] turns HTTP statuses and the
 //! `{status, result}` envelope into a value or a typed [`ClientError`].
-//!
-//! REST calls and event streams use separate HTTP clients. reqwest puts
-//! every request to one node onto one HTTP/2 connection, and long-lived
-//! streams stall it past about a hundred rooms (the server's limit on
-//! concurrent streams). So event streams either go over HTTP/1, one
-//! connection per room, or over HTTP/2 spread across several clients, each
-//! with its own connection carrying at most [`STREAMS_PER_CONNECTION`].
+//! REST calls and the event stream use the platform's shared
+//! [`HttpClients`].
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -21,125 +15,16 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::error::ClientError;
+use super::codec;
+use super::error::{ClientError, retry_after};
 use super::events::EventStream;
 use super::wire::{
     self, INVALID_TOKEN, NewSessionRequest, PIN_HEADER, Reply, ServiceStatus, SessionGrant,
     TOKEN_HEADER, TokenRefresh,
 };
+use crate::limits::MAX_REPLY_BODY;
 use crate::model::{Command, Participant, Secret};
-
-/// How a room's event stream reaches the node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StreamProtocol {
-    /// One HTTP/1.1 connection per room. Works with every node; costs some
-    /// 40 KB per room in connection buffers.
-    #[default]
-    Http1,
-    /// Streams multiplexed over HTTP/2, at most [`STREAMS_PER_CONNECTION`]
-    /// to a connection so none hits the server's concurrent-stream limit.
-    /// A few KB per room. The node must speak HTTP/2 (cleartext `http://`
-    /// nodes by prior knowledge).
-    Http2,
-}
-
-/// Event streams sharing one HTTP/2 connection, kept under the usual
-/// server limit of 100 concurrent streams.
-pub const STREAMS_PER_CONNECTION: usize = 80;
-
-/// How to talk to the platform.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpOptions {
-    /// Longest wait for a TCP/TLS connection.
-    pub connect_timeout: Duration,
-    /// Longest wait for a whole REST call.
-    pub request_timeout: Duration,
-    /// A stream silent for this long is taken to be dead and reconnected.
-    pub stream_idle_timeout: Duration,
-    /// How event streams travel.
-    pub stream_protocol: StreamProtocol,
-    /// How many rooms will stream, to size the HTTP/2 connections.
-    pub rooms: usize,
-}
-
-impl Default for HttpOptions {
-    fn default() -> Self {
-        HttpOptions {
-            connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
-            stream_idle_timeout: Duration::from_secs(90),
-            stream_protocol: StreamProtocol::Http1,
-            rooms: 1,
-        }
-    }
-}
-
-/// Idle REST connections kept per node. Calls are short, so a few serve
-/// thousands of rooms; each idle HTTP/1 connection holds some 25 KB.
-const REST_IDLE_CONNECTIONS: usize = 16;
-
-/// The HTTP clients shared by every room on a node.
-#[derive(Debug, Clone)]
-pub struct HttpClients {
-    rest: reqwest::Client,
-    /// Clients for event streams: one over HTTP/1, or one per HTTP/2
-    /// connection's worth of rooms.
-    streams: Arc<[reqwest::Client]>,
-    next_stream: Arc<AtomicUsize>,
-}
-
-impl HttpClients {
-    /// Builds the REST client and the clients for event streams.
-    pub fn new(options: HttpOptions) -> Result<Self, reqwest::Error> {
-        let user_agent = concat!("usher/", env!("CARGO_PKG_VERSION"));
-        let rest = reqwest::Client::builder()
-            .user_agent(user_agent)
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .pool_max_idle_per_host(REST_IDLE_CONNECTIONS)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
-        let stream_client = || {
-            let builder = reqwest::Client::builder()
-                .user_agent(user_agent)
-                .connect_timeout(options.connect_timeout)
-                .read_timeout(options.stream_idle_timeout)
-                .pool_idle_timeout(Duration::from_secs(30));
-            match options.stream_protocol {
-                StreamProtocol::Http1 => builder.http1_only(),
-                StreamProtocol::Http2 => builder
-                    .http2_prior_knowledge()
-                    .http2_keep_alive_interval(Duration::from_secs(30))
-                    .http2_keep_alive_timeout(Duration::from_secs(10)),
-            }
-            .build()
-        };
-        let shards = match options.stream_protocol {
-            StreamProtocol::Http1 => 1,
-            StreamProtocol::Http2 => options.rooms.div_ceil(STREAMS_PER_CONNECTION).max(1),
-        };
-        let streams = (0..shards)
-            .map(|_| stream_client())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(HttpClients {
-            rest,
-            streams: streams.into(),
-            next_stream: Arc::new(AtomicUsize::new(0)),
-        })
-    }
-
-    /// The client the next room's event stream uses, in turn.
-    fn stream_client(&self) -> reqwest::Client {
-        let next = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        self.streams[next % self.streams.len()].clone()
-    }
-
-    /// The REST client, for calls outside a room (such as `checkJoin`).
-    pub fn rest(&self) -> &reqwest::Client {
-        &self.rest
-    }
-}
+use crate::platform::http::HttpClients;
 
 /// The calls of one room on one node.
 #[derive(Debug, Clone)]
@@ -189,7 +74,7 @@ impl RoomClient {
     ) -> Result<SessionGrant, ClientError> {
         let mut builder = self
             .clients
-            .rest
+            .rest()
             .post(self.url("new_session"))
             .json(request);
         if let Some(pin) = pin {
@@ -203,14 +88,14 @@ impl RoomClient {
                     self.alias
                 ),
             }),
-            other => parse_result("new_session", other?),
+            other => decode_result("new_session", other?),
         }
     }
 
     /// `refresh_session`: trades a valid token for a new one.
     pub async fn refresh_session(&self, token: &Secret) -> Result<TokenRefresh, ClientError> {
         let builder = self.authorized_post("refresh_session", token);
-        parse_result(
+        decode_result(
             "refresh_session",
             self.call("refresh_session", builder).await?,
         )
@@ -244,10 +129,10 @@ impl RoomClient {
     pub async fn service_status(&self, token: &Secret) -> Result<ServiceStatus, ClientError> {
         let builder = self
             .clients
-            .rest
+            .rest()
             .get(self.url("service_status"))
             .header(TOKEN_HEADER, token.expose());
-        parse_result(
+        decode_result(
             "service_status",
             self.call("service_status", builder).await?,
         )
@@ -258,7 +143,7 @@ impl RoomClient {
     pub async fn participants(&self, token: &Secret) -> Result<Vec<Participant>, ClientError> {
         let builder = self
             .clients
-            .rest
+            .rest()
             .get(self.url("participants"))
             .header(TOKEN_HEADER, token.expose());
         let reply = self.call("participants", builder).await?;
@@ -270,10 +155,10 @@ impl RoomClient {
         };
         Ok(entries
             .into_iter()
-            .filter_map(|entry| match serde_json::from_value::<Participant>(entry) {
+            .filter_map(|entry| match codec::participant_from(entry) {
                 Ok(participant) => Some(participant),
                 Err(err) => {
-                    tracing::warn!(room = %self.alias, error = %err, "skipping a participant that cannot be read");
+                    tracing::warn!(error = %err, "skipping a participant that cannot be read");
                     None
                 }
             })
@@ -284,7 +169,7 @@ impl RoomClient {
     pub fn events(&self, token: &Secret) -> EventStream {
         let mut url = self.url("events");
         url.query_pairs_mut().append_pair("token", token.expose());
-        EventStream::open(self.stream.get(url))
+        EventStream::open(self.stream.get(url), tracing::Span::current())
     }
 
     fn url(&self, path: &str) -> Url {
@@ -295,7 +180,7 @@ impl RoomClient {
 
     fn authorized_post(&self, path: &str, token: &Secret) -> reqwest::RequestBuilder {
         self.clients
-            .rest
+            .rest()
             .post(self.url(path))
             .header(TOKEN_HEADER, token.expose())
     }
@@ -310,68 +195,114 @@ impl RoomClient {
             .send()
             .await
             .map_err(|err| ClientError::transport(call, err))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| ClientError::transport(call, err))?;
-        let reply = serde_json::from_slice::<Reply>(&body).ok();
-        let message = || {
-            reply.as_ref().map(Reply::reason).unwrap_or_else(|| {
-                status
-                    .canonical_reason()
-                    .unwrap_or("no reason given")
-                    .to_owned()
-            })
-        };
-        match status {
-            StatusCode::FORBIDDEN => Err(ClientError::Forbidden {
-                call,
-                message: reply
-                    .as_ref()
-                    .map(Reply::reason)
-                    .unwrap_or_else(|| INVALID_TOKEN.to_owned()),
-            }),
-            StatusCode::NOT_FOUND => Err(ClientError::NotFound {
-                call,
-                message: message(),
-            }),
-            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => {
-                Err(ClientError::Transient {
-                    call,
-                    reason: format!("HTTP {}: {}", status.as_u16(), message()),
-                })
-            }
-            status if status.is_server_error() => Err(ClientError::Transient {
-                call,
-                reason: format!("HTTP {}: {}", status.as_u16(), message()),
-            }),
-            status if status.is_client_error() => Err(ClientError::Rejected {
-                call,
-                status: Some(status.as_u16()),
-                message: message(),
-            }),
-            status if status.is_success() => match reply {
-                Some(reply) if reply.is_success() => Ok(reply),
-                Some(reply) => Err(ClientError::Rejected {
-                    call,
-                    status: None,
-                    message: reply.reason(),
-                }),
-                None => Err(ClientError::Protocol {
-                    call,
-                    reason: "the reply is not a {status, result} JSON object".to_owned(),
-                }),
-            },
-            status => Err(ClientError::Protocol {
-                call,
-                reason: format!("unexpected HTTP {}", status.as_u16()),
-            }),
-        }
+        let status = response.status().as_u16();
+        let retry_after = retry_after(response.headers());
+        let body = read_body(call, response).await?;
+        decode_reply(call, status, retry_after, &body)
     }
 }
 
-fn parse_result<T: DeserializeOwned>(call: &'static str, reply: Reply) -> Result<T, ClientError> {
+/// Reads a reply's body chunk by chunk, refusing one larger than
+/// [`MAX_REPLY_BODY`] as soon as it says so or grows past it.
+pub(crate) async fn read_body(
+    call: &'static str,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::Protocol {
+        call,
+        reason: format!("the reply is larger than {MAX_REPLY_BODY} bytes"),
+    };
+    let declared = response.content_length().unwrap_or(0);
+    if declared > MAX_REPLY_BODY as u64 {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(declared as usize);
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| ClientError::transport(call, err))?
+    {
+        if body.len() + chunk.len() > MAX_REPLY_BODY {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Turns a reply (its status, `Retry-After` and body) into the
+/// `{status, result}` envelope or the error it means.
+pub fn decode_reply(
+    call: &'static str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> Result<Reply, ClientError> {
+    let parsed = serde_json::from_slice::<Reply>(body);
+    let status = StatusCode::from_u16(status).map_err(|_| ClientError::Protocol {
+        call,
+        reason: format!("HTTP status {status} does not exist"),
+    })?;
+    let reply = parsed.as_ref().ok();
+    let message = || {
+        reply.map(Reply::reason).unwrap_or_else(|| {
+            status
+                .canonical_reason()
+                .unwrap_or("no reason given")
+                .to_owned()
+        })
+    };
+    match status {
+        StatusCode::FORBIDDEN => Err(ClientError::Forbidden {
+            call,
+            message: reply
+                .map(Reply::reason)
+                .unwrap_or_else(|| INVALID_TOKEN.to_owned()),
+        }),
+        StatusCode::NOT_FOUND => Err(ClientError::NotFound {
+            call,
+            message: message(),
+        }),
+        status
+            if status == StatusCode::REQUEST_TIMEOUT
+                || status == StatusCode::TOO_MANY_REQUESTS
+                || status.is_server_error() =>
+        {
+            Err(ClientError::Transient {
+                call,
+                reason: format!("HTTP {}: {}", status.as_u16(), message()),
+                retry_after,
+            })
+        }
+        status if status.is_client_error() => Err(ClientError::Rejected {
+            call,
+            status: Some(status.as_u16()),
+            message: message(),
+        }),
+        status if status.is_success() => match parsed {
+            Ok(reply) if reply.is_success() => Ok(reply),
+            Ok(reply) => Err(ClientError::Rejected {
+                call,
+                status: None,
+                message: reply.reason(),
+            }),
+            Err(err) => Err(ClientError::Protocol {
+                call,
+                reason: format!("the reply is not a {{status, result}} JSON object: {err}"),
+            }),
+        },
+        status => Err(ClientError::Protocol {
+            call,
+            reason: format!("unexpected HTTP {}", status.as_u16()),
+        }),
+    }
+}
+
+/// Reads an envelope's `result` as a `T`.
+pub fn decode_result<T: DeserializeOwned>(
+    call: &'static str,
+    reply: Reply,
+) -> Result<T, ClientError> {
     serde_json::from_value(reply.result).map_err(|err| ClientError::Protocol {
         call,
         reason: err.to_string(),
@@ -381,6 +312,8 @@ fn parse_result<T: DeserializeOwned>(call: &'static str, reply: Reply) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::platform::http::HttpOptions;
 
     fn room(node: &str, alias: &str) -> RoomClient {
         let clients = HttpClients::new(HttpOptions::default()).unwrap();

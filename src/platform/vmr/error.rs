@@ -6,6 +6,9 @@
 //! credential.
 
 use std::error::Error as _;
+use std::time::{Duration, SystemTime};
+
+use crate::limits::MAX_RETRY_AFTER;
 
 /// Why a call to the platform failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,13 +42,16 @@ pub enum ClientError {
         message: String,
     },
     /// A failure that may pass: HTTP 5xx, 408 or 429, a timeout, or a
-    /// connection error. Retry with backoff.
+    /// connection error. Retry with backoff, and not before `retry_after`.
     #[error("{call}: temporary failure: {reason}")]
     Transient {
         /// The call.
         call: &'static str,
         /// What happened.
         reason: String,
+        /// How long the platform asked to be left alone (`Retry-After`,
+        /// capped at [`MAX_RETRY_AFTER`]).
+        retry_after: Option<Duration>,
     },
     /// The reply could not be understood.
     #[error("{call}: unexpected reply: {reason}")]
@@ -61,6 +67,14 @@ impl ClientError {
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self, ClientError::Transient { .. })
+    }
+
+    /// How long the platform asked to wait before the next try, if it did.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ClientError::Transient { retry_after, .. } => *retry_after,
+            _ => None,
+        }
     }
 
     /// True when the session must be renewed (HTTP 403).
@@ -96,8 +110,30 @@ impl ClientError {
         ClientError::Transient {
             call,
             reason: describe_transport(err),
+            retry_after: None,
         }
     }
+}
+
+/// The wait a reply's `Retry-After` header asks for, if it has a usable one.
+pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, SystemTime::now())
+}
+
+/// The wait a `Retry-After` value asks for: delay-seconds or an HTTP date
+/// (a date in the past is no wait), capped at [`MAX_RETRY_AFTER`]. `None`
+/// when it is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
 }
 
 /// Describes a reqwest error and its causes, with the URL removed.
@@ -142,5 +178,23 @@ mod tests {
         };
         assert_eq!(err.to_string(), "lock: rejected: false");
         assert_eq!(err.kind(), "rejected");
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_784_000_000);
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(parse_retry_after("2", now), secs(2));
+        assert_eq!(parse_retry_after(" 0 ", now), secs(0));
+        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(3));
+        assert_eq!(parse_retry_after(&later, now), secs(3));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), secs(0));
+        let next_year = httpdate::fmt_http_date(now + Duration::from_secs(31_536_000));
+        assert_eq!(parse_retry_after(&next_year, now), Some(MAX_RETRY_AFTER));
+        for junk in ["", "-1", "1.5", "soon", "Wed, 99 Foo 2026"] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk:?}");
+        }
     }
 }

@@ -1,75 +1,45 @@
 //! The event feed of one room: a supervised, self-healing event stream.
 //!
 //! [`run_feed`] keeps a room's event stream connected for as long as it is
-//! asked to and forwards what arrives as [`FeedItem`]s:
+//! asked to and forwards what arrives as neutral [`FeedItem`]s:
 //!
 //! - On 403 it renews the session (a new token) and reconnects at once. A
 //!   refusal before the stream has opened again waits the backoff, so a node
 //!   that refuses even fresh tokens is not flooded with new sessions.
 //! - On 5xx, transport errors and closed streams it reconnects after an
 //!   exponential backoff with jitter and a cap, reset by every successful open.
-//! - Every (re)connect is announced with [`FeedItem::Connected`]; the server
-//!   then sends its sync bracket, from which the room state resynchronizes.
-//!   The bracket does not carry the room's flags, so right after it the feed
-//!   asks for `service_status` and reports it as a `service_update`.
+//! - Every (re)connect is announced with [`FeedItem::Connected`]. The server
+//!   then lists the room inside a `participant_sync_begin` …
+//!   `participant_sync_end` bracket, which the feed collects and reports as
+//!   one [`Event::Roster`]. The bracket does not carry the room's flags, so
+//!   right after it the feed asks for `service_status` and reports it. A
+//!   bracket that does not close within [`SYNC_BOUND`] is abandoned: the
+//!   stream is reset and the next subscribe lists the room again.
+//! - usher's own participants (its sessions, current and past) are left out
+//!   of everything reported, chat included.
 //! - A frame whose data cannot be read is logged with its event name and
 //!   skipped; the stream goes on. `refresh_token` triggers a token refresh.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::codec::{self, Frame};
 use super::events::{StreamEnd, StreamItem};
 use super::session::Session;
-use crate::model::{Event, Secret, ServiceFlags};
+use crate::model::{Event, FlagsUpdate, Participant, Secret};
+use crate::platform::{FeedItem, FeedOptions, FrameError, StreamCodec, WireFrame};
 
-/// What the feed reports. The channel carries items boxed: a channel
-/// allocates room for 32 items at once, and a daemon watching thousands of
-/// mostly quiet rooms would otherwise hold kilobytes per room for nothing.
-#[derive(Debug, Clone, PartialEq)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "items travel boxed, so the channel holds only pointers"
-)]
-pub enum FeedItem {
-    /// The stream is connected; a sync bracket follows. `own_uuid` is usher's
-    /// own participant in the current session.
-    Connected {
-        /// usher's participant uuid.
-        own_uuid: String,
-    },
-    /// An event.
-    Event(Event),
-    /// The stream is down and will be retried.
-    Disconnected {
-        /// Why it went down.
-        reason: String,
-        /// When the next attempt is made.
-        retry_in: Duration,
-    },
-}
+/// The longest a sync bracket may stay open before the stream is reset.
+pub const SYNC_BOUND: Duration = Duration::from_secs(30);
 
-/// How the feed paces its reconnects.
-#[derive(Debug, Clone, Copy)]
-pub struct FeedOptions {
-    /// The first delay after a failure.
-    pub min_backoff: Duration,
-    /// The longest delay between attempts.
-    pub max_backoff: Duration,
-}
-
-impl Default for FeedOptions {
-    fn default() -> Self {
-        FeedOptions {
-            min_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(30),
-        }
-    }
-}
+/// How many of our own session uuids are remembered (sessions are renewed).
+const OWN_UUIDS_KEPT: usize = 16;
 
 /// Keeps the room's event stream connected until `cancel` fires or `sink` is
 /// closed, forwarding everything to `sink`.
@@ -79,7 +49,6 @@ pub async fn run_feed(
     cancel: CancellationToken,
     options: FeedOptions,
 ) {
-    let room = session.client().alias().to_owned();
     let backoff_builder = ExponentialBuilder::new()
         .with_min_delay(options.min_backoff)
         .with_max_delay(options.max_backoff)
@@ -88,60 +57,62 @@ pub async fn run_feed(
     let mut backoff = backoff_builder.build();
     // Set by a renewal after a 403, cleared when a stream opens.
     let mut renewed_since_open = false;
-    let mut unknown_events = HashSet::new();
+    let mut stream_state = StreamState::default();
     loop {
         let current = session.current();
         let mut stream = session.client().events(&current.token);
-        let mut resyncing = false;
+        stream_state.bracket = None;
         let end = loop {
+            let bracket_due = stream_state.bracket.as_ref().map(|b| b.due);
             let item = tokio::select! {
                 _ = cancel.cancelled() => return,
                 item = stream.next() => item,
+                _ = sleep_until(bracket_due), if bracket_due.is_some() => {
+                    tracing::warn!(bound = ?SYNC_BOUND, "the server opened a participant listing and never closed it; resetting the stream");
+                    break StreamEnd::Protocol("participant_sync_begin without participant_sync_end".to_owned());
+                }
             };
-            let forward = match item {
+            let frame = match item {
                 Ok(StreamItem::Opened) => {
                     backoff = backoff_builder.build();
                     renewed_since_open = false;
-                    resyncing = true;
-                    tracing::info!(room = %room, "event stream connected");
-                    FeedItem::Connected {
-                        own_uuid: current.participant_uuid.clone(),
+                    stream_state.own.add(&current.participant_uuid);
+                    tracing::info!("event stream connected");
+                    if sink.send(Box::new(FeedItem::Connected)).await.is_err() {
+                        return;
                     }
+                    continue;
                 }
-                Ok(StreamItem::Frame { name, data }) => {
-                    let event = match Event::parse(&name, &data) {
-                        Ok(event) => event,
-                        Err(err) => {
-                            tracing::warn!(room = %room, event = %name, error = %err.reason, "skipping a malformed event");
-                            continue;
-                        }
-                    };
-                    if resyncing && matches!(event, Event::ParticipantSyncEnd) {
-                        // The event is moved out before any await, so the
-                        // task that lives as long as the room does not keep
-                        // room for one.
-                        resyncing = false;
-                        if sink.send(Box::new(FeedItem::Event(event))).await.is_err() {
-                            return;
-                        }
-                        match Box::pin(room_flags(&session, &current.token)).await {
-                            Some(flags) => FeedItem::Event(flags),
-                            None => continue,
-                        }
-                    } else {
-                        note_event(&room, &session, &event, &mut unknown_events);
-                        FeedItem::Event(event)
+                Ok(StreamItem::Frame { name, data }) => match codec::decode(&name, &data) {
+                    Ok(frame) => frame,
+                    Err(err) => {
+                        tracing::warn!(event = %name, error = %err.reason, "skipping a malformed event");
+                        continue;
                     }
-                }
+                },
                 Err(end) => break end,
             };
-            if sink.send(Box::new(forward)).await.is_err() {
+            if frame == Frame::RefreshToken {
+                session.request_refresh();
+            }
+            let Some(event) = stream_state.take(frame) else {
+                continue;
+            };
+            let roster = matches!(event, Event::Roster(_));
+            if sink.send(Box::new(FeedItem::Event(event))).await.is_err() {
                 return;
+            }
+            if roster {
+                if let Some(flags) = Box::pin(room_flags(&session, &current.token)).await {
+                    if sink.send(Box::new(FeedItem::Event(flags))).await.is_err() {
+                        return;
+                    }
+                }
             }
         };
         let retry_in = match end {
             StreamEnd::Forbidden => {
-                tracing::info!(room = %room, "event stream refused the token; starting a new session");
+                tracing::info!("event stream refused the token; starting a new session");
                 match Box::pin(session.renew(current.generation)).await {
                     Ok(()) if !renewed_since_open => {
                         renewed_since_open = true;
@@ -149,19 +120,19 @@ pub async fn run_feed(
                     }
                     Ok(()) => {
                         let delay = backoff.next().unwrap_or(options.max_backoff);
-                        tracing::warn!(room = %room, retry_in = ?delay, "the event stream refused a renewed session too; backing off");
+                        tracing::warn!(retry_in = ?delay, "the event stream refused a renewed session too; backing off");
                         delay
                     }
                     Err(err) => {
                         let delay = backoff.next().unwrap_or(options.max_backoff);
-                        tracing::warn!(room = %room, error = %err, retry_in = ?delay, "could not start a new session");
+                        tracing::warn!(error = %err, retry_in = ?delay, "could not start a new session");
                         delay
                     }
                 }
             }
             _ => backoff.next().unwrap_or(options.max_backoff),
         };
-        tracing::info!(room = %room, reason = %end, retry_in = ?retry_in, "event stream down");
+        tracing::info!(reason = %end, retry_in = ?retry_in, "event stream down");
         let down = FeedItem::Disconnected {
             reason: end.to_string(),
             retry_in,
@@ -176,35 +147,150 @@ pub async fn run_feed(
     }
 }
 
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the feed keeps between frames: the listing of an open sync bracket
+/// and who usher itself is.
+#[derive(Default)]
+struct StreamState {
+    bracket: Option<Bracket>,
+    own: OwnParticipants,
+    unknown_events: HashSet<String>,
+}
+
+/// A sync bracket being collected.
+struct Bracket {
+    listing: Vec<Participant>,
+    due: Instant,
+}
+
+impl StreamState {
+    /// Takes one frame in; returns the event to report, if any.
+    fn take(&mut self, frame: Frame) -> Option<Event> {
+        match frame {
+            Frame::SyncBegin => {
+                self.bracket = Some(Bracket {
+                    listing: Vec::new(),
+                    due: Instant::now() + SYNC_BOUND,
+                });
+                None
+            }
+            Frame::SyncEnd => match self.bracket.take() {
+                Some(bracket) => Some(Event::Roster(bracket.listing)),
+                None => {
+                    tracing::debug!("participant_sync_end without a listing; ignored");
+                    None
+                }
+            },
+            Frame::Event(event) => self.event(event),
+            Frame::RefreshToken => None,
+            Frame::Bye => {
+                tracing::info!("the server is closing the event stream");
+                None
+            }
+            Frame::Ignored(_) => None,
+            Frame::Unknown(name) => {
+                if self.unknown_events.insert(name.clone()) {
+                    tracing::info!(event = %name, "ignoring an event this version does not know");
+                } else {
+                    tracing::debug!(event = %name, "ignoring an unknown event");
+                }
+                None
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event) -> Option<Event> {
+        match event {
+            Event::Participant(p) if self.own.contains(&p.uuid) => None,
+            Event::Message(ref m) if self.own.contains(&m.uuid) => None,
+            Event::Participant(p) => match &mut self.bracket {
+                Some(bracket) => {
+                    bracket.listing.retain(|listed| listed.uuid != p.uuid);
+                    bracket.listing.push(p);
+                    None
+                }
+                None => Some(Event::Participant(p)),
+            },
+            Event::ParticipantLeft { uuid } => match &mut self.bracket {
+                Some(bracket) => {
+                    bracket.listing.retain(|listed| listed.uuid != uuid);
+                    None
+                }
+                None => Some(Event::ParticipantLeft { uuid }),
+            },
+            other => Some(other),
+        }
+    }
+}
+
+/// The uuids of usher's own sessions in the room, newest last.
+#[derive(Default)]
+struct OwnParticipants(VecDeque<String>);
+
+impl OwnParticipants {
+    fn add(&mut self, uuid: &str) {
+        if uuid.is_empty() || self.contains(uuid) {
+            return;
+        }
+        if self.0.len() == OWN_UUIDS_KEPT {
+            self.0.pop_front();
+        }
+        self.0.push_back(uuid.to_owned());
+    }
+
+    fn contains(&self, uuid: &str) -> bool {
+        self.0.iter().any(|own| own == uuid)
+    }
+}
+
+/// The feed's decoding without its network (see [`StreamCodec`]).
+#[derive(Default)]
+pub struct VmrCodec {
+    decoding: StreamState,
+    encoder: codec::Encoder,
+}
+
+impl StreamCodec for VmrCodec {
+    fn decode(&mut self, frame: &WireFrame) -> Result<Option<Event>, FrameError> {
+        let decoded = codec::decode(&frame.name, &frame.data).map_err(|err| FrameError {
+            frame: err.event,
+            reason: err.reason,
+        })?;
+        Ok(self.decoding.take(decoded))
+    }
+
+    fn encode(&mut self, event: &Event) -> Vec<WireFrame> {
+        self.encoder
+            .encode(event)
+            .into_iter()
+            .map(|(name, data)| WireFrame {
+                name: name.to_owned(),
+                data,
+            })
+            .collect()
+    }
+}
+
 /// The room's flags, asked for after a resync: the sync bracket lists the
 /// participants but not whether the room was locked or guests muted while
-/// the stream was down. Reported as a `service_update`; `None` if the
-/// platform cannot say now (the next `service_update` will).
+/// the stream was down. `None` if the platform cannot say now (the next
+/// `service_update` will).
 async fn room_flags(session: &Session, token: &Secret) -> Option<Event> {
     match session.client().service_status(token).await {
-        Ok(status) => Some(Event::ServiceUpdate(ServiceFlags {
+        Ok(status) => Some(Event::RoomUpdate(FlagsUpdate {
             locked: Some(status.locked),
             guests_muted: Some(status.guests_muted),
             started: None,
         })),
         Err(err) => {
-            tracing::warn!(room = %session.client().alias(), error = %err, "could not read the room's flags after a resync");
+            tracing::warn!(error = %err, "could not read the room's flags after a resync");
             None
         }
-    }
-}
-
-/// Side effects of particular events on the feed itself.
-fn note_event(room: &str, session: &Session, event: &Event, unknown: &mut HashSet<String>) {
-    match event {
-        Event::RefreshToken => session.request_refresh(),
-        Event::Unknown { name, .. } => {
-            if unknown.insert(name.clone()) {
-                tracing::info!(room = %room, event = %name, "ignoring an event this version does not know");
-            } else {
-                tracing::debug!(room = %room, event = %name, "ignoring an unknown event");
-            }
-        }
-        _ => {}
     }
 }

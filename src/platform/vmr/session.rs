@@ -8,6 +8,10 @@
 //! is still alive. Commands sent through the session are retried once, with
 //! the new token, after such a renewal.
 //!
+//! A `Retry-After` on `new_session` holds every renewal back until it has
+//! passed (they fail at once meanwhile, without asking the platform); one on
+//! `refresh_session` delays the next try.
+//!
 //! The token itself never leaves this module except to go on the wire.
 
 use std::sync::Arc;
@@ -22,7 +26,9 @@ use tokio_util::sync::CancellationToken;
 use super::client::RoomClient;
 use super::error::ClientError;
 use super::wire::{NewSessionRequest, SessionGrant};
+use crate::limits::{MAX_TOKEN_LIFETIME, UNKNOWN_TOKEN_LIFETIME};
 use crate::model::{Command, Secret};
+use crate::platform::LinkStats;
 
 /// Who usher is in a room.
 #[derive(Debug, Clone)]
@@ -58,23 +64,14 @@ pub(crate) struct Current {
     pub participant_uuid: String,
 }
 
-/// Counters describing a session's life, for metrics and benchmarks.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Successful `refresh_session` calls.
-    pub refreshes: u64,
-    /// Refreshes attempted only after the token had already expired.
-    pub late_refreshes: u64,
-    /// New sessions started to replace a refused one.
-    pub renewals: u64,
-}
-
 /// A live session in one room.
 pub struct Session {
     client: RoomClient,
     credentials: Credentials,
     token: Mutex<Token>,
     renewal: tokio::sync::Mutex<()>,
+    /// No `new_session` before this: the platform's `Retry-After`.
+    renew_not_before: Mutex<Option<Instant>>,
     refresh_requested: tokio::sync::Notify,
     refreshes: AtomicU64,
     late_refreshes: AtomicU64,
@@ -91,7 +88,7 @@ impl Session {
         credentials: Credentials,
     ) -> Result<Arc<Session>, ClientError> {
         let grant = new_session(&client, &credentials).await?;
-        tracing::debug!(room = %client.alias(), participant = %grant.participant_uuid, expires = grant.expires, "session started");
+        tracing::debug!(participant = %grant.participant_uuid, expires = grant.expires, "session started");
         Ok(Arc::new(Session {
             token: Mutex::new(token_from(
                 grant.token,
@@ -102,6 +99,7 @@ impl Session {
             client,
             credentials,
             renewal: tokio::sync::Mutex::new(()),
+            renew_not_before: Mutex::new(None),
             refresh_requested: tokio::sync::Notify::new(),
             refreshes: AtomicU64::new(0),
             late_refreshes: AtomicU64::new(0),
@@ -136,8 +134,8 @@ impl Session {
     }
 
     /// Counters for metrics.
-    pub fn stats(&self) -> SessionStats {
-        SessionStats {
+    pub fn stats(&self) -> LinkStats {
+        LinkStats {
             refreshes: self.refreshes.load(Ordering::Relaxed),
             late_refreshes: self.late_refreshes.load(Ordering::Relaxed),
             renewals: self.renewals.load(Ordering::Relaxed),
@@ -180,11 +178,11 @@ impl Session {
                 }
                 drop(current);
                 self.refreshes.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(room = %self.client.alias(), expires = refresh.expires, "token refreshed");
+                tracing::debug!(expires = refresh.expires, "token refreshed");
                 Ok(())
             }
             Err(err) if err.is_forbidden() => {
-                tracing::info!(room = %self.client.alias(), "token refused on refresh; starting a new session");
+                tracing::info!("token refused on refresh; starting a new session");
                 self.renew(generation).await
             }
             Err(err) => Err(err),
@@ -193,14 +191,29 @@ impl Session {
 
     /// Starts a new session because the token of `failed_generation` was
     /// refused. If the session already moved on (another task renewed or
-    /// refreshed it), nothing is done.
+    /// refreshed it), nothing is done. While a `Retry-After` the platform
+    /// gave on `new_session` lasts, this fails at once without asking it.
     pub async fn renew(&self, failed_generation: u64) -> Result<(), ClientError> {
         let _only_one_renewal = self.renewal.lock().await;
         if self.lock().generation != failed_generation {
             return Ok(());
         }
-        let grant = new_session(&self.client, &self.credentials).await?;
-        tracing::info!(room = %self.client.alias(), participant = %grant.participant_uuid, "new session started");
+        let not_before = *lock(&self.renew_not_before);
+        if let Some(wait) = not_before.and_then(|at| at.checked_duration_since(Instant::now())) {
+            return Err(ClientError::Transient {
+                call: "new_session",
+                reason: "the platform asked to wait (Retry-After)".to_owned(),
+                retry_after: Some(wait),
+            });
+        }
+        let grant = match new_session(&self.client, &self.credentials).await {
+            Ok(grant) => grant,
+            Err(err) => {
+                *lock(&self.renew_not_before) = err.retry_after().map(|wait| Instant::now() + wait);
+                return Err(err);
+            }
+        };
+        tracing::info!(participant = %grant.participant_uuid, "new session started");
         let replaced = std::mem::replace(
             &mut *self.lock(),
             token_from(
@@ -236,8 +249,11 @@ impl Session {
             match Box::pin(self.refresh()).await {
                 Ok(()) => retry_delay = MIN_REFRESH_DELAY,
                 Err(err) => {
-                    tracing::warn!(room = %self.client.alias(), error = %err, retry_in = ?retry_delay, "token refresh failed");
-                    self.lock().refresh_at = Instant::now() + retry_delay;
+                    let retry_in = err
+                        .retry_after()
+                        .map_or(retry_delay, |asked| asked.max(retry_delay));
+                    tracing::warn!(error = %err, retry_in = ?retry_in, "token refresh failed");
+                    self.lock().refresh_at = Instant::now() + retry_in;
                     retry_delay = (retry_delay * 2).min(Duration::from_secs(10));
                 }
             }
@@ -248,18 +264,22 @@ impl Session {
     pub async fn close(&self) {
         let (token, _) = self.current_token();
         match self.client.end_session(&token).await {
-            Ok(()) => tracing::debug!(room = %self.client.alias(), "session ended"),
+            Ok(()) => tracing::debug!("session ended"),
             Err(err) => {
-                tracing::warn!(room = %self.client.alias(), error = %err, "could not end the session")
+                tracing::warn!(error = %err, "could not end the session")
             }
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Token> {
-        self.token
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.token)
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn new_session(
@@ -273,11 +293,22 @@ async fn new_session(
     client.new_session(credentials.pin.as_ref(), &request).await
 }
 
+/// How long a token given with `expires` is taken to live. A value that is
+/// not a positive number (0, -5, `"soon"`, which reads as 0) says nothing,
+/// and [`UNKNOWN_TOKEN_LIFETIME`] is assumed; an absurdly long one is cut to
+/// [`MAX_TOKEN_LIFETIME`], so a token is always refreshed in bounded time.
+fn lifetime(expires: f64) -> Duration {
+    if expires.is_nan() || expires <= 0.0 {
+        return UNKNOWN_TOKEN_LIFETIME;
+    }
+    Duration::try_from_secs_f64(expires)
+        .unwrap_or(MAX_TOKEN_LIFETIME)
+        .clamp(MIN_REFRESH_DELAY * 2, MAX_TOKEN_LIFETIME)
+}
+
 fn token_from(value: Secret, expires: f64, generation: u64, participant_uuid: String) -> Token {
     let now = Instant::now();
-    let lifetime = Duration::try_from_secs_f64(expires)
-        .unwrap_or(Duration::from_secs(120))
-        .max(MIN_REFRESH_DELAY * 2);
+    let lifetime = lifetime(expires);
     let refresh_after = lifetime
         .mul_f64(fastrand::f64() * 0.12 + 0.33)
         .max(MIN_REFRESH_DELAY);
@@ -302,6 +333,40 @@ mod tests {
             let after = (token.refresh_at - start).as_secs_f64();
             assert!((39.0..=54.5).contains(&after), "{after}");
             assert!(token.expires_at - start >= Duration::from_secs(119));
+        }
+    }
+
+    #[tokio::test]
+    async fn any_expiry_is_refreshed_in_bounded_time() {
+        let bound = MAX_TOKEN_LIFETIME.mul_f64(0.45);
+        for expires in [
+            -5.0,
+            0.0,
+            f64::NAN,
+            f64::INFINITY,
+            0.001,
+            120.0,
+            1e12,
+            1e19,
+            1e300,
+            f64::MAX,
+        ] {
+            let start = Instant::now();
+            let token = token_from(Secret::new("t"), expires, 0, "u".into());
+            let refresh = token.refresh_at - start;
+            assert!(
+                (MIN_REFRESH_DELAY..=bound).contains(&refresh),
+                "expires {expires}: refresh after {refresh:?}"
+            );
+            assert!(token.expires_at > token.refresh_at, "expires {expires}");
+        }
+        for unknown in [-5.0, 0.0, f64::NAN] {
+            let start = Instant::now();
+            let token = token_from(Secret::new("t"), unknown, 0, "u".into());
+            assert!(
+                token.refresh_at - start >= UNKNOWN_TOKEN_LIFETIME.mul_f64(0.33),
+                "an expiry that says nothing is not taken for an expired token: {unknown}"
+            );
         }
     }
 

@@ -10,11 +10,13 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::Serializer as Json;
 
 use crate::model::{
     CallRequest, Command, ConferenceCommand, Dial, LayoutOverride, Message, ParticipantCommand,
-    Role, Secret, Target, Transfer, lenient,
+    Role, Secret, Target, Transfer,
 };
+use crate::platform::lenient;
 
 /// The header that carries the token.
 pub const TOKEN_HEADER: &str = "token";
@@ -82,11 +84,15 @@ pub struct NewSessionRequest {
     #[serde(default, deserialize_with = "lenient::text")]
     pub display_name: String,
     /// `"yes"` keeps our participant out of the roster.
-    #[serde(default = "yes", deserialize_with = "lenient::text")]
+    #[serde(default = "hide_me", deserialize_with = "lenient::text")]
     pub hideme: String,
 }
 
-fn yes() -> String {
+fn yes() -> bool {
+    true
+}
+
+fn hide_me() -> String {
     "yes".to_owned()
 }
 
@@ -106,7 +112,7 @@ pub struct SessionGrant {
     #[serde(default, deserialize_with = "lenient::text")]
     pub display_name: String,
     /// `HOST` or `GUEST`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::open")]
     pub role: Role,
     /// `conference` or `gateway`.
     #[serde(default, deserialize_with = "lenient::text")]
@@ -197,6 +203,113 @@ pub struct CheckJoinResult {
     pub conference_name: String,
 }
 
+/// The body of `dial`, as the seed spells it.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Dial")]
+pub struct DialBody {
+    #[serde(default = "guest", deserialize_with = "lenient::open")]
+    role: Role,
+    #[serde(default, deserialize_with = "lenient::text")]
+    destination: String,
+    #[serde(default = "auto", deserialize_with = "lenient::text")]
+    protocol: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    presentation_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    streaming: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    dtmf_sequence: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source_display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    call_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    keep_conference_alive: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    remote_display_name: Option<String>,
+}
+
+/// The body of `message`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Message")]
+pub struct MessageBody {
+    #[serde(rename = "type", default = "text_plain")]
+    mime_type: String,
+    #[serde(deserialize_with = "lenient::text")]
+    payload: String,
+}
+
+/// One entry of `override_layout`'s `layouts`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "LayoutOverride")]
+pub struct LayoutOverrideBody {
+    #[serde(default)]
+    audience: String,
+    #[serde(default)]
+    actors: Vec<String>,
+    #[serde(default = "yes", deserialize_with = "lenient::flag")]
+    vad_backfill: bool,
+    layout: String,
+    #[serde(default = "auto")]
+    plus_n: String,
+    #[serde(default = "auto")]
+    actors_overlay_text: String,
+}
+
+/// The body of `override_layout`.
+#[derive(Serialize, Deserialize)]
+struct LayoutsBody {
+    layouts: Vec<LayoutEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LayoutEntry(#[serde(with = "LayoutOverrideBody")] LayoutOverride);
+
+/// The body of `transfer`; the PIN goes on the wire, never into a log.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Transfer")]
+pub struct TransferBody {
+    #[serde(deserialize_with = "lenient::text")]
+    conference_alias: String,
+    #[serde(default = "guest", deserialize_with = "lenient::open")]
+    role: Role,
+    #[serde(
+        default,
+        serialize_with = "Secret::serialize_exposed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pin: Option<Secret>,
+}
+
+/// The body of `calls`.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "CallRequest")]
+pub struct CallRequestBody {
+    call_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sdp: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    present: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    streaming: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bandwidth: Option<u64>,
+}
+
+fn guest() -> Role {
+    Role::Guest
+}
+
+fn auto() -> String {
+    "auto".to_owned()
+}
+
+fn text_plain() -> String {
+    "text/plain".to_owned()
+}
+
 /// HTTP method of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -259,11 +372,14 @@ pub fn request(command: &Command) -> Request {
     let (path, body) = match command {
         Command::Conference(conference) => {
             let body = match conference {
-                ConferenceCommand::Dial(dial) => json(dial),
-                ConferenceCommand::Message(message) => json(message),
-                ConferenceCommand::OverrideLayout(layouts) => {
-                    Some(serde_json::json!({ "layouts": layouts }))
-                }
+                ConferenceCommand::Dial(dial) => json(DialBody::serialize(dial, Json)),
+                ConferenceCommand::Message(message) => json(MessageBody::serialize(message, Json)),
+                ConferenceCommand::OverrideLayout(layouts) => json(
+                    LayoutsBody {
+                        layouts: layouts.iter().cloned().map(LayoutEntry).collect(),
+                    }
+                    .serialize(Json),
+                ),
                 _ => None,
             };
             (conference_command_name(conference).to_owned(), body)
@@ -274,8 +390,10 @@ pub fn request(command: &Command) -> Request {
                     Some(serde_json::json!({ "digits": digits }))
                 }
                 ParticipantCommand::SetRole(role) => Some(serde_json::json!({ "role": role })),
-                ParticipantCommand::Transfer(transfer) => json(transfer),
-                ParticipantCommand::Calls(call) => json(call),
+                ParticipantCommand::Transfer(transfer) => {
+                    json(TransferBody::serialize(transfer, Json))
+                }
+                ParticipantCommand::Calls(call) => json(CallRequestBody::serialize(call, Json)),
                 _ => None,
             };
             let path = format!(
@@ -315,20 +433,17 @@ pub fn parse_conference_command(
     body: &Value,
 ) -> Result<ConferenceCommand, ParseRequestError> {
     let command = match name {
-        "dial" => ConferenceCommand::Dial(Box::new(parse_body::<Dial>(name, body)?)),
+        "dial" => ConferenceCommand::Dial(Box::new(body_of(name, DialBody::deserialize(body))?)),
         "lock" => ConferenceCommand::Lock,
         "unlock" => ConferenceCommand::Unlock,
         "start_service" => ConferenceCommand::StartService,
         "muteguests" => ConferenceCommand::MuteGuests,
         "unmuteguests" => ConferenceCommand::UnmuteGuests,
         "disconnect" => ConferenceCommand::Disconnect,
-        "message" => ConferenceCommand::Message(parse_body::<Message>(name, body)?),
+        "message" => ConferenceCommand::Message(body_of(name, MessageBody::deserialize(body))?),
         "override_layout" => {
-            #[derive(Deserialize)]
-            struct Layouts {
-                layouts: Vec<LayoutOverride>,
-            }
-            ConferenceCommand::OverrideLayout(parse_body::<Layouts>(name, body)?.layouts)
+            let layouts: LayoutsBody = body_of(name, LayoutsBody::deserialize(body))?;
+            ConferenceCommand::OverrideLayout(layouts.layouts.into_iter().map(|l| l.0).collect())
         }
         _ => return Err(ParseRequestError::UnknownCommand(name.to_owned())),
     };
@@ -347,6 +462,7 @@ pub fn parse_participant_command(
     }
     #[derive(Deserialize)]
     struct RoleBody {
+        #[serde(deserialize_with = "lenient::open")]
         role: Role,
     }
     let command = match name {
@@ -359,11 +475,11 @@ pub fn parse_participant_command(
         "spotlightoff" => ParticipantCommand::SpotlightOff,
         "unlock" => ParticipantCommand::Admit,
         "dtmf" => ParticipantCommand::Dtmf {
-            digits: parse_body::<Digits>(name, body)?.digits,
+            digits: body_of(name, Digits::deserialize(body))?.digits,
         },
-        "role" => ParticipantCommand::SetRole(parse_body::<RoleBody>(name, body)?.role),
-        "transfer" => ParticipantCommand::Transfer(parse_body::<Transfer>(name, body)?),
-        "calls" => ParticipantCommand::Calls(parse_body::<CallRequest>(name, body)?),
+        "role" => ParticipantCommand::SetRole(body_of(name, RoleBody::deserialize(body))?.role),
+        "transfer" => ParticipantCommand::Transfer(body_of(name, TransferBody::deserialize(body))?),
+        "calls" => ParticipantCommand::Calls(body_of(name, CallRequestBody::deserialize(body))?),
         "hard_vmute" => ParticipantCommand::VideoMute,
         "hard_uvmute" => ParticipantCommand::VideoUnmute,
         "cancel_delay" => ParticipantCommand::CancelDelay,
@@ -389,18 +505,15 @@ pub fn parse_request(path: &str, body: &Value) -> Result<Command, ParseRequestEr
     }
 }
 
-fn parse_body<T: serde::de::DeserializeOwned>(
-    name: &str,
-    body: &Value,
-) -> Result<T, ParseRequestError> {
-    T::deserialize(body).map_err(|err| ParseRequestError::BadBody {
+fn body_of<T>(name: &str, parsed: Result<T, serde_json::Error>) -> Result<T, ParseRequestError> {
+    parsed.map_err(|err| ParseRequestError::BadBody {
         command: name.to_owned(),
         reason: err.to_string(),
     })
 }
 
-fn json<T: Serialize>(body: &T) -> Option<Value> {
-    Some(serde_json::to_value(body).expect("request bodies always serialize"))
+fn json(body: Result<Value, serde_json::Error>) -> Option<Value> {
+    Some(body.expect("request bodies always serialize"))
 }
 
 #[cfg(test)]
@@ -504,6 +617,47 @@ mod tests {
             ParticipantCommand::VideoMute,
         ));
         assert_eq!(vmute.path, "participants/u-1/hard_vmute");
+    }
+
+    #[test]
+    fn bodies_serialize_as_in_the_seed() {
+        let dial = Dial {
+            source_display_name: Some("Alice".into()),
+            ..Dial::new("bob@example.com", "sip")
+        };
+        let request = request(&Command::Conference(ConferenceCommand::Dial(Box::new(
+            dial,
+        ))));
+        assert_eq!(
+            request.body,
+            Some(
+                serde_json::json!({"role":"guest","destination":"bob@example.com","protocol":"sip","source_display_name":"Alice"})
+            )
+        );
+        let transfer = request_body(ParticipantCommand::Transfer(Transfer {
+            conference_alias: "meet@example.com".into(),
+            role: Role::Guest,
+            pin: Some(Secret::new("1234")),
+        }));
+        assert_eq!(
+            transfer,
+            serde_json::json!({"role":"guest","conference_alias":"meet@example.com","pin":"1234"})
+        );
+        let layouts = parse_conference_command(
+            "override_layout",
+            &serde_json::json!({"layouts":[{"audience":"hosts","actors":[],"vad_backfill":"YES","layout":"2:21"}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            layouts,
+            ConferenceCommand::OverrideLayout(vec![LayoutOverride::new("hosts", "2:21")])
+        );
+    }
+
+    fn request_body(action: ParticipantCommand) -> Value {
+        request(&Command::participant("u-1", "Ann", action))
+            .body
+            .unwrap()
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The simulator's HTTP side: the seed-001 REST API and event streams.
+//! The seed-001 platform's simulator: its REST API and event streams.
 //!
 //! [`Simulator`] serves any number of rooms, each a [`Conference`] behind a
 //! `std::sync::Mutex` (never held across an `.await`). Everything a room
@@ -14,7 +14,7 @@
 //! visible participant leaves soon after its token runs out. Tokens and PINs
 //! never reach a log line.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
@@ -33,10 +33,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use super::calls::{CallLog, CallRecord};
 use super::conference::{Actor, Conference, SimError};
-use super::scenario::{Action, Fault, Scenario};
-use super::step::{Joiner, Step};
-use crate::model::{Command, Disconnect, Event, Participant, RoomFlags, Secret};
+use super::player::{self, Drive};
+use super::scenario::{Fault, Scenario};
+use super::step::Step;
+use super::{ConferenceSnapshot, PlatformSimulator, RoomSpec};
+use crate::model::{Command, Event, Secret};
+use crate::platform::vmr::codec::{Encoder, participant_json};
 use crate::platform::vmr::wire::{
     self, CHECK_JOIN_PATH, CheckJoinRequest, INVALID_TOKEN, NewSessionRequest, PIN_HEADER,
     ParseRequestError, Reply, ServiceStatus, TOKEN_HEADER,
@@ -48,8 +52,6 @@ const STREAM_BACKLOG: usize = 4096;
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 /// How often the sweeper ends expired sessions.
 const SWEEP_EVERY: Duration = Duration::from_millis(200);
-/// How many calls [`Simulator::calls`] remembers.
-const CALLS_KEPT: usize = 10_000;
 /// How long [`Simulator::shutdown`] waits for connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 /// Tokens are this many url-safe characters.
@@ -58,73 +60,6 @@ const TOKEN_LENGTH: usize = 48;
 const ROOM_NOT_FOUND: &str = "Neither conference nor gateway found";
 /// The reason a kicked session's streams are given.
 const KICKED: &str = "API initiated participant disconnect";
-
-/// A room to simulate.
-#[derive(Debug, Clone)]
-pub struct RoomSpec {
-    /// The alias clients put in the path, e.g. `lecture@usher.example`.
-    pub alias: String,
-    /// The host PIN; `None` accepts any PIN or none.
-    pub pin: Option<Secret>,
-    /// How long a session token lasts.
-    pub token_expiry: Duration,
-    /// Who is in the room from the start.
-    pub participants: Vec<Joiner>,
-}
-
-impl RoomSpec {
-    /// An empty room without a PIN and with the seed's 120 s tokens.
-    pub fn new(alias: impl Into<String>) -> Self {
-        RoomSpec {
-            alias: alias.into(),
-            pin: None,
-            token_expiry: Duration::from_secs(120),
-            participants: Vec::new(),
-        }
-    }
-
-    /// The room a scenario describes.
-    pub fn from_scenario(scenario: &Scenario) -> Self {
-        RoomSpec {
-            alias: scenario.room.clone(),
-            pin: scenario.pin.clone(),
-            token_expiry: scenario.token_expiry.into(),
-            participants: scenario.participants.clone(),
-        }
-    }
-}
-
-/// A room as it is now, for assertions.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConferenceSnapshot {
-    /// Visible participants in arrival order.
-    pub participants: Vec<Participant>,
-    /// Conference flags.
-    pub flags: RoomFlags,
-}
-
-impl ConferenceSnapshot {
-    /// The first participant with this display name.
-    pub fn find(&self, name: &str) -> Option<&Participant> {
-        self.participants.iter().find(|p| p.display_name == name)
-    }
-}
-
-/// One request the simulator received.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallRecord {
-    /// The room alias, for calls below `/api/services/<room>/`.
-    pub room: Option<String>,
-    /// `GET` or `POST`.
-    pub method: String,
-    /// The path below the room (`end_session`, `participants/<uuid>/mute`),
-    /// or the whole path for other calls. Never the query, so never a token.
-    pub path: String,
-    /// The HTTP status answered.
-    pub status: u16,
-    /// When it arrived.
-    pub at: SystemTime,
-}
 
 /// A running simulator: an HTTP server, a session sweeper, and a handle to
 /// drive rooms and inspect what happened.
@@ -164,8 +99,7 @@ impl Simulator {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             rooms: RwLock::new(HashMap::new()),
-            calls: Mutex::new(VecDeque::new()),
-            tally: Mutex::new(BTreeMap::new()),
+            calls: CallLog::default(),
             addr,
             shutdown: CancellationToken::new(),
             seed,
@@ -222,7 +156,12 @@ impl Simulator {
         if self.shared.room(&scenario.room).is_none() {
             self.shared.add_room(RoomSpec::from_scenario(scenario));
         }
-        tokio::spawn(play(self.shared.clone(), scenario.clone()))
+        let driver: Arc<dyn Drive> = self.shared.clone();
+        tokio::spawn(player::play(
+            driver,
+            scenario.clone(),
+            self.shared.shutdown.clone(),
+        ))
     }
 
     /// The room's participants and flags, or `None` for an unknown room.
@@ -237,14 +176,14 @@ impl Simulator {
 
     /// Every request received so far (the most recent 10,000), oldest first.
     pub fn calls(&self) -> Vec<CallRecord> {
-        lock(&self.shared.calls).iter().cloned().collect()
+        self.shared.calls.calls()
     }
 
     /// How many calls were answered, by call name (the last path segment,
     /// e.g. `refresh_session` or `mute`) and HTTP status, since the start.
     /// Unlike [`Simulator::calls`] this is never trimmed.
     pub fn tally(&self) -> BTreeMap<(String, u16), u64> {
-        lock(&self.shared.tally).clone()
+        self.shared.calls.tally()
     }
 
     /// How many sessions of the room are alive.
@@ -284,6 +223,44 @@ impl Simulator {
     }
 }
 
+impl PlatformSimulator for Simulator {
+    fn base_url(&self) -> url::Url {
+        Simulator::base_url(self)
+    }
+
+    fn add_room(&self, spec: RoomSpec) {
+        Simulator::add_room(self, spec);
+    }
+
+    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
+        Simulator::step(self, room, step)
+    }
+
+    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
+        Simulator::fault(self, room, fault)
+    }
+
+    fn play(&self, scenario: &Scenario) -> JoinHandle<()> {
+        Simulator::play(self, scenario)
+    }
+
+    fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
+        Simulator::conference(self, room)
+    }
+
+    fn calls(&self) -> Vec<CallRecord> {
+        Simulator::calls(self)
+    }
+
+    fn tally(&self) -> BTreeMap<(String, u16), u64> {
+        Simulator::tally(self)
+    }
+
+    fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
+        Box::pin(Simulator::shutdown(*self))
+    }
+}
+
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.shared.close();
@@ -294,9 +271,7 @@ impl Drop for Simulator {
 /// State shared by the handlers, the sweeper, the player and the handle.
 struct Shared {
     rooms: RwLock<HashMap<String, Arc<Room>>>,
-    calls: Mutex<VecDeque<CallRecord>>,
-    /// Every call ever answered, by call name and status (never trimmed).
-    tally: Mutex<BTreeMap<(String, u16), u64>>,
+    calls: CallLog,
     addr: SocketAddr,
     shutdown: CancellationToken,
     /// Where rooms' uuids come from; random when `None`.
@@ -361,22 +336,22 @@ impl Shared {
         Ok(())
     }
 
-    fn record(&self, call: CallRecord) {
-        let name = call.path.rsplit('/').next().unwrap_or_default().to_owned();
-        *lock(&self.tally).entry((name, call.status)).or_default() += 1;
-        let mut calls = lock(&self.calls);
-        if calls.len() == CALLS_KEPT {
-            calls.pop_front();
-        }
-        calls.push_back(call);
-    }
-
     /// Stops accepting streams and closes every open one.
     fn close(&self) {
         self.shutdown.cancel();
         for room in self.all_rooms() {
             room.lock().streams.clear();
         }
+    }
+}
+
+impl Drive for Shared {
+    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
+        Shared::step(self, room, step)
+    }
+
+    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
+        Shared::fault(self, room, fault)
     }
 }
 
@@ -403,6 +378,8 @@ struct RoomState {
     streams: Vec<Stream>,
     next_session: u64,
     next_event_id: u64,
+    /// Writes events as frames, remembering who the room has heard of.
+    encoder: Encoder,
     /// `fail_commands`: how many more, and with which status.
     failing: Option<(u32, u16)>,
     /// `delay_responses`: by how much, and how many more.
@@ -450,6 +427,7 @@ impl RoomState {
             streams: Vec::new(),
             next_session: 0,
             next_event_id: 0,
+            encoder: Encoder::default(),
             failing: None,
             delaying: None,
         }
@@ -458,12 +436,11 @@ impl RoomState {
     /// Sends events to every stream of the room, closing streams that are
     /// gone or too far behind.
     fn broadcast(&mut self, events: &[Event]) {
-        for event in events {
-            let id = self.next_id();
+        let frames: Vec<Bytes> = events.iter().flat_map(|event| self.frames(event)).collect();
+        for frame in frames {
             if self.streams.is_empty() {
                 continue;
             }
-            let frame = frame(event, id);
             self.streams
                 .retain(|stream| match stream.frames.try_send(frame.clone()) {
                     Ok(()) => true,
@@ -479,21 +456,25 @@ impl RoomState {
         }
     }
 
-    fn next_id(&mut self) -> u64 {
-        self.next_event_id += 1;
-        self.next_event_id
+    /// The server-sent frames for an event, each with its own id.
+    fn frames(&mut self, event: &Event) -> Vec<Bytes> {
+        self.encoder
+            .encode(event)
+            .into_iter()
+            .map(|(name, data)| {
+                self.next_event_id += 1;
+                Bytes::from(format!(
+                    "event: {name}\nid: {}\ndata: {data}\n\n",
+                    self.next_event_id
+                ))
+            })
+            .collect()
     }
 
     /// Opens a stream for a session: its sync bracket, then live frames.
     fn subscribe(&mut self, session: u64) -> (Vec<Bytes>, mpsc::Receiver<Bytes>) {
-        let sync = self.conference.sync_events();
-        let frames = sync
-            .iter()
-            .map(|event| {
-                let id = self.next_id();
-                frame(event, id)
-            })
-            .collect();
+        let roster = self.conference.roster();
+        let frames = self.frames(&roster);
         let (sender, receiver) = mpsc::channel(STREAM_BACKLOG);
         self.streams.push(Stream {
             session,
@@ -573,16 +554,13 @@ impl RoomState {
             return;
         };
         self.tokens.retain(|_, grant| grant.session != id);
-        let goodbye = farewell.map(|event| {
-            let id = self.next_id();
-            frame(event, id)
-        });
+        let goodbye = farewell.map(|event| self.frames(event));
         self.streams.retain(|stream| {
             if stream.session != id {
                 return true;
             }
-            if let Some(goodbye) = &goodbye {
-                let _ = stream.frames.try_send(goodbye.clone());
+            for frame in goodbye.iter().flatten() {
+                let _ = stream.frames.try_send(frame.clone());
             }
             false
         });
@@ -608,9 +586,9 @@ impl RoomState {
             .filter(|(_, session)| !self.conference.contains(&session.participant_uuid))
             .map(|(id, _)| *id)
             .collect();
-        let farewell = Event::Disconnect(Disconnect {
+        let farewell = Event::Disconnected {
             reason: KICKED.to_owned(),
-        });
+        };
         for id in removed {
             info!(room = %self.conference.alias(), "session ended: its participant was disconnected");
             self.end_session(id, Some(&farewell));
@@ -704,7 +682,7 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    shared.record(CallRecord {
+    shared.calls.record(CallRecord {
         room,
         method,
         path,
@@ -841,8 +819,12 @@ async fn participants(
         &alias,
         header_text(&headers, TOKEN_HEADER),
         |state, _| {
-            let list: Vec<&Participant> = state.conference.participants().collect();
-            reply(StatusCode::OK, Reply::success(json!(list)))
+            let list: Vec<Value> = state
+                .conference
+                .participants()
+                .map(participant_json)
+                .collect();
+            reply(StatusCode::OK, Reply::success(list))
         },
     )
 }
@@ -1079,35 +1061,6 @@ async fn sweep(shared: Arc<Shared>) {
     }
 }
 
-/// Plays a scenario's timeline against its room in real time.
-async fn play(shared: Arc<Shared>, scenario: Scenario) {
-    let start = tokio::time::Instant::now();
-    let room = scenario.room.as_str();
-    for entry in &scenario.timeline {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = tokio::time::sleep_until(start + Duration::from(entry.at)) => {}
-        }
-        info!(room = %room, "▶ {} {}", entry.at, entry.action);
-        let outcome = match &entry.action {
-            Action::Step(step) => shared.step(room, step),
-            Action::Fault(fault) => shared.fault(room, fault.clone()),
-        };
-        if let Err(err) = outcome {
-            warn!(room = %room, "{} failed: {err}", entry.action);
-        }
-    }
-    info!(room = %room, "scenario finished; still serving");
-}
-
-fn frame(event: &Event, id: u64) -> Bytes {
-    Bytes::from(format!(
-        "event: {}\nid: {id}\ndata: {}\n\n",
-        event.name(),
-        event.data()
-    ))
-}
-
 fn reply(status: StatusCode, body: Reply) -> Response {
     (status, axum::Json(body)).into_response()
 }
@@ -1199,6 +1152,7 @@ fn percent_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::step::Joiner;
 
     #[test]
     fn timestamps_look_like_the_seed() {

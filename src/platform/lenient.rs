@@ -1,4 +1,4 @@
-//! Tolerant field parsing for platform payloads.
+//! Tolerant field parsing for platform payloads, shared by every adapter.
 //!
 //! Real servers disagree with their own documentation: a flag may be `"YES"`,
 //! `"no"`, `true` or `1`; a number may arrive as `120`, `120.0` or `"120"`; a
@@ -9,7 +9,9 @@
 //! The `yes_no` serializer writes flags the way the platform does, for the
 //! simulator and for recordings.
 
+use std::convert::Infallible;
 use std::fmt;
+use std::str::FromStr;
 
 use serde::Deserializer;
 use serde::de::{self, IgnoredAny, Visitor};
@@ -39,6 +41,34 @@ pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Err
 /// Parses text given as a string, a number or a boolean; `null` is empty.
 pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
     deserializer.deserialize_any(TextVisitor)
+}
+
+/// Parses an open enum (a role, a service type, …) from any text-like value;
+/// values the enum does not know are kept as they were sent.
+pub fn open<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr<Err = Infallible>,
+{
+    text(deserializer).map(|value| match value.parse() {
+        Ok(parsed) => parsed,
+        Err(never) => match never {},
+    })
+}
+
+/// Parses a list of strings, skipping entries that are not strings; `null`
+/// is an empty list.
+pub fn text_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    use serde::Deserialize;
+    let values: Option<Vec<serde_json::Value>> = Option::deserialize(deserializer)?;
+    Ok(values
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|value| match value {
+            serde_json::Value::String(text) => Some(text),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Writes a flag as the platform's `"YES"` / `"NO"`.

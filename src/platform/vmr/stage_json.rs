@@ -10,7 +10,7 @@
 //! text, a malformed frame) makes it return `None`, and the frame is read by
 //! serde as before. What it accepts it reads exactly as serde would.
 
-use super::event::StageEntry;
+use crate::model::StageEntry;
 
 /// Reads a stage payload of the usual shape; `None` for anything else.
 pub(crate) fn read(data: &str) -> Option<Vec<StageEntry>> {
@@ -174,7 +174,7 @@ mod tests {
     use super::*;
 
     fn by_serde(data: &str) -> Option<Vec<StageEntry>> {
-        serde_json::from_str(data).ok()
+        super::super::codec::stage_by_serde(data)
     }
 
     /// The fast reader either declines or agrees with serde.
@@ -192,7 +192,7 @@ mod tests {
         let compact = r#"[{"participant_uuid":"b-1","stage_index":0,"vad":100},{"participant_uuid":"Zoë","stage_index":1,"vad":-0}]"#;
         let widest =
             r#"[{"participant_uuid":"a","stage_index":-999999999999999,"vad":999999999999999}]"#;
-        let pexip = include_str!("../../tests/fixtures/pexip-payloads/stage.json");
+        let pexip = include_str!("../../../tests/fixtures/pexip-payloads/stage.json");
         for data in [compact, widest, pexip, SEED_EXAMPLE, " [ ] ", "[]"] {
             let read = read(data).unwrap_or_else(|| panic!("declined {data}"));
             assert_eq!(Some(read), by_serde(data), "{data}");
