@@ -56,7 +56,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Watch a simulated lecture moderated by the shipped rules (about 50 s).
-    Demo,
+    Demo(DemoArgs),
     /// Run the daemon: watch every configured room and apply its rules.
     Run(RunArgs),
     /// Compile and validate rules (and a config); every error points at file:line:column.
@@ -129,6 +129,9 @@ enum BenchCommand {
     Scale(ScaleArgs),
     /// The dashboard with many rooms: the overview, /status, a room's page, a live update.
     Dashboard(DashboardArgs),
+    /// A flood of Agora callbacks through the webhook listener: callbacks per
+    /// second, and proof that none was lost or applied twice.
+    Webhooks(WebhooksArgs),
     /// The simulator half of `bench scale`, run as its own process.
     #[command(hide = true)]
     ServeRooms(ServeRoomsArgs),
@@ -154,6 +157,16 @@ struct ScaleArgs {
 enum Protocol {
     Http1,
     Http2,
+}
+
+#[derive(clap::Args)]
+struct WebhooksArgs {
+    /// Rooms the callbacks are spread over.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Callbacks in each flood.
+    #[arg(long, default_value_t = 10_000)]
+    callbacks: usize,
 }
 
 #[derive(clap::Args)]
@@ -297,6 +310,13 @@ struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct DemoArgs {
+    /// Which platform the simulated lecture is on.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
+}
+
+#[derive(clap::Args)]
 struct TimetableArgs {
     /// The calendar (.ics). Or give --config to list every room's.
     #[arg(required_unless_present = "config")]
@@ -353,7 +373,7 @@ fn main() -> ExitCode {
         | Command::Replay(_)
         | Command::Report(_)
         | Command::Bench(_) => "warn",
-        Command::Demo => "error",
+        Command::Demo(_) => "error",
         Command::Rules(_) | Command::New(_) | Command::Completions { .. } | Command::Man => "warn",
         _ => "info",
     };
@@ -372,7 +392,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Man => return man(),
-        Command::Demo
+        Command::Demo(_)
         | Command::Run(_)
         | Command::Timetable(_)
         | Command::Record(_)
@@ -381,7 +401,8 @@ fn main() -> ExitCode {
             BenchCommand::Latency(_)
             | BenchCommand::Scale(_)
             | BenchCommand::ServeRooms(_)
-            | BenchCommand::Dashboard(_),
+            | BenchCommand::Dashboard(_)
+            | BenchCommand::Webhooks(_),
         ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -435,6 +456,16 @@ fn main() -> ExitCode {
                 println!("{}", serde_json::to_string(&report)?);
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Bench(BenchCommand::Webhooks(args)) => {
+                let mut stdout = std::io::stdout();
+                let report =
+                    usher::bench::webhooks::run(args.rooms, args.callbacks, &mut stdout).await?;
+                println!("{}", serde_json::to_string(&report)?);
+                if report.lost + report.applied_twice > 0 {
+                    anyhow::bail!("callbacks were lost or applied twice");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Bench(BenchCommand::Latency(args)) => {
                 let mut stdout = std::io::stdout();
                 let report =
@@ -443,9 +474,9 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Run(args) => return run(&args).await,
-            Command::Demo => {
+            Command::Demo(args) => {
                 let mut stdout = std::io::stdout();
-                usher::demo::run(&mut stdout).await?;
+                usher::demo::run(&mut stdout, args.platform).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Simulate(args) => {
@@ -922,6 +953,12 @@ fn use_colour() -> bool {
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // tungstenite traces its handshake request and every frame, which carry
+    // Huawei's one-shot socket token and the meeting's passwords.
+    let filter = match "tungstenite=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(use_colour())

@@ -100,16 +100,22 @@ impl Browser {
 
     /// The text of every element matching `css`, in document order.
     pub async fn texts(&self, css: &str) -> Vec<String> {
-        let mut texts = Vec::new();
-        let Ok(found) = self.client().find_all(Locator::Css(css)).await else {
-            return texts;
-        };
-        for element in found {
-            if let Ok(text) = element.text().await {
-                texts.push(text);
+        // A live update may replace an element between finding it and
+        // reading it; then the page is read again, so no element is lost.
+        'reading: for _ in 0..20 {
+            let Ok(found) = self.client().find_all(Locator::Css(css)).await else {
+                return Vec::new();
+            };
+            let mut texts = Vec::new();
+            for element in found {
+                match element.text().await {
+                    Ok(text) => texts.push(text),
+                    Err(_) => continue 'reading,
+                }
             }
+            return texts;
         }
-        texts
+        panic!("the elements matching {css} kept being replaced while read");
     }
 
     /// The text of the first element matching `css`, if there is one.
