@@ -8,6 +8,7 @@
 //! timers stay current), but every command they ask for is held back and
 //! audited as `blocked`, naming who paused them.
 
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use axum::http::{HeaderMap, header};
@@ -18,6 +19,9 @@ use crate::runtime::audit::{AuditRecord, AuditSink, Outcome};
 
 /// The shortest token accepted: guessing one must be hopeless.
 const SHORTEST_TOKEN: usize = 16;
+
+/// The largest token file usher reads: thousands of operators' tokens.
+pub const MAX_TOKEN_FILE: u64 = 64 * 1024;
 
 /// Why the token file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +34,11 @@ pub enum TokenError {
         /// Why.
         error: std::io::Error,
     },
+    /// It is not a regular file of at most [`MAX_TOKEN_FILE`] bytes of text.
+    #[error(
+        "http.auth.token_file: {0} must be a text file of at most {MAX_TOKEN_FILE} bytes, one token a line"
+    )]
+    NotATokenFile(PathBuf),
     /// It holds no token.
     #[error("http.auth.token_file: {0} holds no token; write one a line, e.g. `alice 3f9c…`")]
     Empty(PathBuf),
@@ -53,10 +62,7 @@ impl Tokens {
     /// Reads a token file: one token a line, optionally preceded by its
     /// holder's name and a space; blank lines and `#` comments are skipped.
     pub fn load(path: &Path) -> Result<Tokens, TokenError> {
-        let text = std::fs::read_to_string(path).map_err(|error| TokenError::Unreadable {
-            path: path.to_owned(),
-            error,
-        })?;
+        let text = read_token_file(path)?;
         let mut tokens = Vec::new();
         for (index, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -175,6 +181,27 @@ impl Action {
     }
 }
 
+/// Reads the token file, refusing anything but a regular file of text of
+/// at most [`MAX_TOKEN_FILE`] bytes (`/dev/zero` would never end).
+fn read_token_file(path: &Path) -> Result<String, TokenError> {
+    let unreadable = |error| TokenError::Unreadable {
+        path: path.to_owned(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    if !file.metadata().map_err(unreadable)?.is_file() {
+        return Err(TokenError::NotATokenFile(path.to_owned()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_TOKEN_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_TOKEN_FILE {
+        return Err(TokenError::NotATokenFile(path.to_owned()));
+    }
+    String::from_utf8(bytes).map_err(|_| TokenError::NotATokenFile(path.to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,7 +237,22 @@ mod tests {
         assert!(!err.contains("bob short"), "the token is not shown: {err}");
         std::fs::write(&path, "# nothing\n").unwrap();
         assert!(matches!(Tokens::load(&path), Err(TokenError::Empty(_))));
+        let huge = "alice 0123456789abcdef0123\n".repeat(3000);
+        std::fs::write(&path, huge).unwrap();
+        assert!(matches!(
+            Tokens::load(&path),
+            Err(TokenError::NotATokenFile(_))
+        ));
         std::fs::remove_dir_all(&dir).unwrap();
+        for endless in ["/dev/zero", "/dev/urandom"] {
+            assert!(
+                matches!(
+                    Tokens::load(Path::new(endless)),
+                    Err(TokenError::NotATokenFile(_))
+                ),
+                "{endless} is refused at once"
+            );
+        }
     }
 
     #[test]
