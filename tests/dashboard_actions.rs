@@ -134,8 +134,24 @@ async fn pausing_needs_a_token_and_holds_every_command_back() {
     sim.step(ROOM, &Step::Join(Joiner::guest("Cat"))).unwrap();
     usher.audited(Outcome::Ok, "mute Cat").await;
 
-    let everything = format!("{}{:?}", usher.dir.audit_text(), usher.status().await);
+    let page = |path: String| {
+        let url = format!("http://{}{path}", usher.http);
+        async move { reqwest::get(url).await.unwrap().text().await.unwrap() }
+    };
+    let everything = format!(
+        "{}{:?}{}{}",
+        usher.dir.audit_text(),
+        usher.status().await,
+        page("/".into()).await,
+        page(format!(
+            "/room/{}",
+            usher::report::markup::path_segment(ROOM)
+        ))
+        .await,
+    );
+    assert!(everything.contains("mute Cat"), "the pages were read");
     assert!(!everything.contains(TOKEN), "the token is never shown");
+    assert!(!everything.contains(PIN), "nor the room's PIN");
     usher.stop().await;
 }
 
