@@ -12,9 +12,11 @@
 //! - [`platform`]: adapters for conference platforms (the seed-001 API in `vmr`).
 //! - [`rules`]: the sandboxed Rhai rule engine that turns changes into intents.
 //! - [`runtime`]: from intents to commands: planning and dispatching.
+//! - [`dashboard`]: the control-room dashboard on the local HTTP port.
 //! - [`sim`]: a faithful simulator of that platform, for tests and demos.
 //! - [`ruletest`]: `usher test`, rule tests against a simulated room.
 //! - [`recording`]: `usher record` and `usher replay`.
+//! - [`report`]: end-of-lecture reports, live and offline (`usher report`).
 //! - [`demo`]: `usher demo`; [`shipped`]: the shipped rules, built in.
 //! - [`bench`]: `usher bench`.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
@@ -26,12 +28,14 @@
 pub mod bench;
 pub mod clock;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod limits;
 pub mod model;
 pub mod os;
 pub mod platform;
 pub mod recording;
+pub mod report;
 pub mod rules;
 pub mod ruletest;
 pub mod runtime;

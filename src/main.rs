@@ -67,6 +67,8 @@ enum Command {
     Record(RecordArgs),
     /// Run the rules over a recording, offline, and print what they would send.
     Replay(ReplayArgs),
+    /// Build an end-of-lecture report offline, from a recording and the audit log.
+    Report(ReportArgs),
     /// Run rule tests (YAML files of steps and expected commands).
     Test(TestArgs),
     /// Print a timetable's sessions, one per line: START END TITLE.
@@ -125,6 +127,8 @@ enum BenchCommand {
     Latency(LatencyArgs),
     /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
     Scale(ScaleArgs),
+    /// The dashboard with many rooms: the overview, /status, a room's page, a live update.
+    Dashboard(DashboardArgs),
     /// A flood of Agora callbacks through the webhook listener: callbacks per
     /// second, and proof that none was lost or applied twice.
     Webhooks(WebhooksArgs),
@@ -171,6 +175,19 @@ struct ServeRoomsArgs {
     rooms: usize,
     #[arg(long)]
     token_expiry: Span,
+}
+
+#[derive(clap::Args)]
+struct DashboardArgs {
+    /// Rooms on the overview.
+    #[arg(long, default_value_t = 500)]
+    rooms: usize,
+    /// Participants in each room.
+    #[arg(long, default_value_t = 120)]
+    people: usize,
+    /// Rounds of each measurement; the median is reported.
+    #[arg(long, default_value_t = 15)]
+    rounds: usize,
 }
 
 #[derive(clap::Args)]
@@ -251,6 +268,25 @@ struct ReplayArgs {
     /// Whose rules to use, when the config has several rooms.
     #[arg(long)]
     room: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The room's recording (`usher record`).
+    #[arg(long)]
+    recording: PathBuf,
+    /// The audit log, for the commands sent while it was recorded.
+    #[arg(long)]
+    audit: Option<PathBuf>,
+    /// The room, when the audit log names several.
+    #[arg(long)]
+    room: Option<String>,
+    /// The room's time zone (`Europe/Berlin`, `+08:00`); the machine's by default.
+    #[arg(long, value_parser = usher::clock::Zone::parse)]
+    zone: Option<usher::clock::Zone>,
+    /// Where to write the page; the JSON goes beside it (`.json`).
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -335,6 +371,7 @@ fn main() -> ExitCode {
         | Command::Timetable(_)
         | Command::Why(_)
         | Command::Replay(_)
+        | Command::Report(_)
         | Command::Bench(_) => "warn",
         Command::Demo(_) => "error",
         Command::Rules(_) | Command::New(_) | Command::Completions { .. } | Command::Man => "warn",
@@ -346,6 +383,7 @@ fn main() -> ExitCode {
         Command::Test(args) => return test(&args),
         Command::Why(args) => return why(&args),
         Command::Replay(args) => return replay(&args),
+        Command::Report(args) => return report(&args),
         Command::Bench(BenchCommand::Pipeline(args)) => return bench_pipeline(&args),
         Command::Rules(RulesCommand::Definitions { dir }) => return definitions(&dir),
         Command::New(NewCommand::Rule { name, rules_dir }) => return new_rule(&name, &rules_dir),
@@ -363,6 +401,7 @@ fn main() -> ExitCode {
             BenchCommand::Latency(_)
             | BenchCommand::Scale(_)
             | BenchCommand::ServeRooms(_)
+            | BenchCommand::Dashboard(_)
             | BenchCommand::Webhooks(_),
         ) => {}
     }
@@ -379,6 +418,7 @@ fn main() -> ExitCode {
             | Command::Test(_)
             | Command::Why(_)
             | Command::Replay(_)
+            | Command::Report(_)
             | Command::Bench(BenchCommand::Pipeline(_))
             | Command::Rules(_)
             | Command::New(_)
@@ -406,6 +446,14 @@ fn main() -> ExitCode {
             Command::Bench(BenchCommand::ServeRooms(args)) => {
                 usher::os::raise_open_files_limit()?;
                 usher::bench::scale::serve_rooms(args.rooms, args.token_expiry.0).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::Dashboard(args)) => {
+                let mut stdout = std::io::stdout();
+                let report =
+                    usher::bench::dashboard::run(args.rooms, args.people, args.rounds, &mut stdout)
+                        .await?;
+                println!("{}", serde_json::to_string(&report)?);
                 Ok(ExitCode::SUCCESS)
             }
             Command::Bench(BenchCommand::Webhooks(args)) => {
@@ -547,6 +595,36 @@ fn replay(args: &ReplayArgs) -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn report(args: &ReportArgs) -> ExitCode {
+    use usher::report::{html, offline, write_pair};
+    let sources = offline::Sources {
+        recording: &args.recording,
+        audit: args.audit.as_deref(),
+        room: args.room.as_deref(),
+    };
+    let zone = args.zone.clone().unwrap_or_else(usher::clock::Zone::system);
+    let written = offline::build(&sources, zone)
+        .map_err(|err| err.to_string())
+        .and_then(|report| {
+            write_pair(&args.output, &report, &html::render(&report))
+                .map_err(|err| format!("cannot write {}: {err}", args.output.display()))
+        });
+    match written {
+        Ok(()) => {
+            println!(
+                "wrote {} and {}",
+                args.output.display(),
+                args.output.with_extension("json").display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }

@@ -10,9 +10,11 @@
 //!   causes arriving back, over loopback.
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
+//! - [`dashboard`]: the dashboard's pages and live updates with many rooms.
 //! - [`webhooks`]: a flood of Agora callbacks through the webhook listener,
 //!   duplicated and reordered, checked for loss and double application.
 
+pub mod dashboard;
 pub mod latency;
 pub mod pipeline;
 pub mod scale;

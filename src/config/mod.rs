@@ -17,7 +17,8 @@
 //!     zone: Europe/Berlin           # default: the machine's zone
 //! dry_run: false
 //! audit_log: audit.jsonl
-//! http: { listen: 127.0.0.1:9750 }
+//! reports_dir: reports              # end-of-lecture reports; off when absent
+//! http: { listen: 127.0.0.1:9750 }   # auth: { token_file: … } allows the dashboard's actions
 //! ```
 //!
 //! Rooms can also be found rather than listed: a `discover:` entry watches
@@ -104,6 +105,10 @@ pub struct Config {
     /// What one rule call may cost.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Where end-of-lecture reports go (relative to the config file); none
+    /// are written when absent.
+    #[serde(default)]
+    pub reports_dir: Option<PathBuf>,
 }
 
 /// One room to watch.
@@ -241,20 +246,33 @@ pub struct WebhooksConfig {
 }
 
 /// The local HTTP endpoint.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where to listen; loopback unless you mean otherwise.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Who may act from the dashboard; read-only when absent.
+    #[serde(default)]
+    pub auth: Option<HttpAuth>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: default_listen(),
+            auth: None,
         }
     }
+}
+
+/// The tokens that allow the dashboard's actions.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpAuth {
+    /// A file of tokens, one a line, each optionally preceded by its
+    /// holder's name (relative to the config file).
+    pub token_file: PathBuf,
 }
 
 /// How commands are paced and retried.
@@ -407,6 +425,12 @@ impl Config {
         config.rules_dir = base.join(&config.rules_dir);
         if let Some(audit) = &config.audit_log {
             config.audit_log = Some(base.join(audit));
+        }
+        if let Some(reports) = &config.reports_dir {
+            config.reports_dir = Some(base.join(reports));
+        }
+        if let Some(auth) = &mut config.http.auth {
+            auth.token_file = base.join(&auth.token_file);
         }
         for room in &mut config.rooms {
             if let Some(file) = &room.pin_file {

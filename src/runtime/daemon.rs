@@ -30,9 +30,12 @@ use super::discovery::{self, Discoverer};
 use super::dispatch::Pacing;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
-use super::status::Registry;
+use super::status::{Registry, Watching};
 use crate::config::Config;
+use crate::dashboard::Dashboard;
+use crate::dashboard::actions::{Actions, Tokens};
 use crate::platform::{self, BuildContext, FeedOptions, RoomAddress};
+use crate::report::book::ReportBook;
 use crate::rules::{RuleEngine, RuleLibrary, RuleSet};
 use crate::timetable::fetch::default_cache_dir;
 use crate::timetable::{Keeper, TimetableError};
@@ -81,6 +84,7 @@ pub struct Daemon {
     first_activity: Option<broadcast::Receiver<Activity>>,
     registry: Arc<Registry>,
     reload_requests: Arc<Notify>,
+    reports: Option<Arc<ReportBook>>,
 }
 
 impl Daemon {
@@ -186,10 +190,26 @@ impl Daemon {
             None => None,
         };
 
+        let cancel = CancellationToken::new();
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
         let first_activity = options.follow_activity.then_some(first_activity);
-        let registry = Arc::new(Registry::default());
+        let actions = match &config.http.auth {
+            Some(auth) => Some(Actions {
+                tokens: Tokens::load(&auth.token_file)
+                    .map_err(|err| StartError::Config(err.to_string()))?,
+                audit: audit.clone(),
+            }),
+            None => None,
+        };
+        let dashboard = Arc::new(Dashboard::new(cancel.clone()));
+        let mut watching: Vec<Arc<dyn Watching>> = vec![dashboard.clone()];
+        let reports = config
+            .reports_dir
+            .as_deref()
+            .map(|dir| ReportBook::start(dir, cancel.clone()));
+        watching.extend(reports.iter().map(|book| book.clone() as Arc<dyn Watching>));
+        let registry = Arc::new(Registry::watched_by(watching));
         let shared = Arc::new(Shared {
             audit,
             activity: activity.clone(),
@@ -203,7 +223,6 @@ impl Daemon {
             },
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
         });
-        let cancel = CancellationToken::new();
         let all_bindings = rooms
             .iter()
             .map(|(_, _, bindings)| Arc::clone(bindings))
@@ -260,7 +279,7 @@ impl Daemon {
             reload_requests.clone(),
             cancel.clone(),
         ));
-        let router = super::http::router(registry.clone());
+        let router = super::http::router(registry.clone(), dashboard, actions);
         let stop_serving = cancel.clone();
         let server = tokio::spawn(async move {
             let serving = axum::serve(listener, router)
@@ -301,6 +320,7 @@ impl Daemon {
             first_activity,
             registry,
             reload_requests,
+            reports,
         })
     }
 
@@ -364,6 +384,9 @@ impl Daemon {
         self.cancel.cancel();
         for room in self.rooms {
             let _ = room.await;
+        }
+        if let Some(reports) = self.reports {
+            reports.finish_all(crate::clock::unix_now());
         }
         for task in self.background {
             let _ = task.await;

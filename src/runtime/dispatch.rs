@@ -113,8 +113,7 @@ pub struct Reporting {
 impl Reporting {
     /// Records a command's outcome everywhere it belongs.
     pub fn record(&self, record: AuditRecord) {
-        self.status
-            .update(|status| status.count_command(&record.command, record.outcome.as_str()));
+        self.status.command(&record);
         if self.activity.receiver_count() > 0 {
             let _ = self
                 .activity

@@ -1,4 +1,5 @@
-//! The local HTTP endpoint: `/healthz`, `/metrics` and `/status`.
+//! The local HTTP endpoint: `/healthz`, `/metrics`, `/status`, and the
+//! dashboard at `/` (see [`crate::dashboard`]).
 
 use std::sync::Arc;
 
@@ -9,14 +10,21 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 
 use super::status::Registry;
+use crate::dashboard::actions::Actions;
+use crate::dashboard::{self, Dashboard};
 
-/// The endpoint's routes.
-pub fn router(registry: Arc<Registry>) -> Router {
+/// The endpoint's routes; with `actions`, the dashboard lets operators act.
+pub fn router(
+    registry: Arc<Registry>,
+    dashboard: Arc<Dashboard>,
+    actions: Option<Actions>,
+) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/status", get(status))
-        .with_state(registry)
+        .with_state(registry.clone())
+        .merge(dashboard::routes(registry, dashboard, actions))
 }
 
 /// 200 when every room's event stream is up; otherwise 503 naming the rooms

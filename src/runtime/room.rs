@@ -41,7 +41,7 @@ use crate::clock::unix_now;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
 use crate::platform::{CappedBackoff, ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
-use crate::timetable::RoomSchedule;
+use crate::timetable::{RoomSchedule, Session};
 
 /// What a room is: where it is, its rules and its status.
 pub(crate) struct RoomSetup {
@@ -89,9 +89,13 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
     let builder = CappedBackoff::new(Duration::from_secs(1), MAX_RESTART_DELAY);
     let mut backoff = builder.start();
     let mut state = Arc::new(RoomState::new());
+    let mut timetable = TimetableFollower::new(room.schedule.clone());
+    room.status.set_zone(&room.schedule.zone);
+    let kind = room.platform.kind().as_str();
+    room.status.update(|status| status.platform_kind = kind);
     loop {
         let started = Instant::now();
-        match run(&room, &shared, &cancel, &mut state).await {
+        match run(&room, &shared, &cancel, &mut state, &mut timetable).await {
             Ok(()) => break,
             Err(err) if cancel.is_cancelled() => {
                 tracing::debug!(error = %format!("{err:#}"), "room stopped while failing");
@@ -131,6 +135,7 @@ async fn run(
     shared: &Shared,
     cancel: &CancellationToken,
     state: &mut Arc<RoomState>,
+    timetable: &mut TimetableFollower,
 ) -> anyhow::Result<()> {
     room.status
         .update(|status| status.set_phase(Phase::Connecting, None));
@@ -184,7 +189,7 @@ async fn run(
         ended_at: None,
         liveness: Liveness::new(room.platform.stall_bound()),
     };
-    let result = actor.run(&mut feed, cancel).await;
+    let result = actor.run(&mut feed, cancel, timetable).await;
     actor.snapshot(true);
     *state = std::mem::take(&mut actor.state);
     drop(actor);
@@ -232,6 +237,7 @@ impl RoomActor<'_> {
         &mut self,
         feed: &mut mpsc::Receiver<Box<FeedItem>>,
         cancel: &CancellationToken,
+        timetable: &mut TimetableFollower,
     ) -> anyhow::Result<()> {
         let mut reloads_open = true;
         let mut idle = tokio::time::interval(SNAPSHOT_IDLE);
@@ -255,6 +261,16 @@ impl RoomActor<'_> {
                     Err(_) => reloads_open = false,
                 },
                 _ = idle.tick() => {}
+            }
+            let now = unix_now();
+            if let Some((ended, started)) = timetable.changed(now) {
+                self.status.timetable(
+                    &self.state,
+                    &timetable.schedule.zone,
+                    ended.as_ref(),
+                    started.as_ref(),
+                    now,
+                );
             }
             self.snapshot(false);
         }
@@ -294,6 +310,7 @@ impl RoomActor<'_> {
         if changes.is_empty() {
             return;
         }
+        self.status.observe(&self.state, &changes, now);
         if self.shared.activity.receiver_count() > 0 {
             let size = self.state.count();
             for text in changes.iter().filter_map(|change| describe(change, size)) {
@@ -334,8 +351,7 @@ impl RoomActor<'_> {
     /// Plans intents and hands what is left to the dispatcher.
     fn dispatch(&mut self, intents: Vec<Intent>) {
         for failure in self.rules.drain_failures() {
-            self.status
-                .update(|status| status.note_error(failure.error.to_string()));
+            self.status.rule_failed(&failure);
             // Straight to the audit log: a failure is not a command to count.
             self.reporting
                 .audit
@@ -349,6 +365,15 @@ impl RoomActor<'_> {
                 count = intents.len(),
                 "the conference was ended; not sending what rules ask while it empties"
             );
+            return;
+        }
+        if let Some(why) = self.status.paused() {
+            for intent in intents {
+                let mut record =
+                    AuditRecord::for_intent(self.alias, &intent, Outcome::Blocked, unix_now());
+                record.error = Some(why.clone());
+                self.reporting.record(record);
+            }
             return;
         }
         self.note_finished();
@@ -482,10 +507,6 @@ impl RoomActor<'_> {
             return;
         }
         self.last_snapshot = Some(Instant::now());
-        let state = &self.state;
-        let (participants, counts) = (state.len(), state.counts());
-        let (in_room, waiting) = (counts.in_room, counts.waiting);
-        let flags = state.flags();
         let session = self.link.stats();
         match self
             .liveness
@@ -501,11 +522,7 @@ impl RoomActor<'_> {
         let stalled = self.liveness.stalled().map(str::to_owned);
         self.status.update(|status| {
             status.set_stalled(stalled);
-            status.participants = participants;
-            status.in_room = in_room;
-            status.waiting = waiting;
-            status.locked = flags.locked;
-            status.guests_muted = flags.guests_muted;
+            status.take_in(&self.state);
             status.set_rules(self.rules.stats(), self.rules.latency());
             status.set_session(session);
         });
@@ -518,6 +535,48 @@ impl RoomActor<'_> {
                 text,
             });
         }
+    }
+}
+
+/// The timetable session under way in a room, followed so its status and
+/// report hear when one ends and the next begins. Cheap to ask after every
+/// event: the schedule is looked at only when it changed or a session
+/// starts or ends.
+pub(crate) struct TimetableFollower {
+    schedule: RoomSchedule,
+    current: Option<Session>,
+    /// The schedule's version last looked at.
+    version: Option<u64>,
+    /// When the session under way may next change.
+    next_boundary: Option<f64>,
+}
+
+impl TimetableFollower {
+    pub(crate) fn new(schedule: RoomSchedule) -> TimetableFollower {
+        TimetableFollower {
+            schedule,
+            current: None,
+            version: None,
+            next_boundary: None,
+        }
+    }
+
+    /// The session that ended and the one under way, when that changed by
+    /// UNIX time `now`.
+    pub(crate) fn changed(&mut self, now: f64) -> Option<(Option<Session>, Option<Session>)> {
+        let version = self.schedule.schedule.version();
+        if self.version == Some(version) && self.next_boundary.is_none_or(|due| now < due) {
+            return None;
+        }
+        let schedule = self.schedule.schedule.get();
+        self.version = Some(version);
+        self.next_boundary = schedule.next_boundary(now);
+        let current = schedule.current(now).cloned();
+        if current == self.current {
+            return None;
+        }
+        let ended = std::mem::replace(&mut self.current, current.clone());
+        Some((ended, current))
     }
 }
 

@@ -3,17 +3,27 @@
 //! Each room task owns one [`RoomStatus`] and updates it as it works; nothing
 //! on the hot path is shared between rooms. `/healthz`, `/status` and
 //! `/metrics` read every room's entry when asked and add them up.
+//!
+//! A room also tells its [`RoomWatcher`]s (the dashboard's journal, the
+//! end-of-lecture report) what changed and which commands went out, and
+//! every update is signalled through the registry's [`Pulse`], so live views
+//! wake when something happens instead of polling.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use serde::Serialize;
+use tokio::sync::Notify;
 
-use crate::clock::{format_timestamp, unix_now};
+use super::audit::AuditRecord;
+use crate::clock::{Zone, format_timestamp, unix_now};
+use crate::model::{Change, Participant, RoomState};
 use crate::platform::LinkStats;
-use crate::rules::{CallLatency, LATENCY_BUCKETS, RuleStats};
+use crate::report::zone::ZoneTimes;
+use crate::rules::{CallLatency, LATENCY_BUCKETS, RuleFailure, RuleStats};
+use crate::timetable::Session;
 
 /// Where a room's connection stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -56,6 +66,32 @@ pub struct RuleStatus {
     pub errors: u64,
     /// Disabled after repeated failures.
     pub disabled: bool,
+    /// The latest failure, with when it happened.
+    pub last_error: Option<String>,
+}
+
+/// The latest command a room sent (or would have sent).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LastCommand {
+    /// When its outcome was known (RFC 3339).
+    pub time: String,
+    /// The rule that asked.
+    pub rule: String,
+    /// The command as people read it (`mute Bob`).
+    pub text: String,
+    /// What became of it (`ok`, `failed`, `shadow`, …).
+    pub outcome: &'static str,
+}
+
+/// The timetable session under way in a room.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SessionNow {
+    /// What it is called.
+    pub title: String,
+    /// When it started (RFC 3339 in the room's zone).
+    pub start: String,
+    /// When it ends.
+    pub end: String,
 }
 
 /// Everything known about one room.
@@ -65,6 +101,8 @@ pub struct RoomSnapshot {
     pub platform: String,
     /// Found through `discover:` rather than listed.
     pub discovered: bool,
+    /// The kind of platform (`vmr`, …); empty until the room's task starts.
+    pub platform_kind: &'static str,
     /// Where the connection stands.
     pub phase: Phase,
     /// Since when (RFC 3339).
@@ -99,8 +137,22 @@ pub struct RoomSnapshot {
     pub renewals: u64,
     /// The latest problems, newest last.
     pub last_errors: Vec<String>,
+    /// Who is presenting (display name).
+    pub presenter: Option<String>,
+    /// Who is speaking (display name).
+    pub speaker: Option<String>,
+    /// The timetable session under way, if the room follows a timetable.
+    pub timetable_session: Option<SessionNow>,
+    /// The latest command and the rule behind it.
+    pub last_command: Option<LastCommand>,
+    /// Why the room's commands are held back, while an operator has paused
+    /// its rules (who, and since when).
+    pub paused: Option<String>,
     #[serde(skip)]
     latency: CallLatency,
+    /// Each rule's latest failure: when (UNIX seconds), and what.
+    #[serde(skip)]
+    rule_errors: BTreeMap<String, (f64, String)>,
 }
 
 /// How many recent problems each room keeps.
@@ -111,6 +163,7 @@ impl RoomSnapshot {
         RoomSnapshot {
             platform: platform.to_owned(),
             discovered,
+            platform_kind: "",
             phase: Phase::Connecting,
             since: format_timestamp(unix_now()),
             reason: None,
@@ -128,8 +181,73 @@ impl RoomSnapshot {
             refreshes: 0,
             renewals: 0,
             last_errors: Vec::new(),
+            presenter: None,
+            speaker: None,
+            timetable_session: None,
+            last_command: None,
+            paused: None,
             latency: CallLatency::default(),
+            rule_errors: BTreeMap::new(),
         }
+    }
+
+    /// Takes in what the room looks like now: counts, flags, who presents
+    /// and who speaks.
+    pub fn take_in(&mut self, state: &RoomState) {
+        let counts = state.counts();
+        let flags = state.flags();
+        self.participants = state.len();
+        self.in_room = counts.in_room;
+        self.waiting = counts.waiting;
+        self.locked = flags.locked;
+        self.guests_muted = flags.guests_muted;
+        keep_name(&mut self.presenter, state.presenter());
+        keep_name(&mut self.speaker, state.speaker());
+    }
+
+    /// How much is wrong at UNIX time `now`, for listing rooms with trouble
+    /// first: 2 when the room is not connected; 1 when a rule is disabled,
+    /// a rule failed in the last [`RECENT_TROUBLE`] seconds or the latest
+    /// command failed or was held back; else 0.
+    pub fn trouble(&self, now: f64) -> u8 {
+        if !matches!(self.phase, Phase::Connected) {
+            return 2;
+        }
+        let disabled = self.rules.iter().any(|rule| rule.disabled);
+        let failing = self
+            .rule_errors
+            .values()
+            .any(|(at, _)| now - at < RECENT_TROUBLE);
+        let command = self
+            .last_command
+            .as_ref()
+            .is_some_and(|last| matches!(last.outcome, "failed" | "blocked"));
+        u8::from(disabled || failing || command)
+    }
+
+    /// Notes a rule's failure.
+    fn note_rule_failure(&mut self, failure: &RuleFailure, at: f64) {
+        let text = failure.error.to_string();
+        let stamped = format!("{} {}: {text}", format_timestamp(at), failure.handler);
+        // The counters catch up at the next snapshot; until then, count it here.
+        if let Some(rule) = self.rules.iter_mut().find(|rule| rule.name == failure.rule) {
+            rule.last_error = Some(stamped.clone());
+            rule.errors += 1;
+            rule.disabled |= failure.disabled;
+        }
+        self.rule_errors.insert(failure.rule.clone(), (at, stamped));
+        self.note_error(text);
+    }
+
+    /// Notes a command's outcome.
+    fn note_command(&mut self, record: &AuditRecord) {
+        self.count_command(&record.command, record.outcome.as_str());
+        self.last_command = Some(LastCommand {
+            time: record.time.clone(),
+            rule: record.rule.clone(),
+            text: record.text.clone(),
+            outcome: record.outcome.as_str(),
+        });
     }
 
     /// Moves to `phase`, with the reason when it is not a healthy one.
@@ -203,8 +321,15 @@ impl RoomSnapshot {
                 calls: stats.calls,
                 errors: stats.errors,
                 disabled: stats.disabled,
+                last_error: None,
             })
             .collect();
+        for rule in &mut self.rules {
+            rule.last_error = self
+                .rule_errors
+                .get(&rule.name)
+                .map(|(_, text)| text.clone());
+        }
         self.latency = latency.clone();
     }
 
@@ -215,19 +340,200 @@ impl RoomSnapshot {
     }
 }
 
+/// A rule failing for this long after its latest failure counts as trouble.
+pub const RECENT_TROUBLE: f64 = 900.0;
+
+/// Keeps its name when `who` is the same person, else takes theirs.
+pub fn keep_name(slot: &mut Option<String>, who: Option<&Arc<Participant>>) {
+    match (slot.as_deref(), who) {
+        (Some(name), Some(p)) if name == p.display_name => {}
+        (None, None) => {}
+        _ => *slot = who.map(|p| p.display_name.clone()),
+    }
+}
+
+/// Follows one room as it happens. Watchers are called on the room's task,
+/// in the order things happened, so they must be quick and never block.
+pub trait RoomWatcher: Send + Sync + std::fmt::Debug {
+    /// An event changed the room (`state` is the room after it) at UNIX
+    /// time `at`.
+    fn changes(&self, state: &RoomState, changes: &[Change], at: f64);
+    /// A command's outcome is known (or it was recorded as not sent).
+    fn command(&self, record: &AuditRecord);
+    /// A rule call failed at UNIX time `at`.
+    fn rule_failed(&self, failure: &RuleFailure, at: f64);
+    /// The room's times are in `zone` (told before anything happens).
+    fn zone(&self, _zone: &Zone) {}
+    /// The timetable session under way changed at UNIX time `at`: `ended`
+    /// is over, `started` has begun (`state` is the room now).
+    fn timetable(
+        &self,
+        _state: &RoomState,
+        _ended: Option<&Session>,
+        _started: Option<&Session>,
+        _at: f64,
+    ) {
+    }
+    /// The room is no longer watched (its platform reported it ended).
+    fn gone(&self, _at: f64) {}
+}
+
+/// Gives every room a [`RoomWatcher`] as the room is added.
+pub trait Watching: Send + Sync + std::fmt::Debug {
+    /// The watcher for room `alias`.
+    fn watch(&self, alias: &str) -> Arc<dyn RoomWatcher>;
+}
+
+/// Tells live views that some room's status changed. Cheap when no one
+/// listens: one atomic add per update.
+#[derive(Debug, Default)]
+pub struct Pulse {
+    generation: AtomicU64,
+    listeners: AtomicUsize,
+    notify: Notify,
+}
+
+impl Pulse {
+    /// How many changes there have been.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn beat(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if self.listeners.load(Ordering::Acquire) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Starts listening; the pulse wakes listeners until the guard is dropped.
+    pub fn listen(self: &Arc<Self>) -> Listening {
+        self.listeners.fetch_add(1, Ordering::AcqRel);
+        Listening(self.clone())
+    }
+
+    /// Waits until the generation is no longer `seen`, and returns it.
+    pub async fn changed_since(&self, seen: u64) -> u64 {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = self.generation();
+            if now != seen {
+                return now;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// A listener of a [`Pulse`]; stops listening when dropped.
+#[derive(Debug)]
+pub struct Listening(Arc<Pulse>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.listeners.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// One room's status, shared between its task and the HTTP endpoint.
 #[derive(Debug)]
-pub struct RoomStatus(Mutex<RoomSnapshot>);
+pub struct RoomStatus {
+    snapshot: Mutex<RoomSnapshot>,
+    /// Updates so far, for live views to tell what changed.
+    version: AtomicU64,
+    pulse: Arc<Pulse>,
+    watchers: Box<[Arc<dyn RoomWatcher>]>,
+}
 
 impl RoomStatus {
     /// Changes the status.
     pub fn update<T>(&self, change: impl FnOnce(&mut RoomSnapshot) -> T) -> T {
-        change(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        let result = change(&mut self.lock());
+        self.version.fetch_add(1, Ordering::AcqRel);
+        self.pulse.beat();
+        result
+    }
+
+    /// Reads the status without copying it.
+    pub fn read<T>(&self, read: impl FnOnce(&RoomSnapshot) -> T) -> T {
+        read(&self.lock())
     }
 
     /// A copy of the status.
     pub fn snapshot(&self) -> RoomSnapshot {
-        self.update(|snapshot| snapshot.clone())
+        self.read(RoomSnapshot::clone)
+    }
+
+    /// Why the room's commands are held back, while its rules are paused.
+    pub fn paused(&self) -> Option<String> {
+        self.read(|status| status.paused.clone())
+    }
+
+    /// How many times the status has changed.
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    /// An event changed the room at UNIX time `at`: tells the watchers and
+    /// wakes live views. The status itself takes the room in at the room's
+    /// next snapshot, with the rules' counters, so `/status` stays coherent.
+    pub fn observe(&self, state: &RoomState, changes: &[Change], at: f64) {
+        for watcher in &self.watchers {
+            watcher.changes(state, changes, at);
+        }
+        self.version.fetch_add(1, Ordering::AcqRel);
+        self.pulse.beat();
+    }
+
+    /// A command's outcome is known: counts it and tells the watchers.
+    pub fn command(&self, record: &AuditRecord) {
+        for watcher in &self.watchers {
+            watcher.command(record);
+        }
+        self.update(|status| status.note_command(record));
+    }
+
+    /// A rule call failed: notes it for the rule and tells the watchers.
+    pub fn rule_failed(&self, failure: &RuleFailure) {
+        let at = unix_now();
+        for watcher in &self.watchers {
+            watcher.rule_failed(failure, at);
+        }
+        self.update(|status| status.note_rule_failure(failure, at));
+    }
+
+    /// The room's times are in `zone`: tells the watchers.
+    pub fn set_zone(&self, zone: &Zone) {
+        for watcher in &self.watchers {
+            watcher.zone(zone);
+        }
+    }
+
+    /// The timetable session under way changed at `at`: shows the new one
+    /// (in `zone`) and tells the watchers.
+    pub fn timetable(
+        &self,
+        state: &RoomState,
+        zone: &Zone,
+        ended: Option<&Session>,
+        started: Option<&Session>,
+        at: f64,
+    ) {
+        for watcher in &self.watchers {
+            watcher.timetable(state, ended, started, at);
+        }
+        let now = started.map(|session| SessionNow {
+            title: session.title.clone(),
+            start: zone.timestamp(session.start),
+            end: zone.timestamp(session.end),
+        });
+        self.update(|status| status.timetable_session = now);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RoomSnapshot> {
+        self.snapshot.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -238,6 +544,8 @@ pub struct Registry {
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
     last_reload_error: Mutex<Option<String>>,
+    pulse: Arc<Pulse>,
+    watching: Vec<Arc<dyn Watching>>,
     /// Webhook callbacks answered, by platform account and HTTP status.
     webhooks: Mutex<BTreeMap<(String, u16), u64>>,
 }
@@ -258,12 +566,24 @@ pub struct StatusReport {
 }
 
 impl Registry {
+    /// A registry whose rooms are followed by these watchers.
+    pub fn watched_by(watching: Vec<Arc<dyn Watching>>) -> Registry {
+        Registry {
+            watching,
+            ..Registry::default()
+        }
+    }
+
     /// Adds a room on the platform account `platform` and returns its
     /// status.
     pub fn add_room(&self, alias: &str, platform: &str, discovered: bool) -> Arc<RoomStatus> {
-        let status = Arc::new(RoomStatus(Mutex::new(RoomSnapshot::new(
-            platform, discovered,
-        ))));
+        let status = Arc::new(RoomStatus {
+            snapshot: Mutex::new(RoomSnapshot::new(platform, discovered)),
+            version: AtomicU64::new(0),
+            pulse: self.pulse.clone(),
+            watchers: self.watching.iter().map(|w| w.watch(alias)).collect(),
+        });
+        self.pulse.beat();
         self.rooms
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -271,12 +591,20 @@ impl Registry {
         status
     }
 
-    /// Forgets a room that is no longer watched.
+    /// Forgets a room that is no longer watched, and tells its watchers.
     pub fn remove_room(&self, alias: &str) {
-        self.rooms
+        let removed = self
+            .rooms
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(alias);
+        if let Some(status) = removed {
+            let at = unix_now();
+            for watcher in &status.watchers {
+                watcher.gone(at);
+            }
+        }
+        self.pulse.beat();
     }
 
     /// True when a room with this alias is watched.
@@ -309,6 +637,39 @@ impl Registry {
             .last_reload_error
             .lock()
             .unwrap_or_else(|p| p.into_inner()) = error;
+        self.pulse.beat();
+    }
+
+    /// Why the latest rule reload was refused, if it was.
+    pub fn last_reload_error(&self) -> Option<String> {
+        self.last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every room's status, by alias.
+    pub fn rooms(&self) -> Vec<(String, Arc<RoomStatus>)> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(alias, status)| (alias.clone(), status.clone()))
+            .collect()
+    }
+
+    /// One room's status.
+    pub fn room(&self, alias: &str) -> Option<Arc<RoomStatus>> {
+        self.rooms
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(alias)
+            .cloned()
+    }
+
+    /// What tells live views that a room changed.
+    pub fn pulse(&self) -> &Arc<Pulse> {
+        &self.pulse
     }
 
     fn snapshots(&self) -> BTreeMap<String, RoomSnapshot> {

@@ -6,6 +6,8 @@
 //! Every test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -126,6 +128,38 @@ pub fn config(sim: &Simulator, rules: &[&str], extra: &str) -> String {
         "platform:\n  url: {url}\n  display_name: usher\nrules_dir: rules\nrooms:\n  - alias: {ROOM}\n    pin_file: hall.pin\n    rules:\n{rules}audit_log: audit.jsonl\nhttp: {{ listen: 127.0.0.1:0 }}\n{extra}",
         url = sim.base_url(),
     )
+}
+
+/// Like [`config`] for several rooms on `sim`, each `(alias, rules)`, all
+/// with the PIN in `hall.pin`.
+pub fn rooms_config(sim: &Simulator, rooms: &[(&str, &[&str])], extra: &str) -> String {
+    let rooms: String = rooms
+        .iter()
+        .map(|(alias, rules)| {
+            let rules: String = rules
+                .iter()
+                .map(|rule| format!("      - {rule}\n"))
+                .collect();
+            let rules = if rules.is_empty() {
+                " []\n".to_owned()
+            } else {
+                format!("\n{rules}")
+            };
+            format!("  - alias: {alias}\n    pin_file: hall.pin\n    rules:{rules}")
+        })
+        .collect();
+    format!(
+        "platform:\n  url: {url}\n  display_name: usher\nrules_dir: rules\nrooms:\n{rooms}audit_log: audit.jsonl\nhttp: {{ listen: 127.0.0.1:0 }}\n{extra}",
+        url = sim.base_url(),
+    )
+}
+
+/// Room `alias` with [`PIN`] and these people in it from the start.
+pub fn room_named(alias: &str, participants: Vec<Joiner>) -> RoomSpec {
+    RoomSpec {
+        alias: alias.to_owned(),
+        ..room(participants)
+    }
 }
 
 /// [`ROOM`] with its PIN and these people in it from the start.
