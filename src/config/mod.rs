@@ -17,6 +17,7 @@
 //!     zone: Europe/Berlin           # default: the machine's zone
 //! dry_run: false
 //! audit_log: audit.jsonl
+//! state_dir: usher-state          # rules' state between runs; default: next to the audit log
 //! http: { listen: 127.0.0.1:9750 }
 //! ```
 //!
@@ -95,6 +96,13 @@ pub struct Config {
     /// when absent.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// Where rooms' rule state is kept between runs (relative to the config
+    /// file); see [`Config::state_dir`].
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    /// Several instances sharing rooms through etcd.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::config::ClusterConfig>,
     /// The local HTTP endpoint for `/healthz`, `/metrics` and `/status`.
     #[serde(default)]
     pub http: HttpConfig,
@@ -391,6 +399,9 @@ impl Config {
         if let Some(audit) = &config.audit_log {
             config.audit_log = Some(base.join(audit));
         }
+        if let Some(dir) = &config.state_dir {
+            config.state_dir = Some(base.join(dir));
+        }
         for room in &mut config.rooms {
             if let Some(file) = &room.pin_file {
                 room.pin_file = Some(base.join(file));
@@ -418,6 +429,16 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// Where rooms' rule state is kept: `state_dir:`, else `usher-state`
+    /// next to the audit log; none without either (state then lasts as
+    /// long as the process).
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.state_dir.clone().or_else(|| {
+            let audit = self.audit_log.as_ref()?;
+            Some(audit.parent().unwrap_or(Path::new("")).join("usher-state"))
+        })
     }
 
     /// The room `alias`, or with `None` the only room; the error lists the

@@ -28,6 +28,7 @@ use super::activity::Activity;
 use super::audit::AuditSink;
 use super::discovery::{self, Discoverer};
 use super::dispatch::Pacing;
+use super::persist::StateStore;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
 use super::status::Registry;
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     pub dry_run: bool,
     pub pacing: Pacing,
     pub flip_flops_per_minute: u32,
+    /// Where rooms' rule state is kept.
+    pub store: StateStore,
 }
 
 /// How to start the daemon, beyond its configuration.
@@ -186,6 +189,15 @@ impl Daemon {
             None => None,
         };
 
+        let store = match config.state_dir() {
+            Some(dir) => {
+                std::fs::create_dir_all(&dir).map_err(|err| {
+                    StartError::Config(format!("state_dir: cannot create {}: {err}", dir.display()))
+                })?;
+                StateStore::Dir(Arc::from(dir.as_path()))
+            }
+            None => StateStore::Off,
+        };
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
         let first_activity = options.follow_activity.then_some(first_activity);
@@ -201,6 +213,7 @@ impl Daemon {
                 attempts: config.dispatch.attempts,
             },
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
+            store,
         });
         let cancel = CancellationToken::new();
         let all_bindings = rooms

@@ -19,6 +19,11 @@
 //! the next run's first roster is diffed against, so people who arrived
 //! while usher was away get their `on_join`. Only the very first roster of
 //! the process is a baseline.
+//!
+//! The rules' state and timers, with the roster, are saved as they change
+//! (see [`super::persist`]) and restored when the room starts: a restarted
+//! usher continues a hand queue, and diffs its first roster against the
+//! saved one when that is recent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,11 +40,13 @@ use super::audit::{AuditRecord, Outcome};
 use super::daemon::Shared;
 use super::dispatch::{self, Finished, Job, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
+use super::persist::{RoomSaver, SAVE_EVERY, StateStore};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
 use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
+use crate::rules::snapshot::RulesSnapshot;
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 use crate::timetable::RoomSchedule;
 
@@ -76,6 +83,10 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(10);
 /// off about people who are already gone.
 const AFTER_ENDING: Duration = Duration::from_secs(30);
 
+/// A saved roster older than this is no guide to who is new: the first
+/// roster after it is a baseline.
+const ROSTER_FRESH_FOR: f64 = 15.0 * 60.0;
+
 /// Keeps a room running until `cancel` fires, restarting it with backoff
 /// when it fails.
 pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
@@ -91,9 +102,20 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
         .without_max_times();
     let mut backoff = builder.build();
     let mut state = Arc::new(RoomState::new());
+    let alias = room.address.alias.clone();
+    let mut saved = match shared.store.load(&alias).await {
+        Ok(saved) => saved,
+        Err(err) => {
+            tracing::error!(error = %err, "the saved rule state cannot be used");
+            room.status
+                .update(|status| status.note_error(err.to_string()));
+            None
+        }
+    };
+    let saver = RoomSaver::start(shared.store.clone(), alias);
     loop {
         let started = Instant::now();
-        match run(&room, &shared, &cancel, &mut state).await {
+        match run(&room, &shared, &cancel, &mut state, &saver, &mut saved).await {
             Ok(()) => break,
             Err(err) if cancel.is_cancelled() => {
                 tracing::debug!(error = %format!("{err:#}"), "room stopped while failing");
@@ -122,17 +144,21 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
             }
         }
     }
+    saver.finish().await;
     room.status
         .update(|status| status.set_phase(Phase::Stopped, Some("usher stopped".to_owned())));
 }
 
 /// Runs a room once: until `cancel` fires (Ok) or something fails (Err).
-/// `state` is the room as last known, and is kept up to date.
+/// `state` is the room as last known, and `saved` its rules' last
+/// snapshot; both are kept up to date.
 async fn run(
     room: &RoomSetup,
     shared: &Shared,
     cancel: &CancellationToken,
     state: &mut Arc<RoomState>,
+    saver: &RoomSaver,
+    saved: &mut Option<RulesSnapshot>,
 ) -> anyhow::Result<()> {
     room.status
         .update(|status| status.set_phase(Phase::Connecting, None));
@@ -144,6 +170,16 @@ async fn run(
     let mut rules = RoomRules::new(alias, shared.rules.borrow().clone(), &room.bindings)
         .context("cannot bind the room's rules")?;
     rules.set_schedule(room.schedule.clone(), unix_now());
+    if let Some(snapshot) = saved.as_ref() {
+        rules.restore(snapshot, unix_now());
+        if !state.is_synced() && unix_now() - snapshot.saved_at < ROSTER_FRESH_FOR {
+            Arc::make_mut(state).apply(Event::Roster(snapshot.roster.clone()));
+        }
+        tracing::info!(
+            timers = snapshot.timers.len(),
+            "the rules' saved state is restored"
+        );
+    }
 
     let background = cancel.child_token();
     let (feed_sink, mut feed) = mpsc::channel(4096);
@@ -184,10 +220,17 @@ async fn run(
         reporting,
         last_snapshot: None,
         ended_at: None,
+        saver: (!matches!(shared.store, StateStore::Off)).then_some(saver),
+        saved: saved.take(),
+        saved_revision: None,
+        roster_changed: false,
+        last_save: None,
     };
     let result = actor.run(&mut feed, cancel).await;
     actor.snapshot(true);
+    actor.persist(true);
     *state = std::mem::take(&mut actor.state);
+    *saved = actor.saved.take();
     drop(actor);
 
     background.cancel();
@@ -224,6 +267,15 @@ struct RoomActor<'a> {
     last_snapshot: Option<Instant>,
     /// When usher ended the conference, while that still holds.
     ended_at: Option<Instant>,
+    /// Where the rules' snapshots go; none when state is not kept.
+    saver: Option<&'a RoomSaver>,
+    /// The last snapshot handed over (or restored).
+    saved: Option<RulesSnapshot>,
+    /// The rules' revision when last saved.
+    saved_revision: Option<u64>,
+    /// The roster changed since the last save.
+    roster_changed: bool,
+    last_save: Option<Instant>,
 }
 
 impl RoomActor<'_> {
@@ -256,6 +308,7 @@ impl RoomActor<'_> {
                 _ = idle.tick() => {}
             }
             self.snapshot(false);
+            self.persist(false);
         }
     }
 
@@ -289,6 +342,7 @@ impl RoomActor<'_> {
         if changes.is_empty() {
             return;
         }
+        self.roster_changed = true;
         if self.shared.activity.receiver_count() > 0 {
             let size = self.state.count();
             for text in changes.iter().filter_map(|change| describe(change, size)) {
@@ -459,6 +513,39 @@ impl RoomActor<'_> {
             status.set_rules(self.rules.stats(), self.rules.latency());
             status.set_session(session);
         });
+    }
+
+    /// Hands the rules' state and the roster to the saver when they
+    /// changed, at most every [`SAVE_EVERY`] unless `now` is set.
+    fn persist(&mut self, now: bool) {
+        let Some(saver) = self.saver else {
+            return;
+        };
+        let revision = self.rules.revision();
+        if self.saved_revision == Some(revision) && !self.roster_changed {
+            return;
+        }
+        if !now
+            && self
+                .last_save
+                .is_some_and(|last| last.elapsed() < SAVE_EVERY)
+        {
+            return;
+        }
+        self.last_save = Some(Instant::now());
+        self.saved_revision = Some(revision);
+        self.roster_changed = false;
+        let mut snapshot = self.rules.snapshot();
+        snapshot.roster = self.state.participants().map(|p| (**p).clone()).collect();
+        if let Some(saved) = &self.saved {
+            snapshot.saved_at = saved.saved_at;
+            if *saved == snapshot {
+                return;
+            }
+        }
+        snapshot.saved_at = unix_now();
+        saver.hand_over(snapshot.to_bytes());
+        self.saved = Some(snapshot);
     }
 
     fn tell(&self, text: String) {
