@@ -34,6 +34,9 @@
 //!   - { platform: hw, match: "Lecture *", profile: lecture }
 //! ```
 //!
+//! With `cluster:` (see [`crate::cluster::config`]), several instances
+//! loading the same config share its rooms through etcd.
+//!
 //! A single `platform:` block (the shape of earlier versions) is read as
 //! one `vmr` platform named `default`. Unknown fields are errors, every
 //! error names `file:line:column`, and secrets are read from the
@@ -654,6 +657,31 @@ impl Config {
                 "failures_before_disable:",
                 0,
                 "limits.failures_before_disable must be at least 1".to_owned(),
+            ));
+        }
+        self.validate_cluster(at)
+    }
+
+    /// `cluster:` as far as it can be checked without etcd.
+    fn validate_cluster(&self, at: &Locator) -> Result<(), ConfigError> {
+        use crate::cluster::config::ClusterConfigError;
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        if let Err(err) = cluster.validate() {
+            let needle = match err {
+                ClusterConfigError::NoEndpoints | ClusterConfigError::BadEndpoint(_) => "etcd:",
+                ClusterConfigError::LeaseTtl => "lease_ttl:",
+                ClusterConfigError::Node(_) => "node:",
+                ClusterConfigError::Prefix => "prefix:",
+            };
+            return Err(at.error_after("cluster:", needle, err.to_string()));
+        }
+        if !self.discover.is_empty() {
+            return Err(at.error(
+                "discover:",
+                0,
+                "discover: is not shared between the instances of a cluster yet; with `cluster:`, list the rooms under `rooms:`".to_owned(),
             ));
         }
         Ok(())

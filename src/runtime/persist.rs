@@ -11,6 +11,9 @@
 //!   temporary file, synced and renamed over the old one, so what is there
 //!   is always a whole snapshot. An unreadable file is reported, set aside
 //!   as `….unreadable` and the room starts afresh.
+//! - [`StateStore::Etcd`]: in a cluster, one key per room, written only
+//!   while this instance still holds the room's key (see
+//!   [`crate::cluster`]).
 
 use std::fs::File;
 use std::io::Write as _;
@@ -21,6 +24,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::cluster::{Cluster, Ownership};
 use crate::rules::snapshot::{RulesSnapshot, SnapshotError};
 
 /// How often a room hands over its snapshot at most while its rules change.
@@ -34,6 +38,8 @@ pub enum StateStore {
     Off,
     /// One file per room in this directory.
     Dir(Arc<Path>),
+    /// One etcd key per room, written while this instance owns the room.
+    Etcd(Arc<Cluster>),
 }
 
 /// Why saved state could not be read or written.
@@ -55,6 +61,12 @@ pub enum PersistError {
         /// Why it cannot be used.
         source: SnapshotError,
     },
+    /// etcd could not be asked, or refused.
+    #[error("{0}")]
+    Etcd(String),
+    /// The room is no longer this instance's to write.
+    #[error("not written: this instance no longer owns the room")]
+    NotOwner,
 }
 
 impl StateStore {
@@ -69,11 +81,18 @@ impl StateStore {
                     .await
                     .unwrap_or(Ok(None))
             }
+            StateStore::Etcd(cluster) => cluster.load_state(room).await,
         }
     }
 
-    /// Stores `bytes` as `room`'s snapshot.
-    async fn save(&self, room: &str, bytes: Arc<Vec<u8>>) -> Result<(), PersistError> {
+    /// Stores `bytes` as `room`'s snapshot; in a cluster only while
+    /// `ownership` holds.
+    async fn save(
+        &self,
+        room: &str,
+        bytes: Arc<Vec<u8>>,
+        ownership: Option<&Ownership>,
+    ) -> Result<(), PersistError> {
         match self {
             StateStore::Off => Ok(()),
             StateStore::Dir(dir) => {
@@ -87,6 +106,10 @@ impl StateStore {
                 .await
                 .unwrap_or(Ok(()))
             }
+            StateStore::Etcd(cluster) => match ownership {
+                Some(ownership) => cluster.save_state(&bytes, ownership).await,
+                None => Err(PersistError::NotOwner),
+            },
         }
     }
 }
@@ -99,7 +122,7 @@ pub(crate) struct RoomSaver {
 
 impl RoomSaver {
     /// Starts the writer of `room`'s snapshots.
-    pub(crate) fn start(store: StateStore, room: String) -> Self {
+    pub(crate) fn start(store: StateStore, room: String, ownership: Option<Ownership>) -> Self {
         let (latest, mut handed) = watch::channel::<Option<Arc<Vec<u8>>>>(None);
         let writer = tokio::spawn(async move {
             let mut written: Option<Arc<Vec<u8>>> = None;
@@ -107,7 +130,7 @@ impl RoomSaver {
                 let closed = handed.changed().await.is_err();
                 let bytes = handed.borrow_and_update().clone();
                 if let Some(bytes) = bytes.filter(|bytes| written.as_ref() != Some(bytes)) {
-                    match store.save(&room, bytes.clone()).await {
+                    match store.save(&room, bytes.clone(), ownership.as_ref()).await {
                         Ok(()) => written = Some(bytes),
                         Err(err) => {
                             tracing::error!(error = %err, "the rules' state was not saved");

@@ -44,6 +44,8 @@ use super::persist::{RoomSaver, SAVE_EVERY, StateStore};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
+use crate::cluster::Ownership;
+use crate::cluster::fence::FencedLink;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
 use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::snapshot::RulesSnapshot;
@@ -58,6 +60,9 @@ pub(crate) struct RoomSetup {
     pub status: Arc<RoomStatus>,
     /// The room's zone and timetable sessions, which its rules see.
     pub schedule: RoomSchedule,
+    /// In a cluster, this instance's hold on the room: commands are sent
+    /// only while it holds.
+    pub ownership: Option<Ownership>,
 }
 
 /// How long a room may take to wind down before its queue is cancelled.
@@ -112,7 +117,7 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
             None
         }
     };
-    let saver = RoomSaver::start(shared.store.clone(), alias);
+    let saver = RoomSaver::start(shared.store.clone(), alias, room.ownership.clone());
     loop {
         let started = Instant::now();
         match run(&room, &shared, &cancel, &mut state, &saver, &mut saved).await {
@@ -166,6 +171,10 @@ async fn run(
     let link = Box::pin(room.platform.connect(&room.address))
         .await
         .context("cannot connect to the room")?;
+    let link = match &room.ownership {
+        Some(ownership) => FencedLink::wrap(link, ownership.clone()),
+        None => link,
+    };
     let alias = &room.address.alias;
     let mut rules = RoomRules::new(alias, shared.rules.borrow().clone(), &room.bindings)
         .context("cannot bind the room's rules")?;
@@ -338,6 +347,9 @@ impl RoomActor<'_> {
         let name = event.kind();
         self.status.update(|status| status.count_event(name));
         let now = unix_now();
+        // A baseline roster changes nothing the rules see, but is what the
+        // next owner must diff against.
+        self.roster_changed |= matches!(event, Event::Roster(_));
         let changes = Arc::make_mut(&mut self.state).apply_at(event, now);
         if changes.is_empty() {
             return;
