@@ -77,6 +77,9 @@ enum Command {
     /// Measure throughput, latency and scale.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Several instances sharing rooms through etcd.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Help for writing rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -91,6 +94,16 @@ enum Command {
     },
     /// Print usher's manual page (e.g. `usher man > usher.1`).
     Man,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Print the live instances and every room's owner, as etcd has them.
+    Status {
+        /// The configuration (with `cluster:`).
+        #[arg(short, long, default_value = "usher.yaml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -336,6 +349,7 @@ fn main() -> ExitCode {
         Command::Man => return man(),
         Command::Demo
         | Command::Run(_)
+        | Command::Cluster(_)
         | Command::Timetable(_)
         | Command::Record(_)
         | Command::Simulate(_)
@@ -363,6 +377,9 @@ fn main() -> ExitCode {
             | Command::Man => unreachable!("handled above"),
             Command::Timetable(args) => Ok(timetable(&args).await),
             Command::Record(args) => return record(&args).await,
+            Command::Cluster(ClusterCommand::Status { config }) => {
+                return Ok(cluster_status(&config).await);
+            }
             Command::Bench(BenchCommand::Scale(args)) => {
                 let mut stdout = std::io::stdout();
                 let protocol = match args.stream_protocol {
@@ -460,6 +477,38 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(BAD_CONFIG))
         }
         Err(StartError::Other(err)) => Err(err),
+    }
+}
+
+async fn cluster_status(path: &Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let Some(cluster) = &config.cluster else {
+        eprintln!(
+            "error: {}: no `cluster:` section; this config runs one instance",
+            path.display()
+        );
+        return ExitCode::from(BAD_CONFIG);
+    };
+    let rooms: Vec<&str> = config
+        .rooms
+        .iter()
+        .map(|room| room.alias.as_str())
+        .collect();
+    match usher::cluster::report::status_text(cluster, &rooms).await {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(BAD_CONFIG)
+        }
     }
 }
 

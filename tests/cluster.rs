@@ -26,15 +26,44 @@ fn alias(n: usize) -> String {
 }
 
 async fn rooms_simulator(count: usize) -> Simulator {
+    queue_simulator(count, &[]).await
+}
+
+/// `count` rooms, the first with these guests (muted) in it from the start.
+async fn queue_simulator(count: usize, guests: &[&str]) -> Simulator {
     let rooms = (0..count)
-        .map(|n| RoomSpec {
-            alias: alias(n),
-            pin: Some(Secret::new(PIN)),
-            token_expiry: Duration::from_secs(120),
-            participants: vec![Joiner::host("Ada")],
+        .map(|n| {
+            let mut participants = vec![Joiner::host("Ada")];
+            if n == 0 {
+                participants.extend(guests.iter().map(|name| Joiner {
+                    muted: true,
+                    ..Joiner::guest(*name)
+                }));
+            }
+            RoomSpec {
+                alias: alias(n),
+                pin: Some(Secret::new(PIN)),
+                token_expiry: Duration::from_secs(120),
+                participants,
+            }
         })
         .collect();
     simulator(rooms).await
+}
+
+/// How often `name` was unmuted in `room`.
+fn unmutes_in(sim: &Simulator, room: &str, name: &str) -> usize {
+    let Some(uuid) = sim
+        .conference(room)
+        .and_then(|conference| conference.find(name).map(|p| p.uuid.clone()))
+    else {
+        return 0;
+    };
+    let path = format!("participants/{uuid}/unmute");
+    sim.calls()
+        .iter()
+        .filter(|call| call.room.as_deref() == Some(room) && call.path == path)
+        .count()
 }
 
 /// The cluster's config: every room with `auto_mute_guests`, the node's
@@ -43,7 +72,7 @@ fn cluster_config(sim: &Simulator, etcd: &Etcd, count: usize) -> String {
     let rooms: String = (0..count)
         .map(|n| {
             format!(
-                "  - alias: {}\n    pin_file: hall.pin\n    rules: [auto_mute_guests]\n",
+                "  - alias: {}\n    pin_file: hall.pin\n    rules:\n      - auto_mute_guests\n      - hand_queue: {{ silence: 600 }}\n",
                 alias(n)
             )
         })
@@ -199,6 +228,27 @@ async fn three_instances_balance_and_take_over_a_killed_ones_rooms() {
     .await;
     let owned = owners(&one).await;
     assert_eq!(owned.len(), 30, "{owned:?}");
+    let printed = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["cluster", "status", "-c", "usher.yaml"])
+        .current_dir(dir.path())
+        .output()
+        .expect("usher cluster status runs");
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&printed.stderr)
+    );
+    assert!(
+        text.starts_with("nodes: node-1, node-2, node-3\n"),
+        "{text}"
+    );
+    for (room, owner) in &owned {
+        assert!(
+            text.contains(&format!("{room}  {owner}\n")),
+            "{room} {owner} in {text}"
+        );
+    }
 
     // (b) kill -9: the victim's rooms are taken within the lease and a
     // resync, and every guest who joins afterwards is muted once.
@@ -320,7 +370,7 @@ async fn a_rolling_restart_leaves_no_room_unmoderated_for_long() {
     }
     let etcd = Etcd::start("rolling").await;
     let count = 9;
-    let sim = rooms_simulator(count).await;
+    let sim = queue_simulator(count, &["Bob", "Cat", "Dan"]).await;
     let dir = setup("cluster_rolling", &sim, &etcd, count);
     let mut instances = Vec::new();
     for node in ["node-1", "node-2", "node-3"] {
@@ -328,17 +378,26 @@ async fn a_rolling_restart_leaves_no_room_unmoderated_for_long() {
     }
     let all: Vec<&Instance> = instances.iter().collect();
     settled(&all, count, PATIENCE * 2).await;
+    // A hand queue in the first room: Bob has the floor, Cat and Dan wait.
+    for name in ["Bob", "Cat", "Dan"] {
+        sim.step(&alias(0), &Step::RaiseHand(name.to_owned()))
+            .unwrap();
+    }
+    eventually(PATIENCE, "Bob given the floor", async || {
+        unmutes_in(&sim, &alias(0), "Bob") == 1
+    })
+    .await;
+    // Saved within a second.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let mut guest = 0;
     let mut slowest = Duration::ZERO;
     for index in 0..instances.len() {
         let node = instances[index].node.clone();
+        // As it is told to stop, a guest arrives in every room.
         instances[index].process.signal("TERM");
-        let (status, stderr) = instances[index].process.exit_within(PATIENCE).await;
-        assert_eq!(status.code(), Some(0), "{stderr}");
-        // Right after it left, a guest arrives in every room.
+        let arrived = Instant::now();
         guest += 1;
         let name = format!("Guest {guest}");
-        let arrived = Instant::now();
         for n in 0..count {
             sim.step(&alias(n), &Step::Join(Joiner::guest(&name)))
                 .unwrap();
@@ -352,11 +411,28 @@ async fn a_rolling_restart_leaves_no_room_unmoderated_for_long() {
             .await;
         }
         slowest = slowest.max(arrived.elapsed());
+        let (status, stderr) = instances[index].process.exit_within(PATIENCE).await;
+        assert_eq!(status.code(), Some(0), "{stderr}");
         instances[index] = instance(&dir, &node).await;
         let all: Vec<&Instance> = instances.iter().collect();
         settled(&all, count, PATIENCE * 2).await;
     }
-    eprintln!("rolling restart: every guest muted within {slowest:?}");
+    // The queue went through three owners, in order.
+    sim.step(&alias(0), &Step::LowerHand("Bob".to_owned()))
+        .unwrap();
+    eventually(PATIENCE, "the floor passed from Bob to Cat", async || {
+        mutes_in(&sim, &alias(0), "Bob") == 1 && unmutes_in(&sim, &alias(0), "Cat") == 1
+    })
+    .await;
+    sim.step(&alias(0), &Step::LowerHand("Cat".to_owned()))
+        .unwrap();
+    eventually(PATIENCE, "the floor passed from Cat to Dan", async || {
+        mutes_in(&sim, &alias(0), "Cat") == 1 && unmutes_in(&sim, &alias(0), "Dan") == 1
+    })
+    .await;
+    eprintln!(
+        "rolling restart: every guest who came as an instance stopped muted within {slowest:?}"
+    );
     assert!(slowest <= Duration::from_secs(2), "{slowest:?}");
     let repeated = repeated_commands(&sim);
     assert!(repeated.is_empty(), "commands sent twice: {repeated:?}");

@@ -29,11 +29,13 @@
 //! - [`assign`]: rendezvous hashing with bounded load over the live nodes.
 //! - [`fence`]: the room link that refuses to send without ownership.
 //! - [`rooms`]: taking, keeping and releasing rooms.
+//! - [`report`]: `usher cluster status`.
 
 pub mod assign;
 pub mod config;
 pub mod etcd;
 pub mod fence;
+pub mod report;
 pub mod rooms;
 
 use std::collections::BTreeMap;
@@ -147,13 +149,13 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// Connects without joining: for `usher cluster status`.
+    /// Connects without joining, and without a node name of its own: for
+    /// `usher cluster status`.
     pub fn observer(config: &ClusterConfig) -> Result<Cluster, JoinError> {
-        config.validate()?;
         let ttl = config.lease();
         Ok(Cluster {
             etcd: Etcd::new(config.endpoints()?, call_timeout(ttl))?,
-            node: config.node_name()?,
+            node: String::new(),
             prefix: config.prefix.clone(),
             ttl,
             lease: AtomicI64::new(0),

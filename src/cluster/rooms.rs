@@ -90,11 +90,24 @@ pub(crate) async fn run(pool: ClusterRooms, cancel: CancellationToken) {
             letting_go.retain(|_, task| !task.is_finished());
             pool.reconcile(&mut held, &mut letting_go).await;
         }
-        for (_, room) in std::mem::take(&mut held) {
+        // Every room stops at once; each is released as soon as it has
+        // finished (its state written), and the lease goes last.
+        for room in held.values() {
             room.stop.cancel();
-            let _ = room.task.await;
         }
-        for (_, task) in letting_go {
+        let releases: Vec<JoinHandle<()>> = std::mem::take(&mut held)
+            .into_iter()
+            .map(|(alias, room)| {
+                let (cluster, registry) = (cluster.clone(), pool.registry.clone());
+                tokio::spawn(async move {
+                    let _ = room.task.await;
+                    registry.remove_room(&alias);
+                    cluster.release(&room.ownership).await;
+                })
+            })
+            .chain(letting_go.into_values())
+            .collect();
+        for task in releases {
             let _ = task.await;
         }
         cluster.leave().await;
