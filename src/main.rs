@@ -138,9 +138,25 @@ enum BenchCommand {
     Latency(LatencyArgs),
     /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
     Scale(ScaleArgs),
+    /// Three instances sharing rooms through a local etcd: failover time over
+    /// repeated kill -9, and etcd writes per room per minute.
+    Failover(FailoverArgs),
     /// The simulator half of `bench scale`, run as its own process.
     #[command(hide = true)]
     ServeRooms(ServeRoomsArgs),
+}
+
+#[derive(clap::Args)]
+struct FailoverArgs {
+    /// Instances killed (one after another, each started again).
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+    /// Rooms shared.
+    #[arg(long, default_value_t = 30)]
+    rooms: usize,
+    /// The instances' lease.
+    #[arg(long, default_value = "2s")]
+    lease_ttl: Span,
 }
 
 #[derive(clap::Args)]
@@ -354,7 +370,10 @@ fn main() -> ExitCode {
         | Command::Record(_)
         | Command::Simulate(_)
         | Command::Bench(
-            BenchCommand::Latency(_) | BenchCommand::Scale(_) | BenchCommand::ServeRooms(_),
+            BenchCommand::Latency(_)
+            | BenchCommand::Scale(_)
+            | BenchCommand::Failover(_)
+            | BenchCommand::ServeRooms(_),
         ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -391,6 +410,18 @@ fn main() -> ExitCode {
                     args.length.0,
                     args.token_expiry.0,
                     protocol,
+                    &mut stdout,
+                )
+                .await?;
+                println!("{}", serde_json::to_string(&report)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::Failover(args)) => {
+                let mut stdout = std::io::stdout();
+                let report = usher::bench::failover::run(
+                    args.kills,
+                    args.rooms,
+                    args.lease_ttl.0,
                     &mut stdout,
                 )
                 .await?;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use daemon_support::etcd::{Etcd, available};
+use daemon_support::etcd::{Etcd, available, start};
 use daemon_support::*;
 use serde_json::Value;
 use usher::model::Secret;
@@ -80,7 +80,7 @@ fn cluster_config(sim: &Simulator, etcd: &Etcd, count: usize) -> String {
     format!(
         "platform:\n  url: {url}\n  display_name: usher\nrules_dir: rules\nrooms:\n{rooms}http: {{ listen: 127.0.0.1:0 }}\ncluster:\n  etcd: [{etcd}]\n  node: ${{USHER_NODE}}\n  lease_ttl: {ttl}s\n",
         url = sim.base_url(),
-        etcd = etcd.url,
+        etcd = etcd.url(),
         ttl = LEASE_TTL.as_secs(),
     )
 }
@@ -211,7 +211,7 @@ async fn three_instances_balance_and_take_over_a_killed_ones_rooms() {
     if !available("three_instances_balance_and_take_over_a_killed_ones_rooms") {
         return;
     }
-    let etcd = Etcd::start("balance").await;
+    let etcd = start("balance").await;
     let sim = rooms_simulator(30).await;
     let dir = setup("cluster_balance", &sim, &etcd, 30);
     let one = instance(&dir, "node-1").await;
@@ -306,7 +306,7 @@ async fn a_stopped_owner_sends_nothing_when_it_wakes() {
     if !available("a_stopped_owner_sends_nothing_when_it_wakes") {
         return;
     }
-    let etcd = Etcd::start("sigstop").await;
+    let etcd = start("sigstop").await;
     let sim = rooms_simulator(4).await;
     let dir = setup("cluster_sigstop", &sim, &etcd, 4);
     let one = instance(&dir, "node-1").await;
@@ -368,7 +368,7 @@ async fn a_rolling_restart_leaves_no_room_unmoderated_for_long() {
     if !available("a_rolling_restart_leaves_no_room_unmoderated_for_long") {
         return;
     }
-    let etcd = Etcd::start("rolling").await;
+    let etcd = start("rolling").await;
     let count = 9;
     let sim = queue_simulator(count, &["Bob", "Cat", "Dan"]).await;
     let dir = setup("cluster_rolling", &sim, &etcd, count);
@@ -453,12 +453,12 @@ async fn commands_are_fenced_once_the_lease_may_have_expired() {
     if !available("commands_are_fenced_once_the_lease_may_have_expired") {
         return;
     }
-    let etcd = Etcd::start("fence").await;
+    let etcd = start("fence").await;
     let mut spec = room(vec![Joiner::host("Ada"), Joiner::guest("Bob")]);
     spec.alias = alias(0);
     let sim = simulator(vec![spec]).await;
     let settings: ClusterConfig = serde_json::from_value(serde_json::json!({
-        "etcd": [etcd.url],
+        "etcd": [etcd.url()],
         "node": "fenced",
         "lease_ttl": "2s",
     }))

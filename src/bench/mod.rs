@@ -10,7 +10,12 @@
 //!   causes arriving back, over loopback.
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
+//! - [`failover`]: three instances sharing rooms through etcd: how soon a
+//!   killed one's rooms are taken over, and etcd writes per room.
+//! - [`etcd`]: a throwaway local etcd for it (and the cluster tests).
 
+pub mod etcd;
+pub mod failover;
 pub mod latency;
 pub mod pipeline;
 pub mod scale;
