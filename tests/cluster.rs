@@ -550,3 +550,58 @@ async fn etcd_unreachable_at_start_is_a_clear_error_and_exit_2() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn etcd_lost_rooms_run_until_the_lease_would_expire_then_stop_acting() {
+    if !available("etcd_lost_rooms_run_until_the_lease_would_expire_then_stop_acting") {
+        return;
+    }
+    let etcd = start("lost").await;
+    let sim = rooms_simulator(1).await;
+    let dir = setup("cluster_etcd_lost", &sim, &etcd, 1);
+    let one = instance(&dir, "node-1").await;
+    settled(&[&one], 1, PATIENCE * 2).await;
+    let room = alias(0);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    etcd.signal("STOP");
+    let lost = Instant::now();
+    sim.step(&room, &Step::Join(Joiner::guest("Early")))
+        .unwrap();
+    eventually(
+        LEASE_TTL / 2,
+        "a guest muted while etcd is away",
+        async || mutes_in(&sim, &room, "Early") == 1,
+    )
+    .await;
+    // Past the lease: the room stops acting.
+    tokio::time::sleep((LEASE_TTL + Duration::from_millis(300)).saturating_sub(lost.elapsed()))
+        .await;
+    sim.step(&room, &Step::Join(Joiner::guest("Late"))).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        mutes_in(&sim, &room, "Late"),
+        0,
+        "nothing sent without a lease"
+    );
+    let metrics = get(&reqwest::Client::new(), one.http, "/metrics").await.1;
+    assert!(
+        metric(&metrics, "usher_cluster_etcd_errors_total").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+
+    // etcd back: the instance joins again, takes the room, and catches up
+    // with who came meanwhile.
+    etcd.signal("CONT");
+    eventually(
+        PATIENCE,
+        "the late guest muted once etcd is back",
+        async || mutes_in(&sim, &room, "Late") == 1,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let repeated = repeated_commands(&sim);
+    assert!(repeated.is_empty(), "commands sent twice: {repeated:?}");
+    drop(one);
+    sim.shutdown().await;
+}

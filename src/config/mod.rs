@@ -892,6 +892,60 @@ mod tests {
             config.audit_log,
             Some(path.parent().unwrap().join("audit.jsonl"))
         );
+        assert_eq!(
+            config.state_dir(),
+            Some(path.parent().unwrap().join("usher-state")),
+            "next to the audit log"
+        );
+        assert!(config.cluster.is_none());
+    }
+
+    #[test]
+    fn state_dir_is_taken_relative_to_the_file_and_off_without_an_audit_log() {
+        let path = write("state.yaml", &format!("{GOOD}state_dir: kept\n"));
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.state_dir(),
+            Some(path.parent().unwrap().join("kept"))
+        );
+        let path = write(
+            "stateless.yaml",
+            &GOOD.replace("audit_log: audit.jsonl\n", ""),
+        );
+        assert_eq!(Config::load(&path).unwrap().state_dir(), None);
+    }
+
+    #[test]
+    fn a_bad_cluster_is_refused_where_it_is_written() {
+        let cluster = "cluster:\n  etcd: [http://127.0.0.1:2379]\n  node: a\n  lease_ttl: 2s\n";
+        let path = write("cluster.yaml", &format!("{GOOD}{cluster}"));
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.cluster.unwrap().lease().as_secs(), 2);
+        let cases = [
+            (
+                "lease_ttl: 2s",
+                "lease_ttl: 1h",
+                "lease_ttl:",
+                "lease_ttl must be between 2s and 300s",
+            ),
+            (
+                "http://127.0.0.1:2379",
+                "etcd.example:2379",
+                "etcd:",
+                "is not an http:// URL",
+            ),
+        ];
+        for (from, to, needle, message) in cases {
+            let text = format!("{GOOD}{}", cluster.replace(from, to));
+            let path = write("bad-cluster.yaml", &text);
+            let err = Config::load(&path).unwrap_err().to_string();
+            let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+            assert!(
+                err.contains(&format!("bad-cluster.yaml:{line}:3:")),
+                "{err}"
+            );
+            assert!(err.contains(message), "{err}");
+        }
     }
 
     #[test]
