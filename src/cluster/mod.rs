@@ -213,17 +213,26 @@ impl Cluster {
         self.lease.store(lease, Ordering::Release);
         self.lease_lost.store(false, Ordering::Release);
         self.extend(sent, granted);
-        self.note(
-            self.etcd
-                .put(
-                    &format!("{}{}", self.nodes_prefix(), self.node),
-                    self.node.as_bytes(),
-                    Some(lease),
-                )
-                .await,
-        )?;
+        let key = format!("{}{}", self.nodes_prefix(), self.node);
+        if let Some(holder) = self.note(self.etcd.get(&key).await)? {
+            if holder.lease != 0 && holder.lease != lease {
+                tracing::warn!(node = %self.node, "another live instance is registered under this node's name (or this node's previous run, until its lease expires); give each instance its own `cluster.node`");
+            }
+        }
+        self.register().await?;
         tracing::info!(node = %self.node, lease = format!("{lease:x}"), "joined the cluster");
         Ok(())
+    }
+
+    /// Puts this node's key on the lease (again).
+    async fn register(&self) -> Result<(), EtcdError> {
+        let key = format!("{}{}", self.nodes_prefix(), self.node);
+        self.note(
+            self.etcd
+                .put(&key, self.node.as_bytes(), Some(self.lease()))
+                .await,
+        )
+        .map(drop)
     }
 
     /// The lease is alive until `sent + granted`, less the margin.

@@ -190,7 +190,16 @@ impl ClusterRooms {
         for alias in lost {
             self.stop(held, &alias, "its key in etcd changed", letting_go);
         }
-        if !cluster.lease_alive() || !nodes.iter().any(|node| node == me) {
+        if !cluster.lease_alive() {
+            return;
+        }
+        if !nodes.iter().any(|node| node == me) {
+            // Our key is gone though the lease lives (deleted by hand, or
+            // etcd restored from a backup): register again and look anew.
+            tracing::warn!("this node is not registered in etcd; registering it again");
+            if let Err(err) = cluster.register().await {
+                tracing::warn!(error = %err, "cannot register this node now");
+            }
             return;
         }
         let live: Vec<&str> = nodes.iter().map(String::as_str).collect();

@@ -282,9 +282,11 @@ impl Registry {
             .collect()
     }
 
-    /// Rooms whose event stream is not up, with why.
+    /// Rooms whose event stream is not up, with why; in a cluster, also
+    /// the lease when it is not known to be alive.
     pub fn unhealthy(&self) -> Vec<(String, String)> {
-        self.snapshots()
+        let mut down: Vec<(String, String)> = self
+            .snapshots()
             .into_iter()
             .filter(|(_, room)| room.phase != Phase::Connected)
             .map(|(alias, room)| {
@@ -293,7 +295,14 @@ impl Registry {
                     .unwrap_or_else(|| format!("{:?}", room.phase).to_lowercase());
                 (alias, why)
             })
-            .collect()
+            .collect();
+        if let Some(cluster) = self.cluster.get().filter(|cluster| !cluster.lease_alive()) {
+            down.push((
+                format!("cluster node {}", cluster.node()),
+                "its etcd lease is not known to be alive: it acts in no room".to_owned(),
+            ));
+        }
+        down
     }
 
     /// The body of `/status`.
