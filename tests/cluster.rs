@@ -584,6 +584,8 @@ async fn etcd_lost_rooms_run_until_the_lease_would_expire_then_stop_acting() {
         0,
         "nothing sent without a lease"
     );
+    let (code, body) = get(&reqwest::Client::new(), one.http, "/healthz").await;
+    assert!(code == 503 && body.contains("lease"), "{code} {body}");
     let metrics = get(&reqwest::Client::new(), one.http, "/metrics").await.1;
     assert!(
         metric(&metrics, "usher_cluster_etcd_errors_total").is_some_and(|n| n >= 1.0),
