@@ -1356,4 +1356,33 @@ mod tests {
             .collect();
         assert_eq!(fired, ["lock"]);
     }
+
+    #[test]
+    fn a_rule_changed_since_the_snapshot_keeps_its_state_as_a_reload_does() {
+        const BEFORE: &str = "fn on_join(p) {\n    state.seen = (state.seen ?? 0) + 1;\n    after(5, \"tick\");\n}\nfn tick() { room.lock(); }\n";
+        const AFTER: &str = "fn on_leave(p) {\n    state.left = true;\n}\n";
+        let mut before = room_rules(&[("counter", BEFORE)]);
+        let mut room = Arc::new(RoomState::new());
+        feed(&mut before, &mut room, Event::Roster(vec![]));
+        feed(
+            &mut before,
+            &mut room,
+            Event::Participant(person("1", "Ann", Role::Guest)),
+        );
+        let snapshot = before.snapshot();
+
+        let mut after = room_rules(&[("counter", AFTER), ("other", "fn on_join(p) {}\n")]);
+        after.restore(&snapshot, 1001.0);
+        let restored = after.snapshot();
+        assert_eq!(restored.states["counter"], serde_json::json!({ "seen": 1 }));
+        assert_eq!(
+            restored.states["other"],
+            serde_json::json!({}),
+            "a new rule starts afresh"
+        );
+        // The timer's function is gone: it is dropped when due, quietly.
+        assert!(after.fire_timers(&room, 1010.0).is_empty());
+        assert!(after.drain_failures().is_empty());
+        assert_eq!(after.next_timer(), None);
+    }
 }
