@@ -31,6 +31,9 @@ use crate::rules::snapshot::{RulesSnapshot, SnapshotError};
 /// With the room's one-second idle tick, a change is saved within a second.
 pub const SAVE_EVERY: Duration = Duration::from_millis(500);
 
+/// How soon a write that failed is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// Where rule state is kept.
 #[derive(Clone)]
 pub enum StateStore {
@@ -126,14 +129,35 @@ impl RoomSaver {
         let (latest, mut handed) = watch::channel::<Option<Arc<Vec<u8>>>>(None);
         let writer = tokio::spawn(async move {
             let mut written: Option<Arc<Vec<u8>>> = None;
+            let mut failing = false;
             loop {
-                let closed = handed.changed().await.is_err();
+                // A failed write is tried again, with the newest snapshot.
+                let closed = if failing {
+                    tokio::select! {
+                        changed = handed.changed() => changed.is_err(),
+                        _ = tokio::time::sleep(RETRY_AFTER) => false,
+                    }
+                } else {
+                    handed.changed().await.is_err()
+                };
                 let bytes = handed.borrow_and_update().clone();
                 if let Some(bytes) = bytes.filter(|bytes| written.as_ref() != Some(bytes)) {
                     match store.save(&room, bytes.clone(), ownership.as_ref()).await {
-                        Ok(()) => written = Some(bytes),
+                        Ok(()) => {
+                            written = Some(bytes);
+                            failing = false;
+                        }
+                        Err(PersistError::NotOwner) => {
+                            tracing::info!(
+                                "the rules' state was not saved: the room is no longer this instance's"
+                            );
+                            failing = false;
+                        }
                         Err(err) => {
-                            tracing::error!(error = %err, "the rules' state was not saved");
+                            if !failing {
+                                tracing::error!(error = %err, "the rules' state was not saved; trying again");
+                            }
+                            failing = true;
                         }
                     }
                 }
