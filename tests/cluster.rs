@@ -607,3 +607,129 @@ async fn etcd_lost_rooms_run_until_the_lease_would_expire_then_stop_acting() {
     drop(one);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_etcd_client_does_what_fencing_relies_on() {
+    use usher::cluster::etcd::{Etcd as Client, WatchEvent, WatchItem};
+
+    if !available("the_etcd_client_does_what_fencing_relies_on") {
+        return;
+    }
+    let etcd = start("client").await;
+    let client = Client::new(
+        vec![
+            // A dead member first: the client moves on to the live one.
+            url::Url::parse("http://127.0.0.1:9").unwrap(),
+            url::Url::parse(etcd.url()).unwrap(),
+        ],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    let (lease, granted) = client.grant(Duration::from_secs(5)).await.unwrap();
+    assert!(granted >= Duration::from_secs(5), "{granted:?}");
+    assert!(client.keep_alive(lease).await.unwrap().is_some());
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let (sink, mut seen) = tokio::sync::mpsc::channel(16);
+    let watching = {
+        let (cancel, url) = (cancel.clone(), etcd.url().to_owned());
+        async move { client_watch(&url, sink, cancel).await }
+    };
+    let watcher = tokio::spawn(watching);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let created = client.create("/t/rooms/a", b"n1", lease).await.unwrap();
+    let created = created.expect("created: the key was free");
+    let holder = client.create("/t/rooms/a", b"n2", lease).await.unwrap();
+    assert_eq!(
+        holder.map_err(|kv| kv.value),
+        Err(b"n1".to_vec()),
+        "taken once"
+    );
+    assert!(
+        client
+            .put_while("/t/rooms/a", created, "/t/state/a", b"s1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !client
+            .put_while("/t/rooms/a", created + 1, "/t/state/a", b"s2")
+            .await
+            .unwrap(),
+        "a writer that does not hold the key writes nothing"
+    );
+    assert_eq!(
+        client.get("/t/state/a").await.unwrap().unwrap().value,
+        b"s1"
+    );
+    let (keys, _) = client.range_prefix("/t/").await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        !client
+            .delete_if_created("/t/rooms/a", created + 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        client
+            .delete_if_created("/t/rooms/a", created)
+            .await
+            .unwrap()
+    );
+
+    // Revoking the lease deletes what is bound to it, and a revoked lease
+    // cannot be kept alive.
+    client
+        .create("/t/rooms/b", b"n1", lease)
+        .await
+        .unwrap()
+        .unwrap();
+    client.revoke(lease).await.unwrap();
+    assert!(client.get("/t/rooms/b").await.unwrap().is_none());
+    assert_eq!(client.keep_alive(lease).await.unwrap(), None);
+    client.revoke(lease).await.unwrap();
+
+    let mut events = Vec::new();
+    while events.len() < 5 {
+        match tokio::time::timeout(PATIENCE, seen.recv()).await {
+            Ok(Some(WatchItem::Events(batch))) => events.extend(batch),
+            other => panic!("watch: {other:?} after {events:?}"),
+        }
+    }
+    let deletes = events
+        .iter()
+        .filter(
+            |event| matches!(event, WatchEvent::Delete { key, .. } if key.starts_with("/t/rooms/")),
+        )
+        .count();
+    assert_eq!(deletes, 2, "{events:?}");
+    cancel.cancel();
+    let _ = watcher.await;
+
+    let unreachable = Client::new(
+        vec![url::Url::parse("http://127.0.0.1:9").unwrap()],
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let err = unreachable.grant(Duration::from_secs(5)).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("cannot reach etcd at http://127.0.0.1:9"),
+        "{err}"
+    );
+}
+
+/// Watches `/t/` on etcd at `url` until `cancel` fires.
+async fn client_watch(
+    url: &str,
+    sink: tokio::sync::mpsc::Sender<usher::cluster::etcd::WatchItem>,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    let client = usher::cluster::etcd::Etcd::new(
+        vec![url::Url::parse(url).unwrap()],
+        Duration::from_secs(2),
+    )
+    .unwrap();
+    client.watch("/t/", 0, sink, cancel).await;
+}
