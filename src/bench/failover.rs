@@ -5,7 +5,8 @@
 //! processes of this binary sharing them. Then, `kills` times: one instance
 //! is killed with SIGKILL, the time until every one of its rooms has a new
 //! owner in etcd is measured, and it is started again and the rooms
-//! settle. Meanwhile a guest joins every room every few seconds, so rules
+//! settle; then each instance in turn is stopped with SIGTERM, and the
+//! handover timed the same way. Meanwhile a guest joins every room every few seconds, so rules
 //! act and state is saved. etcd's own counters give the writes (committed
 //! proposals: key writes, transactions and lease grants and revocations)
 //! per room per minute over a quiet window with the same traffic.
@@ -44,6 +45,9 @@ pub struct FailoverReport {
     pub failover_median_s: f64,
     /// And the longest.
     pub failover_max_s: f64,
+    /// From SIGTERM to every room of the stopped instance owned again: the
+    /// longest of three.
+    pub sigterm_handover_max_s: f64,
     /// etcd writes (committed proposals) per room per minute, steady state
     /// with a guest joining every room every [`JOIN_EVERY`].
     pub etcd_writes_per_room_minute: f64,
@@ -231,6 +235,46 @@ pub async fn run(
         times.push(took);
         instances[index] = spawn(&dir, victim)?;
     }
+    // Orderly stops: the rooms are released as they stop.
+    let mut handovers: Vec<f64> = Vec::new();
+    for instance in &mut instances {
+        let owners = settled(&observer, rooms, NODES.len()).await?;
+        let victim = instance.node;
+        let theirs: Vec<&String> = owners
+            .iter()
+            .filter(|(_, owner)| *owner == victim)
+            .map(|(room, _)| room)
+            .collect();
+        let stopped = Instant::now();
+        let pid = instance.child.id().context("usher already exited")?;
+        // SAFETY: kill(2) on a child of ours that has not been reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        loop {
+            if let Ok((_, now)) = observer.owners().await {
+                if theirs
+                    .iter()
+                    .all(|room| now.get(*room).is_some_and(|owner| owner != victim))
+                {
+                    break;
+                }
+            }
+            anyhow::ensure!(
+                stopped.elapsed() < Duration::from_secs(60),
+                "{victim}'s rooms were not handed over in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let took = stopped.elapsed().as_secs_f64();
+        writeln!(
+            out,
+            "SIGTERM: {victim}'s {} rooms handed over in {took:.2} s",
+            theirs.len()
+        )?;
+        handovers.push(took);
+        let _ = instance.child.wait().await;
+        *instance = spawn(&dir, victim)?;
+    }
+    let handover_max = handovers.iter().copied().fold(0.0, f64::max);
     traffic.abort();
     let _ = traffic.await;
     drop(instances);
@@ -250,6 +294,7 @@ pub async fn run(
         kills,
         failover_median_s: round(median),
         failover_max_s: round(max),
+        sigterm_handover_max_s: round(handover_max),
         etcd_writes_per_room_minute: round(writes),
     })
 }
