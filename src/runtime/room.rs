@@ -40,7 +40,7 @@ use super::audit::{AuditRecord, Outcome};
 use super::daemon::Shared;
 use super::dispatch::{self, Finished, Job, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
-use super::persist::{RoomSaver, SAVE_EVERY, StateStore};
+use super::persist::{PersistError, RoomSaver, SAVE_EVERY, StateStore};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
@@ -108,13 +108,23 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
     let mut backoff = builder.build();
     let mut state = Arc::new(RoomState::new());
     let alias = room.address.alias.clone();
-    let mut saved = match shared.store.load(&alias).await {
-        Ok(saved) => saved,
-        Err(err) => {
-            tracing::error!(error = %err, "the saved rule state cannot be used");
-            room.status
-                .update(|status| status.note_error(err.to_string()));
-            None
+    let mut saved = loop {
+        match shared.store.load(&alias).await {
+            Ok(saved) => break saved,
+            // Starting afresh would overwrite the state etcd still has.
+            Err(err @ PersistError::Etcd(_)) => {
+                tracing::warn!(error = %err, "cannot read the rules' saved state yet; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the saved rule state cannot be used");
+                room.status
+                    .update(|status| status.note_error(err.to_string()));
+                break None;
+            }
         }
     };
     let saver = RoomSaver::start(shared.store.clone(), alias, room.ownership.clone());
