@@ -56,7 +56,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Watch a simulated lecture moderated by the shipped rules (about 50 s).
-    Demo,
+    Demo(DemoArgs),
     /// Run the daemon: watch every configured room and apply its rules.
     Run(RunArgs),
     /// Compile and validate rules (and a config); every error points at file:line:column.
@@ -138,6 +138,9 @@ enum BenchCommand {
     Latency(LatencyArgs),
     /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
     Scale(ScaleArgs),
+    /// A flood of Agora callbacks through the webhook listener: callbacks per
+    /// second, and proof that none was lost or applied twice.
+    Webhooks(WebhooksArgs),
     /// Three instances sharing rooms through a local etcd: failover time over
     /// repeated kill -9, and etcd writes per room per minute.
     Failover(FailoverArgs),
@@ -179,6 +182,16 @@ struct ScaleArgs {
 enum Protocol {
     Http1,
     Http2,
+}
+
+#[derive(clap::Args)]
+struct WebhooksArgs {
+    /// Rooms the callbacks are spread over.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Callbacks in each flood.
+    #[arg(long, default_value_t = 10_000)]
+    callbacks: usize,
 }
 
 #[derive(clap::Args)]
@@ -290,6 +303,13 @@ struct TestArgs {
 }
 
 #[derive(clap::Args)]
+struct DemoArgs {
+    /// Which platform the simulated lecture is on.
+    #[arg(long, default_value = "vmr")]
+    platform: PlatformKind,
+}
+
+#[derive(clap::Args)]
 struct TimetableArgs {
     /// The calendar (.ics). Or give --config to list every room's.
     #[arg(required_unless_present = "config")]
@@ -345,7 +365,7 @@ fn main() -> ExitCode {
         | Command::Why(_)
         | Command::Replay(_)
         | Command::Bench(_) => "warn",
-        Command::Demo => "error",
+        Command::Demo(_) => "error",
         Command::Rules(_) | Command::New(_) | Command::Completions { .. } | Command::Man => "warn",
         _ => "info",
     };
@@ -363,7 +383,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Command::Man => return man(),
-        Command::Demo
+        Command::Demo(_)
         | Command::Run(_)
         | Command::Cluster(_)
         | Command::Timetable(_)
@@ -372,8 +392,9 @@ fn main() -> ExitCode {
         | Command::Bench(
             BenchCommand::Latency(_)
             | BenchCommand::Scale(_)
-            | BenchCommand::Failover(_)
-            | BenchCommand::ServeRooms(_),
+            | BenchCommand::ServeRooms(_)
+            | BenchCommand::Webhooks(_)
+            | BenchCommand::Failover(_),
         ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -433,6 +454,16 @@ fn main() -> ExitCode {
                 usher::bench::scale::serve_rooms(args.rooms, args.token_expiry.0).await?;
                 Ok(ExitCode::SUCCESS)
             }
+            Command::Bench(BenchCommand::Webhooks(args)) => {
+                let mut stdout = std::io::stdout();
+                let report =
+                    usher::bench::webhooks::run(args.rooms, args.callbacks, &mut stdout).await?;
+                println!("{}", serde_json::to_string(&report)?);
+                if report.lost + report.applied_twice > 0 {
+                    anyhow::bail!("callbacks were lost or applied twice");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Command::Bench(BenchCommand::Latency(args)) => {
                 let mut stdout = std::io::stdout();
                 let report =
@@ -441,9 +472,9 @@ fn main() -> ExitCode {
                 Ok(ExitCode::SUCCESS)
             }
             Command::Run(args) => return run(&args).await,
-            Command::Demo => {
+            Command::Demo(args) => {
                 let mut stdout = std::io::stdout();
-                usher::demo::run(&mut stdout).await?;
+                usher::demo::run(&mut stdout, args.platform).await?;
                 Ok(ExitCode::SUCCESS)
             }
             Command::Simulate(args) => {
@@ -922,6 +953,12 @@ fn use_colour() -> bool {
 fn init_logging(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // tungstenite traces its handshake request and every frame, which carry
+    // Huawei's one-shot socket token and the meeting's passwords.
+    let filter = match "tungstenite=debug".parse() {
+        Ok(cap) => filter.add_directive(cap),
+        Err(_) => filter,
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(use_colour())

@@ -275,3 +275,30 @@ fn token_like(text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+#[test]
+fn check_warns_at_a_command_the_rooms_platform_cannot_carry_out() {
+    let dir = TestDir::new("check_unsupported");
+    let rule = "//! Greets everyone and mutes guests.\nfn on_join(p) {\n    room.message(\"Welcome, \" + p.name);\n    if p.is_guest { p.mute(); }\n}\n";
+    dir.rule("greet", rule);
+    let config = "platforms:\n  campus: { kind: vmr, url: \"http://127.0.0.1:9\" }\n  hw: { kind: huawei, url: \"http://127.0.0.1:9\", app_id: app, app_key: key, user_id: usher }\nrooms:\n  - { alias: hall-a, platform: campus, pin: \"1234\", rules: [greet] }\n  - { alias: \"900487914\", platform: hw, rules: [greet] }\nrules_dir: rules\n";
+    let path = dir.write("usher.yaml", config);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_usher"))
+        .args(["check", "-c", path.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("usher check runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let (line, column) = position(rule, "message");
+    let warnings: Vec<&str> = stdout.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, for the Huawei room only:\n{stdout}"
+    );
+    let expected = format!(
+        "greet.rhai:{line}:{column}: warning: room `900487914` is on platform `hw` (huawei), which cannot `message`"
+    );
+    assert!(warnings[0].contains(&expected), "{stdout}");
+}

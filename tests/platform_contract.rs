@@ -56,6 +56,20 @@ fn on_waiting(p) {
 fn account(kind: PlatformKind, sim: &url::Url) -> String {
     match kind {
         PlatformKind::Vmr => format!("{{ kind: vmr, url: {sim} }}"),
+        PlatformKind::Huawei => {
+            use usher::sim::huawei::{SIM_APP_ID, SIM_APP_KEY, SIM_WEBHOOK_SECRET};
+            format!(
+                "{{ kind: huawei, url: {sim}, app_id: \"{SIM_APP_ID}\", app_key: \"{SIM_APP_KEY}\", user_id: usher, webhook_secret: \"{SIM_WEBHOOK_SECRET}\", heartbeat: 1s }}"
+            )
+        }
+        PlatformKind::Tencent => format!(
+            "{{ kind: tencent, url: {sim}, sdk_app_id: 1400000000, admin: administrator, secret_key: \"{}\", reconcile: 1s }}",
+            usher::sim::tencent::DEMO_SECRET_KEY
+        ),
+        PlatformKind::Agora => format!(
+            "{{ kind: agora, url: {sim}, region: cn, app_id: usher-sim, token_file: {token}, gap_hold: 300ms, reconcile: 1s }}",
+            token = usher::sim::agora::token_file_for(sim.port().unwrap_or_default()).display()
+        ),
     }
 }
 
@@ -64,6 +78,10 @@ fn account(kind: PlatformKind, sim: &url::Url) -> String {
 fn outage(kind: PlatformKind) -> Fault {
     match kind {
         PlatformKind::Vmr => Fault::DropStreams,
+        PlatformKind::Huawei => Fault::DropStreams,
+        PlatformKind::Tencent => Fault::DropCallbacks { count: 1 },
+        // The callback is lost; a reconcile (every second here) finds it.
+        PlatformKind::Agora => Fault::DropCallbacks { count: 1 },
     }
 }
 
@@ -305,7 +323,6 @@ async fn expired_credentials_are_renewed(kind: PlatformKind) {
 }
 
 /// Run for platforms that cannot send chat messages.
-#[allow(dead_code, reason = "only platforms without chat run it")]
 async fn unsupported_commands_are_audited_not_sent(kind: PlatformKind) {
     assert!(!kind.capabilities().supports_verb("message"));
     let stage = Stage::new("unsupported", kind, &[]).await;
@@ -359,10 +376,6 @@ macro_rules! contract {
 }
 
 /// The unsupported-command check, for platforms without chat.
-#[allow(
-    unused_macros,
-    reason = "used once a platform without chat is in the contract"
-)]
 macro_rules! without_chat {
     ($($platform:ident: $kind:expr;)*) => {$(
         mod $platform {
@@ -378,4 +391,13 @@ macro_rules! without_chat {
 
 contract! {
     vmr: PlatformKind::Vmr;
+    huawei: PlatformKind::Huawei;
+    tencent: PlatformKind::Tencent;
+    agora: PlatformKind::Agora;
+}
+
+without_chat! {
+    huawei_without_chat: PlatformKind::Huawei;
+    tencent_without_chat: PlatformKind::Tencent;
+    agora_without_chat: PlatformKind::Agora;
 }

@@ -10,6 +10,8 @@
 //!   causes arriving back, over loopback.
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
+//! - [`webhooks`]: a flood of Agora callbacks through the webhook listener,
+//!   duplicated and reordered, checked for loss and double application.
 //! - [`failover`]: three instances sharing rooms through etcd: how soon a
 //!   killed one's rooms are taken over, and etcd writes per room.
 //! - [`etcd`]: a throwaway local etcd for it (and the cluster tests).
@@ -19,6 +21,7 @@ pub mod failover;
 pub mod latency;
 pub mod pipeline;
 pub mod scale;
+pub mod webhooks;
 pub mod workload;
 
 use std::path::Path;

@@ -416,6 +416,9 @@ impl Config {
         for profile in config.profiles.values_mut() {
             profile.schedule.relative_to(base);
         }
+        for platform in config.platforms.values_mut() {
+            platform.rebase_files(base);
+        }
         for entry in &mut config.discover {
             if let Some(file) = &entry.pin_file {
                 entry.pin_file = Some(base.join(file));
@@ -881,7 +884,9 @@ mod tests {
     fn reads_the_documented_shape_with_defaults() {
         let path = write("good.yaml", GOOD);
         let config = Config::load(&path).unwrap();
-        let PlatformConfig::Vmr(platform) = &config.platforms[DEFAULT_PLATFORM];
+        let PlatformConfig::Vmr(platform) = &config.platforms[DEFAULT_PLATFORM] else {
+            panic!("the legacy block is a vmr platform");
+        };
         assert_eq!(platform.display_name, "usher");
         assert!(platform.hide && !config.dry_run);
         assert_eq!(config.rooms[0].platform_name(), DEFAULT_PLATFORM);

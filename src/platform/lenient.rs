@@ -33,6 +33,13 @@ pub fn number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Erro
     deserializer.deserialize_any(NumberVisitor)
 }
 
+/// Like [`number`] but keeps "absent or null" apart from a value.
+pub fn optional_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    deserializer.deserialize_any(OptionalVisitor(NumberVisitor))
+}
+
 /// Parses an integer the way [`number`] does, truncating any fraction.
 pub fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     number(deserializer).map(|n| n as i64)
@@ -71,6 +78,38 @@ pub fn text_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Strin
         .collect())
 }
 
+/// Parses a map whose values should all be text (Huawei's `pinfoMap`):
+/// numbers and booleans become their text, `null` and nested values become
+/// empty; `null` in place of the map is an empty map. Keys are kept as sent.
+pub fn text_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<std::collections::BTreeMap<String, String>, D::Error> {
+    use serde::Deserialize;
+    #[derive(Deserialize)]
+    struct Text(#[serde(deserialize_with = "text")] String);
+    let values: Option<std::collections::BTreeMap<String, Text>> =
+        Option::deserialize(deserializer)?;
+    Ok(values
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(key, Text(value))| (key, value))
+        .collect())
+}
+
+/// Parses a non-negative integer exactly (never through `f64`), given as a
+/// number or a numeric string; anything else (including `null`, fractions
+/// and negative numbers) is `None`. For ids and sequence numbers, where a
+/// wrong value is worse than none.
+pub fn optional_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    use serde::Deserialize;
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(match value {
+        serde_json::Value::Number(number) => number.as_u64(),
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    })
+}
+
 /// Writes a flag as the platform's `"YES"` / `"NO"`.
 pub fn yes_no<S: serde::Serializer>(value: &bool, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_str(if *value { "YES" } else { "NO" })
@@ -82,6 +121,20 @@ pub fn flag_from_str(value: &str) -> bool {
     ["yes", "true", "on", "1", "y"]
         .iter()
         .any(|word| value.eq_ignore_ascii_case(word))
+}
+
+/// Parses a list of ids given as strings or integers, each kept exactly as
+/// text: an 18-digit account id is past the 53 bits a float holds, so ids
+/// are never read through one. Other entries (floats included) are skipped;
+/// `null` is an empty list.
+pub fn id_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    deserializer.deserialize_any(IdListVisitor)
+}
+
+/// Reads an id given as a string or an integer exactly; `None` for anything
+/// else. For wire types that hold one id.
+pub fn optional_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    deserializer.deserialize_any(IdVisitor)
 }
 
 struct FlagVisitor;
@@ -208,6 +261,105 @@ impl<'de> Visitor<'de> for TextVisitor {
     }
 }
 
+struct IdVisitor;
+
+impl<'de> Visitor<'de> for IdVisitor {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an id")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Self::Value, E> {
+        Ok(Some(v.to_string()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Some(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Some(v))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// One entry of an id list, read by [`IdVisitor`].
+struct IdEntry(Option<String>);
+
+impl<'de> serde::Deserialize<'de> for IdEntry {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(IdVisitor).map(IdEntry)
+    }
+}
+
+struct IdListVisitor;
+
+impl<'de> Visitor<'de> for IdListVisitor {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of ids")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut ids = Vec::new();
+        while let Some(IdEntry(id)) = seq.next_element()? {
+            ids.extend(id);
+        }
+        Ok(ids)
+    }
+    fn visit_unit<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_none<E>(self) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_string()])
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Vec<String>, E> {
+        Ok(Vec::new())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Vec<String>, E> {
+        Ok(vec![v.to_owned()])
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Vec<String>, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Vec::new())
+    }
+}
+
 /// Wraps a visitor so that `null` becomes `None` and anything else `Some`.
 struct OptionalVisitor<V>(V);
 
@@ -299,9 +451,74 @@ mod tests {
     }
 
     #[test]
+    fn text_maps_read_every_value_as_text() {
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(default, deserialize_with = "text_map")]
+            map: std::collections::BTreeMap<String, String>,
+        }
+        let holder: Holder = serde_json::from_str(
+            r#"{"map": {"A": "1", "B": 2, "C": null, "D": {"x": 1}, "E": true}}"#,
+        )
+        .unwrap();
+        let values: Vec<&str> = holder.map.values().map(String::as_str).collect();
+        assert_eq!(values, ["1", "2", "", "", "true"]);
+        let empty: Holder = serde_json::from_str(r#"{"map": null}"#).unwrap();
+        assert!(empty.map.is_empty());
+    }
+
+    #[test]
+    fn exact_integers_keep_every_digit() {
+        #[derive(Deserialize)]
+        struct Exact {
+            #[serde(default, deserialize_with = "optional_u64")]
+            n: Option<u64>,
+        }
+        let read = |json: &str| serde_json::from_str::<Exact>(json).unwrap().n;
+        assert_eq!(
+            read(r#"{"n": 144115188075855873}"#),
+            Some(144_115_188_075_855_873)
+        );
+        assert_eq!(
+            read(r#"{"n": "144115188075855873"}"#),
+            Some(144_115_188_075_855_873)
+        );
+        for odd in ["-1", "1.5", "null", r#""soon""#, "[]"] {
+            assert_eq!(read(&format!(r#"{{"n": {odd}}}"#)), None, "{odd}");
+        }
+        assert_eq!(read("{}"), None);
+    }
+
+    #[test]
     fn text_accepts_numbers_and_null() {
         assert_eq!(parse(r#"{"text": 42}"#).text, "42");
         assert_eq!(parse(r#"{"text": null}"#).text, "");
         assert_eq!(parse(r#"{"text": "x"}"#).text, "x");
+    }
+
+    #[derive(Deserialize)]
+    struct Ids {
+        #[serde(default, deserialize_with = "id_list")]
+        ids: Vec<String>,
+        #[serde(default, deserialize_with = "optional_id")]
+        id: Option<String>,
+    }
+
+    #[test]
+    fn ids_stay_exact_past_the_53_bits_of_a_float() {
+        let ids: Ids = serde_json::from_str(
+            r#"{"ids": ["user2", 144115188075855873, 3.5, null, -7], "id": 144115188075855873}"#,
+        )
+        .unwrap();
+        assert_eq!(ids.ids, ["user2", "144115188075855873", "-7"]);
+        assert_eq!(ids.id.as_deref(), Some("144115188075855873"));
+        let through_float = 144_115_188_075_855_873_u64 as f64;
+        assert_ne!(
+            through_float as u64, 144_115_188_075_855_873,
+            "the id would not survive a float"
+        );
+        let single: Ids = serde_json::from_str(r#"{"ids": "user2", "id": null}"#).unwrap();
+        assert_eq!(single.ids, ["user2"]);
+        assert_eq!(single.id, None);
     }
 }

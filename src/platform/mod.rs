@@ -3,7 +3,9 @@
 //!
 //! ```text
 //!              ┌ vmr      (REST + server-sent events, session tokens; seed 001)
-//!  runtime ◀──▶ Platform ┤
+//!  runtime ◀──▶ Platform ┼ huawei   (REST + meeting WebSocket + enterprise webhook; seeds 000, 002)
+//!              ├ tencent  (admin REST with UserSig + room callbacks; seed 003)
+//!              ├ agora    (REST + per-room webhooks ordered by sequence; seed 004)
 //!              └ …        (one folder per platform)
 //! ```
 //!
@@ -19,10 +21,14 @@
 //! what they share lives here: [`http`] (connection pooling) and
 //! [`lenient`] (tolerant payload parsing).
 
+pub mod agora;
 pub mod http;
+pub mod huawei;
 pub mod lenient;
+pub mod tencent;
 pub mod vmr;
 
+pub use huawei::HuaweiConfig;
 pub use vmr::VmrConfig;
 
 use std::fmt;
@@ -41,16 +47,31 @@ use crate::model::{Command, Event, Secret};
 pub enum PlatformKind {
     /// The in-meeting REST API and event stream of seed 001.
     Vmr,
+    /// Huawei Cloud Meeting: REST, the meeting WebSocket and the enterprise
+    /// webhook (seeds 000, 002).
+    Huawei,
+    /// Tencent conference rooms: admin REST and room callbacks (seed 003).
+    Tencent,
+    /// Agora conference rooms (seed 004): REST and per-room webhooks.
+    Agora,
 }
 
 impl PlatformKind {
     /// Every platform usher speaks.
-    pub const ALL: &[PlatformKind] = &[PlatformKind::Vmr];
+    pub const ALL: &[PlatformKind] = &[
+        PlatformKind::Vmr,
+        PlatformKind::Huawei,
+        PlatformKind::Tencent,
+        PlatformKind::Agora,
+    ];
 
     /// The name used in the config's `kind:`.
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformKind::Vmr => "vmr",
+            PlatformKind::Huawei => "huawei",
+            PlatformKind::Tencent => "tencent",
+            PlatformKind::Agora => "agora",
         }
     }
 
@@ -58,6 +79,9 @@ impl PlatformKind {
     pub fn capabilities(self) -> Capabilities {
         match self {
             PlatformKind::Vmr => vmr::CAPABILITIES,
+            PlatformKind::Huawei => huawei::CAPABILITIES,
+            PlatformKind::Tencent => tencent::CAPABILITIES,
+            PlatformKind::Agora => agora::CAPABILITIES,
         }
     }
 }
@@ -90,6 +114,12 @@ impl fmt::Display for PlatformKind {
 pub enum PlatformConfig {
     /// `kind: vmr`.
     Vmr(vmr::VmrConfig),
+    /// `kind: huawei`.
+    Huawei(huawei::HuaweiConfig),
+    /// `kind: tencent`.
+    Tencent(tencent::TencentConfig),
+    /// `kind: agora`.
+    Agora(agora::AgoraConfig),
 }
 
 impl PlatformConfig {
@@ -97,6 +127,9 @@ impl PlatformConfig {
     pub fn kind(&self) -> PlatformKind {
         match self {
             PlatformConfig::Vmr(_) => PlatformKind::Vmr,
+            PlatformConfig::Huawei(_) => PlatformKind::Huawei,
+            PlatformConfig::Tencent(_) => PlatformKind::Tencent,
+            PlatformConfig::Agora(_) => PlatformKind::Agora,
         }
     }
 
@@ -105,11 +138,26 @@ impl PlatformConfig {
         self.kind().capabilities()
     }
 
+    /// Takes the files the settings name (secrets' `_file` twins) relative
+    /// to `base`, the config file's directory.
+    pub fn rebase_files(&mut self, base: &std::path::Path) {
+        match self {
+            PlatformConfig::Vmr(_) => {}
+            PlatformConfig::Huawei(config) => config.rebase_files(base),
+            PlatformConfig::Tencent(config) => config.rebase_files(base),
+            PlatformConfig::Agora(config) => config.rebase_files(base),
+        }
+    }
+
     /// How the platform's per-room streams travel, for the open-files
     /// estimate (platforms with a connection per room count as HTTP/1).
     pub fn stream_protocol(&self) -> http::StreamProtocol {
         match self {
             PlatformConfig::Vmr(config) => config.stream_protocol,
+            PlatformConfig::Huawei(_) => http::StreamProtocol::Http1,
+            PlatformConfig::Tencent(_) => http::StreamProtocol::Http1,
+            // No stream per room: callbacks come in on the shared listener.
+            PlatformConfig::Agora(_) => http::StreamProtocol::Http2,
         }
     }
 
@@ -118,6 +166,9 @@ impl PlatformConfig {
     pub fn validate(&self) -> Result<(), String> {
         match self {
             PlatformConfig::Vmr(config) => config.validate(),
+            PlatformConfig::Huawei(config) => config.validate(),
+            PlatformConfig::Tencent(config) => config.validate(),
+            PlatformConfig::Agora(config) => config.validate(),
         }
     }
 }
@@ -157,6 +208,9 @@ pub trait StreamCodec: Send {
 pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
     match kind {
         PlatformKind::Vmr => Some(Box::new(vmr::feed::VmrCodec::default())),
+        PlatformKind::Huawei => None,
+        PlatformKind::Tencent => None,
+        PlatformKind::Agora => None,
     }
 }
 
@@ -219,6 +273,9 @@ pub fn build(
 ) -> Result<Arc<dyn Platform>, BuildError> {
     match config {
         PlatformConfig::Vmr(config) => Ok(Arc::new(vmr::Vmr::new(config, &context)?)),
+        PlatformConfig::Huawei(config) => Ok(Arc::new(huawei::Huawei::new(config, &context)?)),
+        PlatformConfig::Tencent(config) => Ok(Arc::new(tencent::Tencent::new(config, &context)?)),
+        PlatformConfig::Agora(config) => Ok(Arc::new(agora::Agora::new(config, &context)?)),
     }
 }
 
@@ -329,7 +386,9 @@ pub trait Platform: Send + Sync + 'static {
     fn kind(&self) -> PlatformKind;
 
     /// The commands this platform can carry out.
-    fn capabilities(&self) -> Capabilities;
+    fn capabilities(&self) -> Capabilities {
+        self.kind().capabilities()
+    }
 
     /// Connects to a room: opens what the platform needs (a session, a
     /// control token). The link keeps its credentials fresh while it is

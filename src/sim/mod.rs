@@ -11,15 +11,19 @@
 //! - [`PlatformSimulator`]: what tests, demos and benchmarks drive.
 //!
 //! Each platform's wire (REST routes, sessions, event transport) is one
-//! folder: [`vmr`] for seed 001.
+//! folder: [`vmr`] for seed 001, [`huawei`] for seeds 000/002, [`tencent`]
+//! for seed 003, [`agora`] for seed 004.
 //!
 //! [`run`] is `usher simulate`: serve one room and play its scenario.
 
+pub mod agora;
 pub mod calls;
 pub mod conference;
+pub mod huawei;
 pub mod player;
 pub mod scenario;
 pub mod step;
+pub mod tencent;
 pub mod vmr;
 
 use std::collections::BTreeMap;
@@ -124,6 +128,59 @@ pub trait PlatformSimulator: Send + Sync {
     fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
+/// Implements [`PlatformSimulator`] for a simulator whose inherent methods
+/// of the same names do the work.
+macro_rules! platform_simulator {
+    ($simulator:ident) => {
+        impl $crate::sim::PlatformSimulator for $simulator {
+            fn base_url(&self) -> url::Url {
+                $simulator::base_url(self)
+            }
+
+            fn add_room(&self, spec: $crate::sim::RoomSpec) {
+                $simulator::add_room(self, spec);
+            }
+
+            fn step(
+                &self,
+                room: &str,
+                step: &$crate::sim::step::Step,
+            ) -> Result<(), $crate::sim::SimError> {
+                $simulator::step(self, room, step)
+            }
+
+            fn fault(
+                &self,
+                room: &str,
+                fault: $crate::sim::scenario::Fault,
+            ) -> Result<(), $crate::sim::SimError> {
+                $simulator::fault(self, room, fault)
+            }
+
+            fn play(&self, scenario: &$crate::sim::Scenario) -> tokio::task::JoinHandle<()> {
+                $simulator::play(self, scenario)
+            }
+
+            fn conference(&self, room: &str) -> Option<$crate::sim::ConferenceSnapshot> {
+                $simulator::conference(self, room)
+            }
+
+            fn calls(&self) -> Vec<$crate::sim::calls::CallRecord> {
+                $simulator::calls(self)
+            }
+
+            fn tally(&self) -> std::collections::BTreeMap<(String, u16), u64> {
+                $simulator::tally(self)
+            }
+
+            fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
+                Box::pin($simulator::shutdown(*self))
+            }
+        }
+    };
+}
+pub(crate) use platform_simulator;
+
 /// What `usher simulate` was asked for.
 pub struct SimulateOptions {
     /// Address to listen on.
@@ -156,6 +213,45 @@ pub async fn start(
                 tracing::warn!("the vmr platform sends no webhooks; --webhook-to is ignored");
             }
             Ok(Box::new(Simulator::start(listen, rooms).await?))
+        }
+        PlatformKind::Huawei => {
+            let options = huawei::HuaweiOptions {
+                webhook: webhook_to.map(huawei::WebhookTarget::to),
+                ..huawei::HuaweiOptions::default()
+            };
+            Ok(Box::new(
+                huawei::HuaweiSimulator::start_with(listen, rooms, options).await?,
+            ))
+        }
+        PlatformKind::Tencent => {
+            let options = tencent::TencentSimOptions {
+                webhook_to,
+                ..tencent::TencentSimOptions::default()
+            };
+            tracing::info!(
+                sdk_app_id = options.sdk_app_id,
+                admin = %options.admin,
+                "Tencent simulator: sign UserSigs with the simulator's demo key"
+            );
+            Ok(Box::new(
+                tencent::TencentSimulator::start(listen, rooms, options).await?,
+            ))
+        }
+        PlatformKind::Agora => {
+            let options = agora::AgoraSimOptions {
+                webhook_to,
+                ..agora::AgoraSimOptions::published()
+            };
+            let simulator = agora::AgoraSimulator::start(listen, options, rooms).await?;
+            info!(
+                "Agora simulator: App ID {}, region {}, token in {}",
+                simulator.app_id(),
+                simulator.region(),
+                simulator
+                    .token_file()
+                    .map_or_else(String::new, |file| file.display().to_string()),
+            );
+            Ok(Box::new(simulator))
         }
     }
 }
@@ -195,6 +291,9 @@ pub async fn run(options: SimulateOptions) -> anyhow::Result<()> {
         },
         scenario.token_expiry.as_secs_f64()
     );
+    if options.platform == PlatformKind::Huawei {
+        info!("{}", huawei::account_hint());
+    }
     let player = simulator.play(&scenario);
     let interrupted = tokio::signal::ctrl_c().await;
     info!("shutting down the simulator");

@@ -56,8 +56,16 @@ const STEP_NAMES: &[&str] = &[
 const FAULT_NAMES: &[&str] = &[
     "drop_streams",
     "expire_tokens",
+    "rate_limit",
+    "expired_signatures",
     "fail_commands",
     "delay_responses",
+    "heartbeat_silence",
+    "reuse_ws_token",
+    "drop_callbacks",
+    "duplicate_callbacks",
+    "reorder_callbacks",
+    "bad_signatures",
 ];
 
 /// A scenario: one room and what happens in it.
@@ -107,6 +115,20 @@ pub enum Fault {
     /// Every token of the room becomes invalid at once; those sessions end,
     /// their streams close and their visible participants leave.
     ExpireTokens,
+    /// Webhook platforms: the next `count` REST calls of the room are
+    /// refused as over the platform's rate limit.
+    RateLimit {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: the room's next `count` callbacks are first sent
+    /// signed for a time long past (then again, signed right).
+    ExpiredSignatures {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
     /// The next `count` command calls (POSTs of conference and participant
     /// commands; not session calls, `service_status`/`participants` queries
     /// or event streams) answer HTTP `status` with
@@ -127,6 +149,40 @@ pub enum Fault {
         #[serde(default = "one")]
         count: u32,
     },
+    /// Huawei: the open meeting sockets go quiet (no pushes, no heartbeat
+    /// echoes) without closing, as a half-dead connection does.
+    HeartbeatSilence,
+    /// Huawei: the next wsToken issued is one already used, so the socket
+    /// it opens is closed at once.
+    ReuseWsToken,
+    /// Webhook platforms: the room's next `count` callbacks are never sent
+    /// (their place in the room's numbering is spent, so a gap shows).
+    DropCallbacks {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: the room's next `count` callbacks are sent twice.
+    DuplicateCallbacks {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: each of the room's next `count` callbacks is sent
+    /// after the one that follows it.
+    ReorderCallbacks {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
+    /// Webhook platforms: the room's next `count` callbacks are first sent
+    /// with a wrong signature (then again, signed right, as a platform
+    /// resends what was not accepted).
+    BadSignatures {
+        /// How many (default 1).
+        #[serde(default = "one")]
+        count: u32,
+    },
 }
 
 impl Fault {
@@ -135,11 +191,29 @@ impl Fault {
         match self {
             Fault::DropStreams => "fault: drop every event stream".to_owned(),
             Fault::ExpireTokens => "fault: expire every token".to_owned(),
+            Fault::RateLimit { count } => {
+                format!("fault: refuse the next {count} call(s) as rate limited")
+            }
+            Fault::ExpiredSignatures { count } => {
+                format!("fault: sign the next {count} callback(s) for a time long past at first")
+            }
             Fault::FailCommands { count, status } => {
                 format!("fault: fail the next {count} command(s) with HTTP {status}")
             }
             Fault::DelayResponses { delay, count } => {
                 format!("fault: delay the next {count} response(s) by {delay}")
+            }
+            Fault::HeartbeatSilence => "fault: the meeting sockets go silent".to_owned(),
+            Fault::ReuseWsToken => "fault: the next wsToken is one already used".to_owned(),
+            Fault::DropCallbacks { count } => format!("fault: drop the next {count} callback(s)"),
+            Fault::DuplicateCallbacks { count } => {
+                format!("fault: send the next {count} callback(s) twice")
+            }
+            Fault::ReorderCallbacks { count } => {
+                format!("fault: send the next {count} callback(s) out of order")
+            }
+            Fault::BadSignatures { count } => {
+                format!("fault: sign the next {count} callback(s) wrongly at first")
             }
         }
     }

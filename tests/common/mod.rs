@@ -9,7 +9,9 @@
 // Each test crate uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod agora;
 pub mod raw;
+pub mod tencent;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +24,7 @@ use usher::model::{Change, Event, Participant, RoomState, Secret};
 use usher::platform::http::{HttpClients, HttpOptions};
 use usher::platform::vmr::codec::{participant_from, participant_json};
 use usher::platform::vmr::{Credentials, RoomClient, Session, run_feed};
-use usher::platform::{FeedItem, FeedOptions};
+use usher::platform::{FeedItem, FeedOptions, RoomLink};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
 
@@ -165,6 +167,19 @@ impl Feed {
         Feed::start_with(session, FeedOptions::default())
     }
 
+    /// Follows any platform's room link, as the runtime does.
+    pub fn follow(link: Arc<dyn RoomLink>) -> Feed {
+        let (sink, items) = mpsc::channel(1024);
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(link.follow(sink, cancel.clone()));
+        Feed {
+            items,
+            cancel,
+            task,
+            history: Vec::new(),
+        }
+    }
+
     /// Starts the feed of `session` with these options.
     pub fn start_with(session: Arc<Session>, options: FeedOptions) -> Feed {
         let (sink, items) = mpsc::channel(1024);
@@ -193,6 +208,14 @@ impl Feed {
         };
         self.history.push(item.clone());
         item
+    }
+
+    /// The next item, waiting as long as it takes; `None` when the feed
+    /// ended. For callers that bound the wait themselves.
+    pub async fn next_or_end(&mut self) -> Option<FeedItem> {
+        let item = *self.items.recv().await?;
+        self.history.push(item.clone());
+        Some(item)
     }
 
     /// Every item up to and including the first that matches `wanted`.

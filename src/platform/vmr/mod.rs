@@ -103,10 +103,6 @@ impl Platform for Vmr {
         PlatformKind::Vmr
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn connect<'a>(
         &'a self,
         room: &'a RoomAddress,

@@ -38,7 +38,7 @@ use super::conference::{Actor, Conference, SimError};
 use super::player::{self, Drive};
 use super::scenario::{Fault, Scenario};
 use super::step::Step;
-use super::{ConferenceSnapshot, PlatformSimulator, RoomSpec};
+use super::{ConferenceSnapshot, RoomSpec};
 use crate::model::{Command, Event, Secret};
 use crate::platform::vmr::codec::{Encoder, participant_json};
 use crate::platform::vmr::wire::{
@@ -223,43 +223,7 @@ impl Simulator {
     }
 }
 
-impl PlatformSimulator for Simulator {
-    fn base_url(&self) -> url::Url {
-        Simulator::base_url(self)
-    }
-
-    fn add_room(&self, spec: RoomSpec) {
-        Simulator::add_room(self, spec);
-    }
-
-    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
-        Simulator::step(self, room, step)
-    }
-
-    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
-        Simulator::fault(self, room, fault)
-    }
-
-    fn play(&self, scenario: &Scenario) -> JoinHandle<()> {
-        Simulator::play(self, scenario)
-    }
-
-    fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
-        Simulator::conference(self, room)
-    }
-
-    fn calls(&self) -> Vec<CallRecord> {
-        Simulator::calls(self)
-    }
-
-    fn tally(&self) -> BTreeMap<(String, u16), u64> {
-        Simulator::tally(self)
-    }
-
-    fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(Simulator::shutdown(*self))
-    }
-}
+super::platform_simulator!(Simulator);
 
 impl Drop for Simulator {
     fn drop(&mut self) {
@@ -332,6 +296,10 @@ impl Shared {
             Fault::ExpireTokens => state.end_all_sessions(),
             Fault::FailCommands { count, status } => state.failing = Some((count, status)),
             Fault::DelayResponses { delay, count } => state.delaying = Some((delay.into(), count)),
+            other => info!(
+                "{}: does not apply to the vmr platform; ignored",
+                other.describe()
+            ),
         }
         Ok(())
     }
