@@ -59,9 +59,9 @@ use self::decode::Roster;
 use self::rest::{CallError, Created, Rest};
 use super::http::HttpClients;
 use super::{
-    BuildContext, BuildError, Capabilities, ConnectError, DiscoveredRoom, Discovery, FeedItem,
-    FeedOptions, LinkStats, Platform, PlatformKind, RoomAddress, RoomLink, Schedule, SendOutcome,
-    WebhookReply, WebhookRequest,
+    BuildContext, BuildError, Capabilities, CappedBackoff, ConnectError, DiscoveredRoom, Discovery,
+    FeedItem, FeedOptions, LinkStats, Platform, PlatformKind, RoomAddress, RoomLink, Schedule,
+    SendOutcome, WebhookReply, WebhookRequest,
 };
 use crate::clock::unix_now;
 use crate::model::{Command, ConferenceCommand, Event, ParticipantCommand};
@@ -535,12 +535,8 @@ impl AgoraLink {
             tracing::error!("an Agora room link was followed twice");
             return Ok(());
         };
-        let builder = ExponentialBuilder::new()
-            .with_min_delay(self.feed.min_backoff)
-            .with_max_delay(self.feed.max_backoff)
-            .with_jitter()
-            .without_max_times();
-        let mut backoff = builder.build();
+        let builder = CappedBackoff::new(self.feed.min_backoff, self.feed.max_backoff);
+        let mut backoff = builder.start();
         // The first sync: the room is "connected" once it is listed.
         let mut state = self.first_state;
         loop {
@@ -567,7 +563,7 @@ impl AgoraLink {
                 }
             }
         }
-        backoff = builder.build();
+        backoff = builder.start();
         let mut sequencer = Sequencer::new(self.gap_hold);
         let mut next_reconcile = Instant::now() + self.reconcile;
         loop {
@@ -602,7 +598,7 @@ impl AgoraLink {
             if resync {
                 match self.reconcile_events(None, false).await {
                     Ok(events) => {
-                        backoff = builder.build();
+                        backoff = builder.start();
                         next_reconcile = Instant::now() + self.reconcile;
                         Self::emit(&feed, events).await?;
                     }

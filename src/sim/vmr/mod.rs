@@ -705,7 +705,7 @@ async fn new_session(
         StatusCode::OK,
         Reply::success(json!({
             "token": token,
-            "expires": seconds_number(expiry),
+            "expires": seconds_text(expiry),
             "participant_uuid": uuid,
             "display_name": name,
             "stun": [{ "url": "stun:stun.sim.usher.test" }],
@@ -771,6 +771,7 @@ async fn service_status(
             let status = ServiceStatus {
                 guests_muted: flags.guests_muted,
                 locked: flags.locked,
+                started: Some(flags.started),
             };
             reply(StatusCode::OK, Reply::success(json!(status)))
         },
@@ -1070,16 +1071,8 @@ fn unix_now() -> f64 {
         .map_or(0.0, |since| since.as_secs_f64())
 }
 
-/// Seconds as a JSON number: `120`, or `1.5` when fractional.
-fn seconds_number(duration: Duration) -> Value {
-    if duration.subsec_nanos() == 0 {
-        json!(duration.as_secs())
-    } else {
-        json!(duration.as_secs_f64())
-    }
-}
-
-/// Seconds as text, the way `refresh_session` answers: `"120"`.
+/// Seconds as text, the way real servers answer `new_session` and
+/// `refresh_session`: `"120"`.
 fn seconds_text(duration: Duration) -> String {
     duration.as_secs_f64().to_string()
 }
@@ -1155,9 +1148,7 @@ mod tests {
     }
 
     #[test]
-    fn expiry_is_a_number_then_text() {
-        assert_eq!(seconds_number(Duration::from_secs(120)), json!(120));
-        assert_eq!(seconds_number(Duration::from_millis(1500)), json!(1.5));
+    fn expiry_is_text() {
         assert_eq!(seconds_text(Duration::from_secs(120)), "120");
         assert_eq!(seconds_text(Duration::from_millis(1500)), "1.5");
     }
