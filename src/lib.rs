@@ -20,6 +20,7 @@
 //! - [`demo`]: `usher demo`; [`shipped`]: the shipped rules, built in.
 //! - [`bench`]: `usher bench`.
 //! - [`yaml`]: how every YAML file is read, with `file:line:column` errors.
+//! - [`cluster`]: several instances sharing rooms through etcd, with fencing.
 //! - [`clock`]: wall-clock time, RFC 3339 and time zones.
 //! - [`timetable`]: rooms' sessions from iCalendar timetables.
 //! - [`config`]: the daemon's configuration.
@@ -27,6 +28,7 @@
 
 pub mod bench;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod demo;

@@ -79,6 +79,9 @@ enum Command {
     /// Measure throughput, latency and scale.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Several instances sharing rooms through etcd.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
     /// Help for writing rules.
     #[command(subcommand)]
     Rules(RulesCommand),
@@ -93,6 +96,16 @@ enum Command {
     },
     /// Print usher's manual page (e.g. `usher man > usher.1`).
     Man,
+}
+
+#[derive(Subcommand)]
+enum ClusterCommand {
+    /// Print the live instances and every room's owner, as etcd has them.
+    Status {
+        /// The configuration (with `cluster:`).
+        #[arg(short, long, default_value = "usher.yaml")]
+        config: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -132,9 +145,25 @@ enum BenchCommand {
     /// A flood of Agora callbacks through the webhook listener: callbacks per
     /// second, and proof that none was lost or applied twice.
     Webhooks(WebhooksArgs),
+    /// Three instances sharing rooms through a local etcd: failover time over
+    /// repeated kill -9, and etcd writes per room per minute.
+    Failover(FailoverArgs),
     /// The simulator half of `bench scale`, run as its own process.
     #[command(hide = true)]
     ServeRooms(ServeRoomsArgs),
+}
+
+#[derive(clap::Args)]
+struct FailoverArgs {
+    /// Instances killed (one after another, each started again).
+    #[arg(long, default_value_t = 20)]
+    kills: usize,
+    /// Rooms shared.
+    #[arg(long, default_value_t = 30)]
+    rooms: usize,
+    /// The instances' lease.
+    #[arg(long, default_value = "2s")]
+    lease_ttl: Span,
 }
 
 #[derive(clap::Args)]
@@ -394,6 +423,7 @@ fn main() -> ExitCode {
         Command::Man => return man(),
         Command::Demo(_)
         | Command::Run(_)
+        | Command::Cluster(_)
         | Command::Timetable(_)
         | Command::Record(_)
         | Command::Simulate(_)
@@ -402,7 +432,8 @@ fn main() -> ExitCode {
             | BenchCommand::Scale(_)
             | BenchCommand::ServeRooms(_)
             | BenchCommand::Dashboard(_)
-            | BenchCommand::Webhooks(_),
+            | BenchCommand::Webhooks(_)
+            | BenchCommand::Failover(_),
         ) => {}
     }
     let runtime = match tokio::runtime::Runtime::new() {
@@ -426,6 +457,9 @@ fn main() -> ExitCode {
             | Command::Man => unreachable!("handled above"),
             Command::Timetable(args) => Ok(timetable(&args).await),
             Command::Record(args) => return record(&args).await,
+            Command::Cluster(ClusterCommand::Status { config }) => {
+                return Ok(cluster_status(&config).await);
+            }
             Command::Bench(BenchCommand::Scale(args)) => {
                 let mut stdout = std::io::stdout();
                 let protocol = match args.stream_protocol {
@@ -437,6 +471,18 @@ fn main() -> ExitCode {
                     args.length.0,
                     args.token_expiry.0,
                     protocol,
+                    &mut stdout,
+                )
+                .await?;
+                println!("{}", serde_json::to_string(&report)?);
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Bench(BenchCommand::Failover(args)) => {
+                let mut stdout = std::io::stdout();
+                let report = usher::bench::failover::run(
+                    args.kills,
+                    args.rooms,
+                    args.lease_ttl.0,
                     &mut stdout,
                 )
                 .await?;
@@ -541,6 +587,38 @@ async fn run(args: &RunArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(BAD_CONFIG))
         }
         Err(StartError::Other(err)) => Err(err),
+    }
+}
+
+async fn cluster_status(path: &Path) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(BAD_CONFIG);
+        }
+    };
+    let Some(cluster) = &config.cluster else {
+        eprintln!(
+            "error: {}: no `cluster:` section; this config runs one instance",
+            path.display()
+        );
+        return ExitCode::from(BAD_CONFIG);
+    };
+    let rooms: Vec<&str> = config
+        .rooms
+        .iter()
+        .map(|room| room.alias.as_str())
+        .collect();
+    match usher::cluster::report::status_text(cluster, &rooms).await {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(BAD_CONFIG)
+        }
     }
 }
 

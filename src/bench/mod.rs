@@ -13,8 +13,13 @@
 //! - [`dashboard`]: the dashboard's pages and live updates with many rooms.
 //! - [`webhooks`]: a flood of Agora callbacks through the webhook listener,
 //!   duplicated and reordered, checked for loss and double application.
+//! - [`failover`]: three instances sharing rooms through etcd: how soon a
+//!   killed one's rooms are taken over, and etcd writes per room.
+//! - [`etcd`]: a throwaway local etcd for it (and the cluster tests).
 
 pub mod dashboard;
+pub mod etcd;
+pub mod failover;
 pub mod latency;
 pub mod pipeline;
 pub mod scale;

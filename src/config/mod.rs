@@ -17,6 +17,7 @@
 //!     zone: Europe/Berlin           # default: the machine's zone
 //! dry_run: false
 //! audit_log: audit.jsonl
+//! state_dir: usher-state          # rules' state between runs; default: next to the audit log
 //! reports_dir: reports              # end-of-lecture reports; off when absent
 //! http: { listen: 127.0.0.1:9750 }   # auth: { token_file: … } allows the dashboard's actions
 //! ```
@@ -33,6 +34,9 @@
 //! discover:
 //!   - { platform: hw, match: "Lecture *", profile: lecture }
 //! ```
+//!
+//! With `cluster:` (see [`crate::cluster::config`]), several instances
+//! loading the same config share its rooms through etcd.
 //!
 //! A single `platform:` block (the shape of earlier versions) is read as
 //! one `vmr` platform named `default`. Unknown fields are errors, every
@@ -96,6 +100,13 @@ pub struct Config {
     /// when absent.
     #[serde(default)]
     pub audit_log: Option<PathBuf>,
+    /// Where rooms' rule state is kept between runs (relative to the config
+    /// file); see [`Config::state_dir`].
+    #[serde(default)]
+    state_dir: Option<PathBuf>,
+    /// Several instances sharing rooms through etcd.
+    #[serde(default)]
+    pub cluster: Option<crate::cluster::config::ClusterConfig>,
     /// The local HTTP endpoint for `/healthz`, `/metrics` and `/status`.
     #[serde(default)]
     pub http: HttpConfig,
@@ -432,6 +443,9 @@ impl Config {
         if let Some(auth) = &mut config.http.auth {
             auth.token_file = base.join(&auth.token_file);
         }
+        if let Some(dir) = &config.state_dir {
+            config.state_dir = Some(base.join(dir));
+        }
         for room in &mut config.rooms {
             if let Some(file) = &room.pin_file {
                 room.pin_file = Some(base.join(file));
@@ -462,6 +476,16 @@ impl Config {
             ));
         }
         Ok(config)
+    }
+
+    /// Where rooms' rule state is kept: `state_dir:`, else `usher-state`
+    /// next to the audit log; none without either (state then lasts as
+    /// long as the process).
+    pub fn state_dir(&self) -> Option<PathBuf> {
+        self.state_dir.clone().or_else(|| {
+            let audit = self.audit_log.as_ref()?;
+            Some(audit.parent().unwrap_or(Path::new("")).join("usher-state"))
+        })
     }
 
     /// The room `alias`, or with `None` the only room; the error lists the
@@ -691,6 +715,31 @@ impl Config {
                 "limits.failures_before_disable must be at least 1".to_owned(),
             ));
         }
+        self.validate_cluster(at)
+    }
+
+    /// `cluster:` as far as it can be checked without etcd.
+    fn validate_cluster(&self, at: &Locator) -> Result<(), ConfigError> {
+        use crate::cluster::config::ClusterConfigError;
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        if let Err(err) = cluster.validate() {
+            let needle = match err {
+                ClusterConfigError::NoEndpoints | ClusterConfigError::BadEndpoint(_) => "etcd:",
+                ClusterConfigError::LeaseTtl => "lease_ttl:",
+                ClusterConfigError::Node(_) => "node:",
+                ClusterConfigError::Prefix => "prefix:",
+            };
+            return Err(at.error_after("cluster:", needle, err.to_string()));
+        }
+        if !self.discover.is_empty() {
+            return Err(at.error(
+                "discover:",
+                0,
+                "discover: is not shared between the instances of a cluster yet; with `cluster:`, list the rooms under `rooms:`".to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -901,6 +950,60 @@ mod tests {
             config.audit_log,
             Some(path.parent().unwrap().join("audit.jsonl"))
         );
+        assert_eq!(
+            config.state_dir(),
+            Some(path.parent().unwrap().join("usher-state")),
+            "next to the audit log"
+        );
+        assert!(config.cluster.is_none());
+    }
+
+    #[test]
+    fn state_dir_is_taken_relative_to_the_file_and_off_without_an_audit_log() {
+        let path = write("state.yaml", &format!("{GOOD}state_dir: kept\n"));
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.state_dir(),
+            Some(path.parent().unwrap().join("kept"))
+        );
+        let path = write(
+            "stateless.yaml",
+            &GOOD.replace("audit_log: audit.jsonl\n", ""),
+        );
+        assert_eq!(Config::load(&path).unwrap().state_dir(), None);
+    }
+
+    #[test]
+    fn a_bad_cluster_is_refused_where_it_is_written() {
+        let cluster = "cluster:\n  etcd: [http://127.0.0.1:2379]\n  node: a\n  lease_ttl: 2s\n";
+        let path = write("cluster.yaml", &format!("{GOOD}{cluster}"));
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.cluster.unwrap().lease().as_secs(), 2);
+        let cases = [
+            (
+                "lease_ttl: 2s",
+                "lease_ttl: 1h",
+                "lease_ttl:",
+                "lease_ttl must be between 2s and 300s",
+            ),
+            (
+                "http://127.0.0.1:2379",
+                "etcd.example:2379",
+                "etcd:",
+                "is not an http:// URL",
+            ),
+        ];
+        for (from, to, needle, message) in cases {
+            let text = format!("{GOOD}{}", cluster.replace(from, to));
+            let path = write("bad-cluster.yaml", &text);
+            let err = Config::load(&path).unwrap_err().to_string();
+            let line = text.lines().position(|l| l.contains(needle)).unwrap() + 1;
+            assert!(
+                err.contains(&format!("bad-cluster.yaml:{line}:3:")),
+                "{err}"
+            );
+            assert!(err.contains(message), "{err}");
+        }
     }
 
     #[test]

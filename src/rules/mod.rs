@@ -8,6 +8,7 @@
 //! - [`binding`]: which rules run in a room, with which parameters.
 //! - [`runner`]: [`RoomRules`], running a room's rules on each change.
 //! - [`intent`]: what rules ask for; [`timers`]: `after`, `every`, `cancel`.
+//! - [`snapshot`]: a room's rule state and timers as data that outlives the process.
 //! - [`schedule`]: the room's sessions and zone, and `on_session_start`/`_end`.
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod runner;
 pub mod scaffold;
 pub mod schedule;
 pub mod set;
+pub mod snapshot;
 pub mod state;
 pub mod timers;
 pub mod uses;

@@ -26,7 +26,8 @@ use super::intent::{Intent, Trigger};
 use super::rule::{Handler, Rule, RuleError};
 use super::schedule::{SessionClock, session_map};
 use super::set::RuleSet;
-use super::state::new_state;
+use super::snapshot::{RulesSnapshot, SNAPSHOT_VERSION, SavedTimer, from_json, to_json};
+use super::state::{new_state, plain, restored_state};
 use super::timers::{TimerQueue, TimerRequest};
 use crate::model::{Change, ChatMessage, Layout, Participant, RoomFlags, RoomState, Target};
 use crate::timetable::{Boundary, RoomSchedule, Session};
@@ -287,6 +288,9 @@ pub struct RoomRules {
     /// Lines rules wrote, kept for [`RoomRules::drain_logs`] rather than
     /// logged (`usher test` shows them under the step that wrote them).
     captured: Option<Vec<String>>,
+    /// Counts rule calls and restores: while it stands still, so do the
+    /// rules' states and timers, and nothing needs saving.
+    revision: u64,
 }
 
 impl RoomRules {
@@ -303,6 +307,7 @@ impl RoomRules {
             sessions: None,
             scope: Scope::new(),
             captured: None,
+            revision: 0,
         };
         rules.bound = rules.bind(&set, bindings)?;
         Ok(rules)
@@ -508,6 +513,72 @@ impl RoomRules {
         &self.set
     }
 
+    /// Changes whenever the rules may have changed their state or timers.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    /// Each bound rule's `state` and the pending timers, as data.
+    pub fn snapshot(&self) -> RulesSnapshot {
+        let states = self
+            .bound
+            .iter()
+            .map(|b| {
+                let value = plain(&b.state).unwrap_or_else(|_| b.state.clone());
+                (b.name.to_string(), to_json(&value))
+            })
+            .collect();
+        let mut timers: Vec<SavedTimer> = self.timers.iter().map(SavedTimer::from_timer).collect();
+        timers.sort_by_key(|timer| timer.id);
+        RulesSnapshot {
+            version: SNAPSHOT_VERSION,
+            states,
+            timers,
+            next_timer_id: self.next_timer_id,
+            roster: Vec::new(),
+            saved_at: 0.0,
+        }
+    }
+
+    /// Puts back what a snapshot holds, as a reload carries state over:
+    /// each bound rule gets the state saved under its name (its file may
+    /// have changed since) and its timers, due as they were (`now` decides
+    /// a repeating timer's next beat). Rules the snapshot does not know
+    /// start afresh; saved rules no longer bound are forgotten.
+    pub fn restore(&mut self, snapshot: &RulesSnapshot, now: f64) {
+        let limits = *self.set.engine().limits();
+        for bound in &mut self.bound {
+            let Some(saved) = snapshot.states.get(&*bound.name) else {
+                continue;
+            };
+            match restored_state(&limits, from_json(saved)) {
+                Ok(state) => bound.state = state,
+                Err(err) => {
+                    tracing::warn!(room = %self.room, rule = %bound.name, "the saved state does not fit the rule's limits ({err}); it starts afresh");
+                }
+            }
+        }
+        for saved in &snapshot.timers {
+            let Some(bound) = self.bound.iter().find(|b| *b.name == *saved.rule) else {
+                continue;
+            };
+            let timer = saved.to_timer(bound.name.clone(), now);
+            self.timers
+                .apply(&timer.rule.clone(), TimerRequest::Start(timer));
+        }
+        let highest = snapshot
+            .timers
+            .iter()
+            .map(|timer| timer.id)
+            .max()
+            .unwrap_or(0);
+        self.next_timer_id = self
+            .next_timer_id
+            .max(snapshot.next_timer_id)
+            .max(highest + 1);
+        self.revision += 1;
+    }
+
     fn call(
         &mut self,
         index: usize,
@@ -569,6 +640,7 @@ impl RoomRules {
         }
         bound.stats.busy += took;
         bound.stats.calls += 1;
+        self.revision += 1;
         self.latency.observe(took);
         match result {
             Ok(_) => {
@@ -1274,5 +1346,85 @@ mod tests {
         };
         assert!(feed(&mut rules, &mut room, message("g")).is_empty());
         assert_eq!(feed(&mut rules, &mut room, message("h")), ["chat: lock"]);
+    }
+
+    #[test]
+    fn a_snapshot_restores_state_and_timers_in_a_new_room_rules() {
+        const COUNTER: &str = "fn on_join(p) {\n    state.seen = (state.seen ?? 0) + 1;\n    if state.names == () { state.names = []; }\n    state.names.push(p.name);\n    if state.seen == 1 { after(30, \"warn\"); }\n}\nfn warn() { room.lock(); }\n";
+        let mut rules = room_rules(&[("counter", COUNTER)]);
+        let mut room = Arc::new(RoomState::new());
+        feed(&mut rules, &mut room, Event::Roster(vec![]));
+        let before = rules.revision();
+        feed(
+            &mut rules,
+            &mut room,
+            Event::Participant(person("1", "Ann", Role::Guest)),
+        );
+        assert!(rules.revision() > before, "a call moves the revision");
+        let snapshot = rules.snapshot();
+        let bytes = snapshot.to_bytes();
+        assert!(
+            rules.drain_failures().is_empty(),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(
+            snapshot.timers.len(),
+            1,
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let read = RulesSnapshot::from_bytes(&bytes).unwrap();
+        assert_eq!(read, snapshot);
+
+        let mut again = room_rules(&[("counter", COUNTER)]);
+        again.restore(&read, 1010.0);
+        assert_eq!(again.next_timer(), Some(1030.0), "due as it was");
+        assert_eq!(again.snapshot(), snapshot);
+        feed(
+            &mut again,
+            &mut room,
+            Event::Participant(person("2", "Bo", Role::Guest)),
+        );
+        let state = again.snapshot().states["counter"].clone();
+        assert_eq!(
+            state,
+            serde_json::json!({ "seen": 2, "names": ["Ann", "Bo"] })
+        );
+        let fired: Vec<String> = again
+            .fire_timers(&room, 1031.0)
+            .iter()
+            .map(|intent| intent.command.to_string())
+            .collect();
+        assert_eq!(fired, ["lock"]);
+    }
+
+    #[test]
+    fn a_rule_changed_since_the_snapshot_keeps_its_state_as_a_reload_does() {
+        const BEFORE: &str = "fn on_join(p) {\n    state.seen = (state.seen ?? 0) + 1;\n    after(5, \"tick\");\n}\nfn tick() { room.lock(); }\n";
+        const AFTER: &str = "fn on_leave(p) {\n    state.left = true;\n}\n";
+        let mut before = room_rules(&[("counter", BEFORE)]);
+        let mut room = Arc::new(RoomState::new());
+        feed(&mut before, &mut room, Event::Roster(vec![]));
+        feed(
+            &mut before,
+            &mut room,
+            Event::Participant(person("1", "Ann", Role::Guest)),
+        );
+        let snapshot = before.snapshot();
+
+        let mut after = room_rules(&[("counter", AFTER), ("other", "fn on_join(p) {}\n")]);
+        after.restore(&snapshot, 1001.0);
+        let restored = after.snapshot();
+        assert_eq!(restored.states["counter"], serde_json::json!({ "seen": 1 }));
+        assert_eq!(
+            restored.states["other"],
+            serde_json::json!({}),
+            "a new rule starts afresh"
+        );
+        // The timer's function is gone: it is dropped when due, quietly.
+        assert!(after.fire_timers(&room, 1010.0).is_empty());
+        assert!(after.drain_failures().is_empty());
+        assert_eq!(after.next_timer(), None);
     }
 }

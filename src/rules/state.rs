@@ -269,6 +269,17 @@ pub(crate) fn new_state(limits: &Limits) -> Dynamic {
     Dynamic::from(StateMap(Node::new(&budget, Values::Map(Map::new()))))
 }
 
+/// A rule's state in one room, within `limits`, holding `saved` (a plain
+/// map, as [`plain`] gives and a snapshot keeps). Anything but a map gives
+/// an empty state.
+pub(crate) fn restored_state(limits: &Limits, saved: Dynamic) -> ScriptResult<Dynamic> {
+    if !saved.is_map() {
+        return Ok(new_state(limits));
+    }
+    let budget = Arc::new(Budget::new(limits));
+    adopt(&budget, saved, None)
+}
+
 /// The node behind a value, if it is one.
 fn node_of(value: &Dynamic) -> Option<Arc<Node>> {
     if let Some(map) = value.read_lock::<StateMap>() {

@@ -60,6 +60,11 @@ impl TimerQueue {
         self.timers.retain(|t| keep(&t.rule));
     }
 
+    /// Every pending timer, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Timer> {
+        self.timers.iter()
+    }
+
     /// How many timers a rule has pending.
     pub fn count(&self, rule: &str) -> usize {
         self.timers.iter().filter(|t| &*t.rule == rule).count()

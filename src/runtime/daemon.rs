@@ -8,7 +8,9 @@
 //! supervised task per room, a timetable keeper per room with a timetable,
 //! discovery (rooms the platforms report, watched as `discover:` says), the
 //! rules watcher, the HTTP endpoint and, with `webhooks:`, the listener for
-//! platforms' callbacks.
+//! platforms' callbacks. With `cluster:`, it first joins the cluster (etcd
+//! unreachable is a [`StartError::Config`] too), and rooms start as this
+//! instance takes them (see [`crate::cluster`]).
 //!
 //! [`Daemon::shutdown`] stops taking events, lets each room finish (or record
 //! as cancelled) the commands in flight and end its session, then flushes the
@@ -28,9 +30,12 @@ use super::activity::Activity;
 use super::audit::AuditSink;
 use super::discovery::{self, Discoverer};
 use super::dispatch::Pacing;
+use super::persist::StateStore;
 use super::reload::watch_rules;
 use super::room::{RoomSetup, supervise};
 use super::status::{Registry, Watching};
+use crate::cluster::Cluster;
+use crate::cluster::rooms::{self as cluster_rooms, ClusterRooms, RoomTemplate};
 use crate::config::Config;
 use crate::dashboard::Dashboard;
 use crate::dashboard::actions::{Actions, Tokens};
@@ -59,6 +64,8 @@ pub(crate) struct Shared {
     pub dry_run: bool,
     pub pacing: Pacing,
     pub flip_flops_per_minute: u32,
+    /// Where rooms' rule state is kept.
+    pub store: StateStore,
 }
 
 /// How to start the daemon, beyond its configuration.
@@ -191,6 +198,24 @@ impl Daemon {
         };
 
         let cancel = CancellationToken::new();
+        let cluster = match &config.cluster {
+            Some(settings) => Some(
+                Cluster::join(settings)
+                    .await
+                    .map_err(|err| StartError::Config(err.to_string()))?,
+            ),
+            None => None,
+        };
+        let store = match (&cluster, config.state_dir()) {
+            (Some(cluster), _) => StateStore::Etcd(cluster.clone()),
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(&dir).map_err(|err| {
+                    StartError::Config(format!("state_dir: cannot create {}: {err}", dir.display()))
+                })?;
+                StateStore::Dir(Arc::from(dir.as_path()))
+            }
+            (None, None) => StateStore::Off,
+        };
         let (publish, rules) = watch::channel(library.current());
         let (activity, first_activity) = broadcast::channel(4096);
         let first_activity = options.follow_activity.then_some(first_activity);
@@ -222,6 +247,7 @@ impl Daemon {
                 queue: config.dispatch.queue,
             },
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
+            store,
         });
         let all_bindings = rooms
             .iter()
@@ -234,30 +260,62 @@ impl Daemon {
             )
             .collect();
         let mut keepers = Vec::new();
-        let mut room_tasks: Vec<JoinHandle<()>> = rooms
-            .into_iter()
-            .zip(schedules)
-            .map(
-                |((address, (name, platform), bindings), (schedule, keeper))| {
-                    let status = registry.add_room(&address.alias, &name, false);
-                    if let Some(keeper) = keeper {
-                        let noted = status.clone();
-                        let note = move |err: &TimetableError| {
-                            noted.update(|status| status.note_error(err.to_string()));
-                        };
-                        keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
-                    }
-                    let setup = RoomSetup {
-                        status,
-                        address,
-                        platform,
-                        bindings,
-                        schedule,
+        let mut room_tasks: Vec<JoinHandle<()>> = Vec::new();
+        let mut templates = BTreeMap::new();
+        for ((address, (name, platform), bindings), (schedule, keeper)) in
+            rooms.into_iter().zip(schedules)
+        {
+            if cluster.is_some() {
+                // Rooms start when this instance takes them (cluster::rooms).
+                if let Some(keeper) = keeper {
+                    let alias = address.alias.clone();
+                    let note = move |err: &TimetableError| {
+                        tracing::error!(room = %alias, error = %err, "timetable");
                     };
-                    tokio::spawn(supervise(setup, shared.clone(), cancel.clone()))
-                },
-            )
-            .collect();
+                    keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
+                }
+                let template = RoomTemplate {
+                    address,
+                    platform_name: name,
+                    platform,
+                    bindings,
+                    schedule,
+                };
+                templates.insert(template.address.alias.clone(), template);
+                continue;
+            }
+            let status = registry.add_room(&address.alias, &name, false);
+            if let Some(keeper) = keeper {
+                let noted = status.clone();
+                let note = move |err: &TimetableError| {
+                    noted.update(|status| status.note_error(err.to_string()));
+                };
+                keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
+            }
+            let setup = RoomSetup {
+                status,
+                address,
+                platform,
+                bindings,
+                schedule,
+                ownership: None,
+            };
+            room_tasks.push(tokio::spawn(supervise(
+                setup,
+                shared.clone(),
+                cancel.clone(),
+            )));
+        }
+        if let Some(cluster) = &cluster {
+            registry.set_cluster(cluster.clone());
+            let pool = ClusterRooms {
+                cluster: cluster.clone(),
+                rooms: templates,
+                registry: registry.clone(),
+                shared: shared.clone(),
+            };
+            room_tasks.push(tokio::spawn(cluster_rooms::run(pool, cancel.clone())));
+        }
         let discoverer = Discoverer {
             entries: config.discover.clone(),
             profiles: config.profiles.clone(),

@@ -112,6 +112,7 @@ impl Discoverer {
             bindings: profile.rules.into(),
             status: self.registry.add_room(&room.alias, &room.platform, true),
             schedule,
+            ownership: None,
         };
         let stop = cancel.child_token();
         let task = tokio::spawn(supervise(setup, self.shared.clone(), stop.clone()));

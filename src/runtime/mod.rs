@@ -4,6 +4,7 @@
 //! - [`room`]: one supervised task per room: connection, feed, state, rules.
 //! - [`discovery`]: rooms the platforms report, watched as `discover:` says.
 //! - [`webhooks`]: the one listener for every platform's callbacks.
+//! - [`persist`]: rooms' rule state kept between runs (a directory, or etcd).
 //! - [`plan`]: which of an event's intents are worth sending (no I/O).
 //! - [`guard`]: commands in flight and the flip-flop guard.
 //! - [`dispatch`]: sending commands: pacing, retries, outcomes.
@@ -22,6 +23,7 @@ pub mod dispatch;
 pub mod guard;
 pub mod http;
 mod liveness;
+pub mod persist;
 pub mod plan;
 pub mod reload;
 pub mod room;

@@ -19,6 +19,11 @@
 //! the next run's first roster is diffed against, so people who arrived
 //! while usher was away get their `on_join`. Only the very first roster of
 //! the process is a baseline.
+//!
+//! The rules' state and timers, with the roster, are saved as they change
+//! (see [`super::persist`]) and restored when the room starts: a restarted
+//! usher continues a hand queue, and diffs its first roster against the
+//! saved one when that is recent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,11 +40,15 @@ use super::daemon::Shared;
 use super::dispatch::{self, Finished, Job, Jobs, Refused, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
 use super::liveness::{Liveness, Verdict};
+use super::persist::{PersistError, RoomSaver, SAVE_EVERY, StateStore};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
+use crate::cluster::Ownership;
+use crate::cluster::fence::FencedLink;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
 use crate::platform::{CappedBackoff, ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
+use crate::rules::snapshot::RulesSnapshot;
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 use crate::timetable::{RoomSchedule, Session};
 
@@ -51,6 +60,9 @@ pub(crate) struct RoomSetup {
     pub status: Arc<RoomStatus>,
     /// The room's zone and timetable sessions, which its rules see.
     pub schedule: RoomSchedule,
+    /// In a cluster, this instance's hold on the room: commands are sent
+    /// only while it holds.
+    pub ownership: Option<Ownership>,
 }
 
 /// How long a room may take to wind down before its queue is cancelled:
@@ -78,6 +90,10 @@ const MAX_RESTART_DELAY: Duration = Duration::from_secs(10);
 /// off about people who are already gone.
 const AFTER_ENDING: Duration = Duration::from_secs(30);
 
+/// A saved roster older than this is no guide to who is new: the first
+/// roster after it is a baseline.
+const ROSTER_FRESH_FOR: f64 = 15.0 * 60.0;
+
 /// Keeps a room running until `cancel` fires, restarting it with backoff
 /// when it fails.
 pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
@@ -93,9 +109,40 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
     room.status.set_zone(&room.schedule.zone);
     let kind = room.platform.kind().as_str();
     room.status.update(|status| status.platform_kind = kind);
+    let alias = room.address.alias.clone();
+    let mut saved = loop {
+        match shared.store.load(&alias).await {
+            Ok(saved) => break saved,
+            // Starting afresh would overwrite the state etcd still has.
+            Err(err @ PersistError::Etcd(_)) => {
+                tracing::warn!(error = %err, "cannot read the rules' saved state yet; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "the saved rule state cannot be used");
+                room.status
+                    .update(|status| status.note_error(err.to_string()));
+                break None;
+            }
+        }
+    };
+    let saver = RoomSaver::start(shared.store.clone(), alias, room.ownership.clone());
     loop {
         let started = Instant::now();
-        match run(&room, &shared, &cancel, &mut state, &mut timetable).await {
+        match run(
+            &room,
+            &shared,
+            &cancel,
+            &mut state,
+            &mut timetable,
+            &saver,
+            &mut saved,
+        )
+        .await
+        {
             Ok(()) => break,
             Err(err) if cancel.is_cancelled() => {
                 tracing::debug!(error = %format!("{err:#}"), "room stopped while failing");
@@ -124,18 +171,22 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
             }
         }
     }
+    saver.finish().await;
     room.status
         .update(|status| status.set_phase(Phase::Stopped, Some("usher stopped".to_owned())));
 }
 
 /// Runs a room once: until `cancel` fires (Ok) or something fails (Err).
-/// `state` is the room as last known, and is kept up to date.
+/// `state` is the room as last known, and `saved` its rules' last
+/// snapshot; both are kept up to date.
 async fn run(
     room: &RoomSetup,
     shared: &Shared,
     cancel: &CancellationToken,
     state: &mut Arc<RoomState>,
     timetable: &mut TimetableFollower,
+    saver: &RoomSaver,
+    saved: &mut Option<RulesSnapshot>,
 ) -> anyhow::Result<()> {
     room.status
         .update(|status| status.set_phase(Phase::Connecting, None));
@@ -143,10 +194,24 @@ async fn run(
     let link = Box::pin(room.platform.connect(&room.address))
         .await
         .context("cannot connect to the room")?;
+    let link = match &room.ownership {
+        Some(ownership) => FencedLink::wrap(link, ownership.clone()),
+        None => link,
+    };
     let alias = &room.address.alias;
     let mut rules = RoomRules::new(alias, shared.rules.borrow().clone(), &room.bindings)
         .context("cannot bind the room's rules")?;
     rules.set_schedule(room.schedule.clone(), unix_now());
+    if let Some(snapshot) = saved.as_ref() {
+        rules.restore(snapshot, unix_now());
+        if !state.is_synced() && unix_now() - snapshot.saved_at < ROSTER_FRESH_FOR {
+            Arc::make_mut(state).apply(Event::Roster(snapshot.roster.clone()));
+        }
+        tracing::info!(
+            timers = snapshot.timers.len(),
+            "the rules' saved state is restored"
+        );
+    }
 
     let background = cancel.child_token();
     let (feed_sink, mut feed) = mpsc::channel(4096);
@@ -188,10 +253,17 @@ async fn run(
         last_snapshot: None,
         ended_at: None,
         liveness: Liveness::new(room.platform.stall_bound()),
+        saver: (!matches!(shared.store, StateStore::Off)).then_some(saver),
+        saved: saved.take(),
+        saved_revision: None,
+        roster_changed: false,
+        last_save: None,
     };
     let result = actor.run(&mut feed, cancel, timetable).await;
     actor.snapshot(true);
+    actor.persist(true);
     *state = std::mem::take(&mut actor.state);
+    *saved = actor.saved.take();
     drop(actor);
 
     background.cancel();
@@ -230,6 +302,15 @@ struct RoomActor<'a> {
     ended_at: Option<Instant>,
     /// Whether the connected feed is in sync and decoding.
     liveness: Liveness,
+    /// Where the rules' snapshots go; none when state is not kept.
+    saver: Option<&'a RoomSaver>,
+    /// The last snapshot handed over (or restored).
+    saved: Option<RulesSnapshot>,
+    /// The rules' revision when last saved.
+    saved_revision: Option<u64>,
+    /// The roster changed since the last save.
+    roster_changed: bool,
+    last_save: Option<Instant>,
 }
 
 impl RoomActor<'_> {
@@ -273,6 +354,7 @@ impl RoomActor<'_> {
                 );
             }
             self.snapshot(false);
+            self.persist(false);
         }
     }
 
@@ -306,11 +388,15 @@ impl RoomActor<'_> {
         let name = event.kind();
         self.status.update(|status| status.count_event(name));
         let now = unix_now();
+        // A baseline roster changes nothing the rules see, but is what the
+        // next owner must diff against.
+        self.roster_changed |= matches!(event, Event::Roster(_));
         let changes = Arc::make_mut(&mut self.state).apply_at(event, now);
         if changes.is_empty() {
             return;
         }
         self.status.observe(&self.state, &changes, now);
+        self.roster_changed = true;
         if self.shared.activity.receiver_count() > 0 {
             let size = self.state.count();
             for text in changes.iter().filter_map(|change| describe(change, size)) {
@@ -526,6 +612,39 @@ impl RoomActor<'_> {
             status.set_rules(self.rules.stats(), self.rules.latency());
             status.set_session(session);
         });
+    }
+
+    /// Hands the rules' state and the roster to the saver when they
+    /// changed, at most every [`SAVE_EVERY`] unless `now` is set.
+    fn persist(&mut self, now: bool) {
+        let Some(saver) = self.saver else {
+            return;
+        };
+        let revision = self.rules.revision();
+        if self.saved_revision == Some(revision) && !self.roster_changed {
+            return;
+        }
+        if !now
+            && self
+                .last_save
+                .is_some_and(|last| last.elapsed() < SAVE_EVERY)
+        {
+            return;
+        }
+        self.last_save = Some(Instant::now());
+        self.saved_revision = Some(revision);
+        self.roster_changed = false;
+        let mut snapshot = self.rules.snapshot();
+        snapshot.roster = self.state.participants().map(|p| (**p).clone()).collect();
+        if let Some(saved) = &self.saved {
+            snapshot.saved_at = saved.saved_at;
+            if *saved == snapshot {
+                return;
+            }
+        }
+        snapshot.saved_at = unix_now();
+        saver.hand_over(snapshot.to_bytes());
+        self.saved = Some(snapshot);
     }
 
     fn tell(&self, text: String) {

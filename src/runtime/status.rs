@@ -548,6 +548,8 @@ pub struct Registry {
     watching: Vec<Arc<dyn Watching>>,
     /// Webhook callbacks answered, by platform account and HTTP status.
     webhooks: Mutex<BTreeMap<(String, u16), u64>>,
+    /// The cluster this instance is in, if any.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// The body of `/status`.
@@ -563,6 +565,9 @@ pub struct StatusReport {
     pub last_reload_error: Option<String>,
     /// Each room, by alias.
     pub rooms: BTreeMap<String, RoomSnapshot>,
+    /// In a cluster: this node, and every room's owner.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<crate::cluster::ClusterReport>,
 }
 
 impl Registry {
@@ -681,9 +686,11 @@ impl Registry {
             .collect()
     }
 
-    /// Rooms whose event stream is not up or stalled, with why.
+    /// Rooms whose event stream is not up or stalled, with why; in a
+    /// cluster, also the lease when it is not known to be alive.
     pub fn unhealthy(&self) -> Vec<(String, String)> {
-        self.snapshots()
+        let mut down: Vec<(String, String)> = self
+            .snapshots()
             .into_iter()
             .filter(|(_, room)| room.health != Health::Ok)
             .map(|(alias, room)| {
@@ -692,7 +699,14 @@ impl Registry {
                     .unwrap_or_else(|| format!("{:?}", room.phase).to_lowercase());
                 (alias, why)
             })
-            .collect()
+            .collect();
+        if let Some(cluster) = self.cluster.get().filter(|cluster| !cluster.lease_alive()) {
+            down.push((
+                format!("cluster node {}", cluster.node()),
+                "its etcd lease is not known to be alive: it acts in no room".to_owned(),
+            ));
+        }
+        down
     }
 
     /// The body of `/status`.
@@ -707,7 +721,13 @@ impl Registry {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
             rooms: self.snapshots(),
+            cluster: self.cluster.get().map(|cluster| cluster.report()),
         }
+    }
+
+    /// Shows the cluster in `/status` and `/metrics`.
+    pub fn set_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.cluster.set(cluster);
     }
 
     /// The body of `/metrics`, in the Prometheus text format.
@@ -901,6 +921,29 @@ impl Registry {
         ];
         for (name, kind, help, value) in scalars {
             section(&mut out, name, kind, help, format!("{name} {value}\n"));
+        }
+        if let Some(cluster) = self.cluster.get() {
+            let report = cluster.report();
+            let counters = [
+                (
+                    "usher_cluster_ownership_changes_total",
+                    "Rooms this instance took or gave up.",
+                    report.ownership_changes,
+                ),
+                (
+                    "usher_cluster_fencing_refusals_total",
+                    "Commands not sent because the room may no longer be this instance's.",
+                    report.fencing_refusals,
+                ),
+                (
+                    "usher_cluster_etcd_errors_total",
+                    "etcd calls that failed.",
+                    report.etcd_errors,
+                ),
+            ];
+            for (name, help, value) in counters {
+                section(&mut out, name, "counter", help, format!("{name} {value}\n"));
+            }
         }
         out
     }
