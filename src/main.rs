@@ -125,7 +125,7 @@ enum BenchCommand {
     Latency(LatencyArgs),
     /// Thousands of rooms in one daemon: memory, CPU, token refreshes, lost commands.
     Scale(ScaleArgs),
-    /// A flood of Agora callbacks through the webhook listener: callbacks per
+    /// Floods of Agora and Tencent callbacks through the webhook listener: callbacks per
     /// second, and proof that none was lost or applied twice.
     Webhooks(WebhooksArgs),
     /// The simulator half of `bench scale`, run as its own process.

@@ -10,7 +10,7 @@
 //!   causes arriving back, over loopback.
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
-//! - [`webhooks`]: a flood of Agora callbacks through the webhook listener,
+//! - [`webhooks`]: floods of Agora and Tencent callbacks through the webhook listener,
 //!   duplicated and reordered, checked for loss and double application.
 
 pub mod latency;
