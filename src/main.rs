@@ -142,7 +142,7 @@ enum BenchCommand {
     Scale(ScaleArgs),
     /// The dashboard with many rooms: the overview, /status, a room's page, a live update.
     Dashboard(DashboardArgs),
-    /// A flood of Agora callbacks through the webhook listener: callbacks per
+    /// Floods of Agora and Tencent callbacks through the webhook listener: callbacks per
     /// second, and proof that none was lost or applied twice.
     Webhooks(WebhooksArgs),
     /// Three instances sharing rooms through a local etcd: failover time over

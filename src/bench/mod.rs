@@ -11,7 +11,7 @@
 //! - [`scale`]: thousands of rooms in one daemon: memory, CPU, token
 //!   refreshes, reconnects, lost commands.
 //! - [`dashboard`]: the dashboard's pages and live updates with many rooms.
-//! - [`webhooks`]: a flood of Agora callbacks through the webhook listener,
+//! - [`webhooks`]: floods of Agora and Tencent callbacks through the webhook listener,
 //!   duplicated and reordered, checked for loss and double application.
 //! - [`failover`]: three instances sharing rooms through etcd: how soon a
 //!   killed one's rooms are taken over, and etcd writes per room.

@@ -1,5 +1,6 @@
-//! `usher bench webhooks`: a flood of Agora callbacks through the real
-//! webhook path, checked for loss and double application.
+//! `usher bench webhooks`: a flood of Agora callbacks, then one of Tencent
+//! callbacks, through the real webhook path, checked for loss and double
+//! application.
 //!
 //! The Agora simulator serves `rooms` rooms and POSTs their callbacks
 //! (signed, in sequence, one sender per room, all rooms at once) to the
@@ -15,6 +16,12 @@
 //! the platform's and every count must be exact: a lost callback shows as a
 //! missing change, one applied twice as an extra message (chat is not
 //! idempotent, so it is the sharpest test).
+//!
+//! The Tencent flood ([`tencent_flood`]) has no chat (Tencent sends none):
+//! each room's guests enter, then most of them leave. The simulator
+//! collects the callbacks, faults played, and one sender per room POSTs
+//! them to the listener, as the platform would. Parsing the bodies alone is
+//! timed too, for scale.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -31,10 +38,15 @@ use tokio_util::sync::CancellationToken;
 use crate::config::SecretSource;
 use crate::model::{Change, Event, RoomState, Secret, Span};
 use crate::platform::agora::{Agora, AgoraConfig};
+use crate::platform::tencent::wire::CallbackBody;
+use crate::platform::tencent::{Tencent, TencentConfig};
 use crate::platform::{BuildContext, FeedItem, FeedOptions, Platform, RoomAddress, RoomLink};
 use crate::runtime::status::Registry;
 use crate::sim::agora::{AgoraSimOptions, AgoraSimulator};
 use crate::sim::step::{Chat, Joiner, Step};
+use crate::sim::tencent::room::RoomSetup;
+use crate::sim::tencent::sender::Delivery;
+use crate::sim::tencent::{DEMO_SECRET_KEY, TencentSimOptions, TencentSimulator};
 use crate::sim::{Fault, RoomSpec};
 
 /// The share of callbacks duplicated, and the share reordered, with faults.
@@ -124,21 +136,28 @@ impl Flood {
     }
 }
 
-/// The report of `usher bench webhooks`: a clean flood and a faulty one,
-/// side by side.
+/// The report of `usher bench webhooks`: a clean flood and a faulty one on
+/// each platform, side by side.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebhookReport {
-    /// Without faults.
+    /// Agora, without faults.
     pub clean: Flood,
-    /// With 5% duplicated and 5% reordered.
+    /// Agora, with 5% duplicated and 5% reordered.
     pub faulty: Flood,
+    /// Tencent, without faults.
+    pub tencent_clean: Flood,
+    /// Tencent, with 5% duplicated and 5% reordered.
+    pub tencent_faulty: Flood,
+    /// Tencent callback bodies parsed per second, parsing alone.
+    pub tencent_parsed_per_sec: f64,
     /// Changes lost in either flood.
     pub lost: usize,
     /// Changes applied twice in either flood.
     pub applied_twice: usize,
 }
 
-/// Runs a clean flood and a faulty one and prints them.
+/// Runs a clean flood and a faulty one on each webhook platform and prints
+/// them.
 pub async fn run(
     rooms: usize,
     callbacks: usize,
@@ -146,19 +165,26 @@ pub async fn run(
 ) -> anyhow::Result<WebhookReport> {
     writeln!(
         out,
-        "{callbacks} Agora callbacks over {rooms} rooms, through the webhook listener\n"
+        "{callbacks} callbacks over {rooms} rooms, through the webhook listener\n"
     )?;
     let clean = flood(rooms, callbacks, false).await?;
     let faulty = flood(rooms, callbacks, true).await?;
+    let (tencent_clean, _) = tencent_flood(rooms, callbacks, false).await?;
+    let (tencent_faulty, tencent_parsed_per_sec) = tencent_flood(rooms, callbacks, true).await?;
     writeln!(
         out,
-        "{:<34} {:>12} {:>10} {:>6} {:>8} {:>8}",
+        "{:<44} {:>12} {:>10} {:>6} {:>8} {:>8}",
         "flood", "callbacks/s", "seconds", "lost", "twice", "rosters"
     )?;
-    for (name, run) in [("clean", &clean), ("5% duplicated, 5% reordered", &faulty)] {
+    for (name, run) in [
+        ("agora, clean", &clean),
+        ("agora, 5% duplicated, 5% reordered", &faulty),
+        ("tencent, clean", &tencent_clean),
+        ("tencent, 5% duplicated, 5% reordered", &tencent_faulty),
+    ] {
         writeln!(
             out,
-            "{name:<34} {:>12.0} {:>10.2} {:>6} {:>8} {:>8}",
+            "{name:<44} {:>12.0} {:>10.2} {:>6} {:>8} {:>8}",
             run.callbacks_per_sec,
             run.seconds,
             run.lost(),
@@ -170,16 +196,30 @@ pub async fn run(
             },
         )?;
     }
+    let ratio = |a: f64, b: f64| a / b.max(f64::MIN_POSITIVE);
     writeln!(
         out,
-        "\nfaulty / clean throughput: {:.2}",
-        faulty.callbacks_per_sec / clean.callbacks_per_sec.max(f64::MIN_POSITIVE)
+        "\nfaulty / clean throughput: agora {:.2}, tencent {:.2}",
+        ratio(faulty.callbacks_per_sec, clean.callbacks_per_sec),
+        ratio(
+            tencent_faulty.callbacks_per_sec,
+            tencent_clean.callbacks_per_sec
+        ),
     )?;
+    writeln!(
+        out,
+        "tencent bodies parsed alone: {tencent_parsed_per_sec:.0}/s ({:.1}x the flood's rate)",
+        ratio(tencent_parsed_per_sec, tencent_faulty.callbacks_per_sec)
+    )?;
+    let floods = [&clean, &faulty, &tencent_clean, &tencent_faulty];
     Ok(WebhookReport {
-        lost: clean.lost() + faulty.lost(),
-        applied_twice: clean.applied_twice() + faulty.applied_twice(),
+        lost: floods.iter().map(|run| run.lost()).sum(),
+        applied_twice: floods.iter().map(|run| run.applied_twice()).sum(),
         clean,
         faulty,
+        tencent_clean,
+        tencent_faulty,
+        tencent_parsed_per_sec,
     })
 }
 
@@ -373,6 +413,219 @@ pub async fn flood(rooms: usize, callbacks: usize, faults: bool) -> anyhow::Resu
         callbacks_per_sec: made as f64 / seconds.max(f64::MIN_POSITIVE),
         outcomes,
     })
+}
+
+/// The Tencent callback token of the bench.
+const TENCENT_TOKEN: &str = "bench-callback-token";
+
+/// One Tencent flood: `callbacks` over `rooms` (three fifths enter, then
+/// two fifths of them leave, in order), with or without faults; also how
+/// fast the bodies parse alone.
+pub async fn tencent_flood(
+    rooms: usize,
+    callbacks: usize,
+    faults: bool,
+) -> anyhow::Result<(Flood, f64)> {
+    let per_room = callbacks / rooms.max(1);
+    let enters = per_room - per_room * 2 / 5;
+    let sim = TencentSimulator::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        Vec::new(),
+        TencentSimOptions {
+            callback_token: Some(Secret::new(TENCENT_TOKEN)),
+            collect_callbacks: true,
+            seed: Some(11),
+            ..TencentSimOptions::default()
+        },
+    )
+    .await?;
+    let names: Vec<String> = (0..rooms).map(|n| format!("flood-{n:03}")).collect();
+    for room in &names {
+        sim.add_room_with(
+            RoomSpec {
+                participants: vec![Joiner::host("Host")],
+                ..RoomSpec::new(room.clone())
+            },
+            RoomSetup {
+                name: room.clone(),
+                owner: "host".into(),
+                seats: 0,
+                schedule: None,
+            },
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .context("cannot bind the webhook listener")?;
+    let hooks = listener.local_addr()?;
+    let mut config = TencentConfig::new(
+        sim.base_url(),
+        sim.sdk_app_id(),
+        "administrator",
+        DEMO_SECRET_KEY,
+    );
+    config.callback_token = Some(SecretSource::Literal(Secret::new(TENCENT_TOKEN)));
+    config.reconcile = Span(Duration::from_secs(600));
+    let context = BuildContext::standalone("tx", rooms, FeedOptions::default());
+    let tencent: Arc<dyn Platform> = Arc::new(Tencent::new(&config, &context)?);
+    let router = crate::runtime::webhooks::router(
+        BTreeMap::from([("tx".to_owned(), tencent.clone())]),
+        Arc::new(Registry::default()),
+    );
+    let stop = CancellationToken::new();
+    let serving = stop.clone();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router)
+            .with_graceful_shutdown(serving.cancelled_owned())
+            .await;
+    });
+    let expected = Counts {
+        joined: enters,
+        left: per_room - enters,
+        messages: 0,
+    };
+    let mut watched = Vec::with_capacity(rooms);
+    for room in &names {
+        let link = tencent
+            .connect(&RoomAddress {
+                alias: room.clone(),
+                pin: None,
+            })
+            .await
+            .with_context(|| format!("cannot connect {room}"))?;
+        watched.push(watch_room(link, expected, stop.clone()).await?);
+    }
+
+    // The platform's callbacks, collected with their faults played: 5% of
+    // each room's callbacks (never its last) duplicated, another 5% sent
+    // after their successor. Leaves follow every enter, so a swap never
+    // puts someone's leave before their own enter.
+    let mut rng = fastrand::Rng::with_seed(0x7e11_ca11);
+    let mut slots: Vec<(usize, usize)> = (0..rooms)
+        .flat_map(|room| (0..per_room.saturating_sub(1)).map(move |step| (room, step)))
+        .collect();
+    rng.shuffle(&mut slots);
+    let each = if faults {
+        (rooms as f64 * per_room as f64 * FAULT_SHARE).round() as usize
+    } else {
+        0
+    };
+    let mut faulted: BTreeMap<(usize, usize), Fault> = BTreeMap::new();
+    for (n, slot) in slots.into_iter().take(2 * each).enumerate() {
+        faulted.insert(
+            slot,
+            if n < each {
+                Fault::DuplicateCallbacks { count: 1 }
+            } else {
+                Fault::ReorderCallbacks { count: 1 }
+            },
+        );
+    }
+    for (index, room) in names.iter().enumerate() {
+        for k in 0..per_room {
+            if let Some(fault) = faulted.get(&(index, k)) {
+                sim.fault(room, fault.clone())?;
+            }
+            let step = if k < enters {
+                Step::Join(Joiner::guest(format!("Guest {k}")))
+            } else {
+                Step::Leave(format!("Guest {}", k - enters))
+            };
+            sim.step(room, &step)?;
+        }
+    }
+    let collecting = Instant::now() + DEADLINE;
+    while sim.callbacks_pending() > 0 {
+        anyhow::ensure!(
+            Instant::now() < collecting,
+            "the simulator still holds {} callbacks",
+            sim.callbacks_pending()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let deliveries = sim.take_collected();
+    let parse_started = Instant::now();
+    for delivery in &deliveries {
+        let body: CallbackBody =
+            serde_json::from_str(&delivery.body).context("a callback body does not parse")?;
+        std::hint::black_box(body);
+    }
+    let parsed_per_sec =
+        deliveries.len() as f64 / parse_started.elapsed().as_secs_f64().max(f64::MIN_POSITIVE);
+    let mut by_room: BTreeMap<String, Vec<Delivery>> = BTreeMap::new();
+    for delivery in deliveries {
+        let body: CallbackBody = serde_json::from_str(&delivery.body)?;
+        let room = body.room().unwrap_or_default().to_owned();
+        by_room.entry(room).or_default().push(delivery);
+    }
+
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let senders: Vec<_> = by_room
+        .into_values()
+        .map(|deliveries| {
+            let client = client.clone();
+            tokio::spawn(async move {
+                for delivery in deliveries {
+                    let url = format!("http://{hooks}/hooks/tx?{}", delivery.query);
+                    let reply = client.post(url).body(delivery.body).send().await?;
+                    anyhow::ensure!(reply.status() == 200, "usher answered {}", reply.status());
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await??;
+    }
+    let deadline = started + DEADLINE;
+    for (room, watched) in names.iter().zip(&mut watched) {
+        let finished = tokio::time::timeout_at(deadline, watched.done.wait_for(|done| *done)).await;
+        if finished.is_err() {
+            let (seen, _) = watched.seen.borrow().clone();
+            anyhow::bail!(
+                "the flood did not finish in {DEADLINE:?}: room {room} saw {seen:?} of {expected:?}"
+            );
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    tokio::time::sleep(SETTLE).await;
+
+    let mut outcomes = Vec::with_capacity(rooms);
+    for (room, watched) in names.iter().zip(&watched) {
+        let (seen, mut roster) = watched.seen.borrow().clone();
+        roster.sort();
+        let mut platform_roster: Vec<String> = sim
+            .conference(room)
+            .map(|conference| conference.participants)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| p.uuid)
+            .collect();
+        platform_roster.sort();
+        outcomes.push(RoomOutcome {
+            room: room.clone(),
+            expected,
+            seen,
+            roster,
+            platform_roster,
+        });
+    }
+    stop.cancel();
+    let _ = server.await;
+    sim.shutdown().await;
+    let made = rooms * per_room;
+    let count = |wanted: fn(&Fault) -> bool| faulted.values().filter(|f| wanted(f)).count();
+    let flood = Flood {
+        rooms,
+        callbacks: made,
+        duplicated: count(|fault| matches!(fault, Fault::DuplicateCallbacks { .. })),
+        reordered: count(|fault| matches!(fault, Fault::ReorderCallbacks { .. })),
+        seconds,
+        callbacks_per_sec: made as f64 / seconds.max(f64::MIN_POSITIVE),
+        outcomes,
+    };
+    Ok((flood, parsed_per_sec))
 }
 
 /// A room being followed into a room state.

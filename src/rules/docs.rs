@@ -107,6 +107,99 @@ mod tests {
         );
     }
 
+    /// The README's Platforms table agrees with each platform's
+    /// capabilities: a cell is "—" exactly when the platform can carry out
+    /// none of its row's commands, and every command a platform beyond
+    /// seed 001 can carry out has a row.
+    #[test]
+    fn the_readme_platform_table_matches_the_capabilities() {
+        use crate::platform::PlatformKind;
+
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+            .expect("README.md");
+        let section = readme
+            .split("\n## Platforms\n")
+            .nth(1)
+            .expect("README.md has a Platforms section");
+        let mut lines = section
+            .lines()
+            .skip_while(|line| !line.starts_with("| rule command |"));
+        let header: Vec<String> = cells(lines.next().expect("the Platforms command table"));
+        let kinds: Vec<PlatformKind> = header[1..]
+            .iter()
+            .map(|column| {
+                let name = column.split_whitespace().next().unwrap_or_default();
+                name.parse()
+                    .unwrap_or_else(|err| panic!("column `{column}`: {err}"))
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            PlatformKind::ALL,
+            "a column for every platform, in order"
+        );
+        let mut named: Vec<&str> = Vec::new();
+        for row in lines.skip(1).take_while(|line| line.starts_with('|')) {
+            let row = cells(row);
+            let verbs = called_verbs(&row[0]);
+            assert!(!verbs.is_empty(), "row `{}` names a command", row[0]);
+            named.extend(&verbs);
+            for (kind, cell) in kinds.iter().zip(&row[1..]) {
+                let capabilities = kind.capabilities();
+                let none = !verbs.iter().any(|verb| capabilities.supports_verb(verb));
+                let dash = cell == "—" || cell.starts_with("— ");
+                assert_eq!(
+                    dash,
+                    none,
+                    "README row `{}`, column {}: `{cell}`, but {} can carry out {:?}",
+                    row[0],
+                    kind.as_str(),
+                    kind.as_str(),
+                    verbs
+                        .iter()
+                        .filter(|verb| capabilities.supports_verb(verb))
+                        .collect::<Vec<_>>(),
+                );
+            }
+        }
+        for kind in &kinds[1..] {
+            for verb in kind.capabilities().verbs() {
+                assert!(
+                    named.contains(verb),
+                    "{} can `{verb}`, which has no row in the README's Platforms table",
+                    kind.as_str()
+                );
+            }
+        }
+    }
+
+    /// The command verbs called in a README cell (`p.mute()` / `unmute()`).
+    fn called_verbs(cell: &str) -> Vec<&'static str> {
+        cell.split('(')
+            .filter_map(|before| {
+                let reversed: String = before
+                    .chars()
+                    .rev()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                let name: String = reversed.chars().rev().collect();
+                crate::model::command::VERBS
+                    .iter()
+                    .copied()
+                    .find(|verb| *verb == name)
+            })
+            .collect()
+    }
+
+    /// A Markdown table row's cells, trimmed.
+    fn cells(row: &str) -> Vec<String> {
+        row.trim()
+            .trim_matches('|')
+            .split('|')
+            .map(|cell| cell.trim().to_owned())
+            .collect()
+    }
+
     #[test]
     fn definitions_cover_what_rules_use() {
         let dir = std::env::temp_dir().join(format!("usher-definitions-{}", std::process::id()));

@@ -73,15 +73,25 @@ async fn callback(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::vmr::{Vmr, VmrConfig};
+    use crate::config::SecretSource;
+    use crate::model::Secret;
+    use crate::platform::agora::auth::signature_headers;
+    use crate::platform::agora::{Agora, AgoraConfig};
     use crate::platform::{BuildContext, FeedOptions};
 
+    const SECRET: &str = "listener-test-secret";
+
+    /// The listener with one webhook platform, `ag`, whose callbacks must
+    /// be signed with [`SECRET`].
     async fn serve() -> (std::net::SocketAddr, Arc<Registry>) {
         let registry = Arc::new(Registry::default());
-        let config = VmrConfig::at(url::Url::parse("http://127.0.0.1:9/").unwrap());
-        let context = BuildContext::standalone("campus", 1, FeedOptions::default());
-        let vmr: Arc<dyn Platform> = Arc::new(Vmr::new(&config, &context).unwrap());
-        let platforms = BTreeMap::from([("campus".to_owned(), vmr)]);
+        let mut config = AgoraConfig::at(url::Url::parse("http://127.0.0.1:9/").unwrap(), "cn");
+        config.app_id = Some(SecretSource::Literal(Secret::new("app")));
+        config.token = Some(SecretSource::Literal(Secret::new("token")));
+        config.webhook_secret = Some(SecretSource::Literal(Secret::new(SECRET)));
+        let context = BuildContext::standalone("ag", 1, FeedOptions::default());
+        let agora: Arc<dyn Platform> = Arc::new(Agora::new(&config, &context).unwrap());
+        let platforms = BTreeMap::from([("ag".to_owned(), agora)]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(platforms, registry.clone());
@@ -93,24 +103,31 @@ mod tests {
     async fn callbacks_are_routed_by_platform_capped_and_counted() {
         let (addr, registry) = serve().await;
         let client = reqwest::Client::new();
-        let post = |path: &str, body: Vec<u8>| {
-            client
-                .post(format!("http://{addr}{path}"))
-                .body(body)
-                .send()
+        let post = |path: &str, body: Vec<u8>, secret: &str| {
+            let mut request = client.post(format!("http://{addr}{path}"));
+            for (name, value) in signature_headers(&Secret::new(secret), &body) {
+                request = request.header(name, value);
+            }
+            request.body(body).send()
         };
-        let unknown = post("/hooks/nowhere", b"{}".to_vec()).await.unwrap();
+        let body =
+            br#"{"roomUuid":"r","cmd":1,"sequence":1,"version":1,"ts":0,"data":{"state":1}}"#;
+        let unknown = post("/hooks/nowhere", body.to_vec(), SECRET).await.unwrap();
         assert_eq!(unknown.status(), 404);
-        let takes_none = post("/hooks/campus", b"{}".to_vec()).await.unwrap();
-        assert_eq!(takes_none.status(), 404, "vmr takes no webhooks");
-        let huge = post("/hooks/campus", vec![b'x'; MAX_BODY + 1])
+        let forged = post("/hooks/ag", body.to_vec(), "a guess").await.unwrap();
+        assert_eq!(forged.status(), 401, "the platform checks the signature");
+        let huge = post("/hooks/ag", vec![b'x'; MAX_BODY + 1], SECRET)
             .await
             .unwrap();
         assert_eq!(huge.status(), 413, "a body over the cap is refused unread");
         let metrics = registry.metrics();
         assert!(
-            metrics.contains("usher_webhooks_total{platform=\"campus\",status=\"404\"} 1"),
+            metrics.contains("usher_webhooks_total{platform=\"ag\",status=\"401\"} 1"),
             "{metrics}"
+        );
+        assert!(
+            !metrics.contains("nowhere"),
+            "an unknown path is no platform: {metrics}"
         );
     }
 }
