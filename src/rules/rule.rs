@@ -124,9 +124,9 @@ impl Handler {
             Handler::RoomUpdate => "`locked`, `guests_muted` or `started` changes",
             Handler::Connect => "usher (re)connects and the room is in sync",
             Handler::SessionStart => {
-                "a session of the room's timetable starts (`s.title`, `s.start`, `s.end`)"
+                "a session of the room's schedule (timetable or platform) starts (`s.title`, `s.start`, `s.end`)"
             }
-            Handler::SessionEnd => "a session of the room's timetable ends",
+            Handler::SessionEnd => "a session of the room's schedule ends",
         }
     }
 

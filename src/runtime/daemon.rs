@@ -214,6 +214,12 @@ impl Daemon {
             )
             .collect();
         let mut keepers = Vec::new();
+        let known_schedules = config
+            .rooms
+            .iter()
+            .zip(&schedules)
+            .map(|(room, (schedule, _))| (room.alias.clone(), schedule.schedule.clone()))
+            .collect();
         let mut room_tasks: Vec<JoinHandle<()>> = rooms
             .into_iter()
             .zip(schedules)
@@ -244,6 +250,7 @@ impl Daemon {
             platforms: platforms.clone(),
             registry: registry.clone(),
             shared: shared.clone(),
+            schedules: known_schedules,
         };
         room_tasks.push(tokio::spawn(discovery::run(
             discoverer,
