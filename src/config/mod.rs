@@ -137,6 +137,11 @@ pub struct RoomConfig {
     /// The room's time zone (the profile's, else the machine's).
     #[serde(default)]
     pub zone: Option<Zone>,
+    /// Book a meeting for each timetable session this far ahead (`7d`),
+    /// on platforms that can book; the room's alias then names the series,
+    /// and each booked meeting is watched with the room's rules.
+    #[serde(default)]
+    pub book_ahead: Option<crate::model::Span>,
 }
 
 /// A named set of rules: written as the list itself, or as a map with
@@ -592,6 +597,15 @@ impl Config {
                     &room.alias,
                     "pin_file:",
                     format!("rooms[{index}]: give either `pin` or `pin_file`, not both"),
+                ));
+            }
+            if room.book_ahead.is_some() && room.timetable.is_none() {
+                return Err(at.error_after(
+                    &room.alias,
+                    "book_ahead:",
+                    format!(
+                        "rooms[{index}]: `book_ahead` books the sessions of the room's timetable; give the room a `timetable`"
+                    ),
                 ));
             }
         }

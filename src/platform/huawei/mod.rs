@@ -11,6 +11,7 @@
 //! - [`decode`]: pushes to neutral events (merging incremental participant
 //!   pushes into whole participants).
 //! - [`webhook`]: the enterprise webhook, for discovery.
+//! - [`booking`]: meetings booked ahead for timetable sessions (`book_ahead`).
 //!
 //! [`Huawei`] and [`HuaweiLink`] put them behind the platform boundary.
 //!
@@ -27,6 +28,7 @@
 //! participants ("0") and the audience ("2") are guests.
 
 pub mod auth;
+pub mod booking;
 pub mod config;
 pub mod decode;
 pub mod inferred;
@@ -178,6 +180,10 @@ impl Platform for Huawei {
 
     fn capabilities(&self) -> Capabilities {
         CAPABILITIES
+    }
+
+    fn booker(&self) -> Option<&dyn super::booking::Booker> {
+        Some(&*self.access)
     }
 
     fn connect<'a>(
