@@ -40,6 +40,7 @@ async fn a_dropped_stream_resyncs_with_no_false_joins_or_leaves() {
     let options = FeedOptions {
         min_backoff: BACKOFF,
         max_backoff: BACKOFF,
+        ..FeedOptions::default()
     };
     let mut feed = Feed::start_with(session.clone(), options);
     feed.connected().await;
@@ -240,6 +241,7 @@ async fn malformed_and_unknown_frames_are_skipped_and_the_stream_goes_on() {
     let options = FeedOptions {
         min_backoff: Duration::from_secs(60),
         max_backoff: Duration::from_secs(60),
+        ..FeedOptions::default()
     };
     let mut feed = Feed::start_with(session.clone(), options);
     feed.connected().await;
@@ -331,6 +333,7 @@ async fn a_stream_that_refuses_every_new_token_backs_off_instead_of_looping() {
     let options = FeedOptions {
         min_backoff: BACKOFF,
         max_backoff: BACKOFF,
+        ..FeedOptions::default()
     };
     let mut feed = Feed::start_with(session.clone(), options);
     let mut delays = Vec::new();

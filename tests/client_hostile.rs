@@ -9,12 +9,12 @@ mod common;
 use tokio::io::AsyncWriteExt;
 
 use common::raw::{EVENT_STREAM_HEAD, RawServer, Reply, script};
-use common::{PATIENCE, clients, credentials};
+use common::{Logs, PATIENCE, clients, credentials};
 use usher::limits::{MAX_REPLY_BODY, MAX_STREAM_LINE};
 use usher::model::{Event, Secret};
-use usher::platform::FeedItem;
 use usher::platform::vmr::events::{EventStream, StreamEnd, StreamItem};
 use usher::platform::vmr::{ClientError, RoomClient, Session};
+use usher::platform::{FeedItem, FeedOptions};
 
 const ROOM: &str = "hall@usher.test";
 
@@ -170,6 +170,89 @@ async fn the_feed_resyncs_after_a_stream_it_cannot_decode() {
     assert!(
         matches!(&roster[0], Event::Roster(listed) if listed.iter().any(|p| p.display_name == "Ada")),
         "{roster:?}"
+    );
+    feed.stop().await;
+}
+
+/// A room whose first event stream opens a participant listing and never
+/// closes it (while staying alive): the feed must abandon the listing
+/// after its bound, say so in the log, and resync on a new stream.
+#[tokio::test]
+async fn a_listing_that_never_closes_is_abandoned_and_the_room_resynced() {
+    let (logs, _guard) = Logs::capture();
+    let streams = std::sync::atomic::AtomicUsize::new(0);
+    let server = RawServer::start(move |request| {
+        if request.is("new_session") {
+            Reply::success(GRANT)
+        } else if request.is("service_status") {
+            Reply::success(r#"{"locked":false,"guests_muted":false}"#)
+        } else if request.is("events") {
+            match streams.fetch_add(1, std::sync::atomic::Ordering::SeqCst) {
+                0 => Reply::write(|mut socket| async move {
+                    let opening = concat!(
+                        "event: participant_sync_begin\ndata: null\n\n",
+                        "event: participant_create\n",
+                        r#"data: {"uuid":"p-1","display_name":"Ada","role":"chair"}"#,
+                        "\n\n"
+                    );
+                    let _ = socket.write_all(EVENT_STREAM_HEAD).await;
+                    let _ = socket.write_all(opening.as_bytes()).await;
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        if socket.write_all(b": keep-alive\n\n").await.is_err() {
+                            return;
+                        }
+                    }
+                }),
+                _ => Reply::event_stream(
+                    concat!(
+                        "event: participant_sync_begin\ndata: null\n\n",
+                        "event: participant_create\n",
+                        r#"data: {"uuid":"p-1","display_name":"Ada","role":"chair"}"#,
+                        "\n\nevent: participant_sync_end\ndata: null\n\n"
+                    )
+                    .as_bytes()
+                    .to_vec(),
+                ),
+            }
+        } else {
+            Reply::json(404, &[], r#"{"status":"failed","result":"no such call"}"#)
+        }
+    })
+    .await;
+    let session = Session::open(client(&server), credentials(true))
+        .await
+        .expect("a session opens");
+    let options = FeedOptions {
+        sync_bound: std::time::Duration::from_millis(300),
+        min_backoff: std::time::Duration::from_millis(10),
+        ..FeedOptions::default()
+    };
+    let mut feed = common::Feed::start_with(session, options);
+    feed.connected().await;
+    let down = feed
+        .next_matching("the unclosed listing abandoned", |item| {
+            matches!(item, FeedItem::Disconnected { .. })
+        })
+        .await;
+    let FeedItem::Disconnected { reason, .. } = down else {
+        unreachable!()
+    };
+    assert_eq!(
+        reason,
+        "not an event stream: participant_sync_begin without participant_sync_end"
+    );
+    feed.connected().await;
+    let roster = feed.roster().await;
+    assert!(
+        matches!(&roster[0], Event::Roster(listed) if listed.len() == 1 && listed[0].display_name == "Ada"),
+        "{roster:?}"
+    );
+    assert_eq!(server.requests_for("events").len(), 2);
+    let log = logs.text();
+    assert!(
+        log.contains("WARN") && log.contains("opened a participant listing and never closed it"),
+        "the abandoned listing is logged:\n{log}"
     );
     feed.stop().await;
 }

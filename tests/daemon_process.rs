@@ -176,6 +176,61 @@ async fn sigterm_ends_the_session_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_a_full_queue_exits_within_the_wind_down_bound() {
+    // 4 guests, 100 messages each from a chatty rule: some 80 s of commands
+    // at 5 a second, queued when the signal comes.
+    const CHATTY: &str = "//! Chats a lot.\nfn on_join(p) {\n    for n in 0..100 {\n        room.message(`${p.name} ${n}`);\n    }\n}\n";
+    const GUESTS: [&str; 4] = ["Bob", "Cat", "Dan", "Eve"];
+    let sim = simulator(vec![room(vec![Joiner::host("Ada")])]).await;
+    let dir = TestDir::new("sigterm-queue");
+    dir.shipped_rules();
+    dir.rule("chatty", CHATTY);
+    dir.write(
+        "usher.yaml",
+        &config_with_env_pin(
+            &sim,
+            &["chatty", "auto_mute_guests"],
+            "dispatch: { rate: 5, burst: 1 }\n",
+        ),
+    );
+    let args = ["run", "-c", "usher.yaml"];
+    let mut usher = Process::spawn(dir.path(), &args, &[(PIN_VAR, PIN)]);
+    let http = usher.http_addr().await;
+    let client = reqwest::Client::new();
+    eventually(PATIENCE, "/healthz 200", async || {
+        get(&client, http, "/healthz").await.0 == 200
+    })
+    .await;
+    for name in GUESTS {
+        sim.step(ROOM, &Step::Join(Joiner::guest(name))).unwrap();
+    }
+    eventually(PATIENCE, "every guest muted, the queue full", async || {
+        GUESTS.iter().all(|name| mutes_of(&sim, name) == 1)
+    })
+    .await;
+
+    let signalled = std::time::Instant::now();
+    usher.signal("TERM");
+    let (status, stderr) = usher.exit_within(Duration::from_secs(8)).await;
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(took < Duration::from_secs(8), "exited after {took:?}");
+    assert_eq!(sim.active_sessions(ROOM), 0, "no ghost participant");
+    let audit = dir.audit();
+    let count = |outcome: Outcome| audit.iter().filter(|r| r.outcome == outcome).count();
+    assert!(
+        count(Outcome::Cancelled) > 300,
+        "the queue was cancelled, on the record"
+    );
+    assert_eq!(
+        count(Outcome::Ok) + count(Outcome::Cancelled),
+        GUESTS.len() * 101,
+        "every command asked for is audited once"
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_pin_or_token_is_ever_shown() {
     let mut spec = room(vec![Joiner::host("Ada")]);
     spec.token_expiry = Duration::from_secs(2);

@@ -9,6 +9,7 @@ mod daemon_support;
 use std::time::{Duration, Instant};
 
 use daemon_support::*;
+use usher::platform::FeedOptions;
 use usher::runtime::audit::Outcome;
 use usher::sim::step::{Joiner, Step};
 use usher::sim::{Fault, Simulator};
@@ -334,6 +335,76 @@ async fn a_refusal_is_reported_and_not_retried() {
         ),
         Some(1.0)
     );
+    usher.stop().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_usher_returns_within_ten_seconds_and_mutes_who_came_meanwhile() {
+    // Long enough for an uncapped backoff to grow past 10 s (it used to
+    // reach 30 s, and up to twice that with its jitter).
+    const OUTAGE: Duration = Duration::from_secs(25);
+    const CAP: Duration = Duration::from_millis(10_500);
+    let sim = simulator(vec![room(vec![Joiner::host("Ada"), Joiner::guest("Bob")])]).await;
+    let link = Link::start(sim.addr()).await;
+    let dir = TestDir::new("outage");
+    dir.shipped_rules();
+    let config = config(&sim, &RULES, "").replace(sim.base_url().as_str(), &link.url());
+    // The production reconnect policy, not the tests' quick one.
+    let usher = Usher::start_with(dir, &config, FeedOptions::default()).await;
+    usher.connected().await;
+
+    // The platform is out of reach; guests arrive meanwhile, one of them
+    // leaves again.
+    link.cut();
+    eventually(PATIENCE, "/healthz to report the room down", async || {
+        usher.get("/healthz").await.0 == 503
+    })
+    .await;
+    for name in ["Cat", "Dan", "Eve", "Fay"] {
+        join(&sim, name);
+        tokio::time::sleep(OUTAGE / 4).await;
+    }
+    sim.step(ROOM, &Step::Leave("Fay".into())).unwrap();
+
+    link.restore();
+    let back = Instant::now();
+    eventually(
+        Duration::from_secs(15),
+        "usher back in the room",
+        async || usher.get("/healthz").await.0 == 200,
+    )
+    .await;
+    let returned = back.elapsed();
+    assert!(
+        returned <= CAP,
+        "usher returned {returned:?} after the platform"
+    );
+    // However long the outage, the stream was tried again at least every
+    // 10 s (jitter included), up to the one that worked.
+    let mut tries: Vec<Instant> = link
+        .refused()
+        .into_iter()
+        .filter(|(_, line)| line.starts_with("GET") && line.contains("/events"))
+        .map(|(at, _)| at)
+        .collect();
+    tries.push(back + returned);
+    assert!(tries.len() >= 5, "{} tries", tries.len());
+    let longest = tries
+        .windows(2)
+        .map(|pair| pair[1].duration_since(pair[0]))
+        .max()
+        .unwrap();
+    assert!(longest <= CAP, "{longest:?} between two tries");
+
+    for name in ["Cat", "Dan", "Eve"] {
+        usher.audited(Outcome::Ok, &format!("mute {name}")).await;
+    }
+    for (name, times) in [("Ada", 0), ("Bob", 0), ("Cat", 1), ("Dan", 1), ("Eve", 1)] {
+        assert_eq!(mutes_of(&sim, name), times, "{name} muted {times} times");
+    }
+    let texts: Vec<String> = usher.audit().into_iter().map(|r| r.text).collect();
+    assert_eq!(texts, ["mute Cat", "mute Dan", "mute Eve"], "Fay is gone");
     usher.stop().await;
     sim.shutdown().await;
 }

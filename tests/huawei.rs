@@ -36,6 +36,7 @@ fn quick() -> FeedOptions {
     FeedOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(400),
+        ..FeedOptions::default()
     }
 }
 

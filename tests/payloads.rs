@@ -1,5 +1,6 @@
 //! Every real Pexip payload in the reference set parses with usher's model
-//! and wire types, into the right variant with the right fields.
+//! and wire types, into the right variant with the right fields; and what
+//! the simulator sends looks like them, field for field.
 //!
 //! The payloads live next to the repository in
 //! `../shared/reference/pexip-payloads/`; CI clones the repository alone, so
@@ -7,8 +8,11 @@
 //! The originals are used when present, the copies otherwise, and when both
 //! exist the copies must equal the originals.
 
-use std::collections::BTreeMap;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -17,6 +21,7 @@ use usher::model::{
 };
 use usher::platform::vmr::codec::{Frame, decode};
 use usher::platform::vmr::wire::{INVALID_TOKEN, Reply, SessionGrant};
+use usher::sim::step::Joiner;
 
 /// Every file of the reference set.
 const EXPECTED_FILES: [&str; 19] = [
@@ -313,4 +318,196 @@ fn the_fixture_copies_equal_the_shared_originals() {
             shared.display()
         );
     }
+}
+
+/// The fields of a participant object that the vendor's client schema
+/// lists and the reference payloads (an older server) lack.
+const SCHEMA_ONLY_FIELDS: [&str; 3] = [
+    "supports_direct_chat",
+    "can_receive_personal_mix",
+    "receive_from_video_mix",
+];
+
+/// The protocols the vendor's client schema allows for a participant.
+const PARTICIPANT_PROTOCOLS: [&str; 6] = ["api", "webrtc", "sip", "rtmp", "h323", "mssip"];
+
+/// A JSON value's type, as a schema would name it.
+fn type_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Every participant object of the reference set (event data), by file.
+fn real_participants() -> Vec<(String, serde_json::Map<String, Value>)> {
+    let dir = shared_dir().unwrap_or_else(fixtures_dir);
+    json_files(&dir)
+        .into_iter()
+        .filter_map(|(name, text)| {
+            let value: Value = serde_json::from_str(&text).ok()?;
+            let data = value.get("data").cloned().unwrap_or(value);
+            match data {
+                Value::Object(fields) if fields.contains_key("protocol") => Some((name, fields)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Reads an event stream until `participant_sync_end`; returns the
+/// `participant_create` data in it.
+async fn listed(response: reqwest::Response) -> Vec<Value> {
+    let mut response = response;
+    let mut text = String::new();
+    while !text.contains("participant_sync_end") {
+        let chunk = tokio::time::timeout(common::PATIENCE, response.chunk())
+            .await
+            .expect("the listing arrives")
+            .expect("the stream reads")
+            .expect("the stream stays open until the listing is complete");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    text.split("\n\n")
+        .filter(|frame| frame.contains("event: participant_create"))
+        .filter_map(|frame| frame.lines().find_map(|line| line.strip_prefix("data:")))
+        .map(|data| serde_json::from_str(data.trim()).expect("participant data is JSON"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_simulator_sends_participants_as_real_servers_do() {
+    // The fields and their types, from every real participant object.
+    let mut expected: BTreeMap<String, &'static str> = BTreeMap::new();
+    let real = real_participants();
+    assert!(
+        real.len() >= 4,
+        "the reference set has participants: {real:?}"
+    );
+    for (file, fields) in &real {
+        for (key, value) in fields {
+            let kind = type_of(value);
+            let known = expected.entry(key.clone()).or_insert(kind);
+            assert_eq!(*known, kind, "{file}: {key} changes type");
+        }
+    }
+
+    let sim = common::simulator(common::room(vec![
+        Joiner::host("Ada"),
+        Joiner {
+            protocol: "sip".into(),
+            ..Joiner::guest("Bob")
+        },
+        Joiner {
+            protocol: "phone".into(),
+            audio_only: true,
+            uri: Some("tel:+4722225555".into()),
+            ..Joiner::guest("Cat")
+        },
+    ]))
+    .await;
+    let base = sim.base_url();
+    let call = |path: &str| {
+        base.join(&format!("api/services/{}/{path}", common::ROOM))
+            .expect("a call URL")
+    };
+    let http = reqwest::Client::new();
+    let grant: Value = http
+        .post(call("new_session"))
+        .header("pin", common::PIN)
+        .json(&serde_json::json!({ "display_name": "probe" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = grant["result"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let v36: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            shared_dir()
+                .unwrap_or_else(fixtures_dir)
+                .join("request_token_v36.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        type_of(&grant["result"]["expires"]),
+        type_of(&v36["result"]["expires"]),
+        "new_session's expires: {grant}"
+    );
+    let dialled: Value = http
+        .post(call("dial"))
+        .header("token", &token)
+        .json(&serde_json::json!({ "role": "guest", "destination": "+4722226666", "protocol": "phone" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dialled["status"], "success", "{dialled}");
+    let status: Value = http
+        .get(call("service_status"))
+        .header("token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(status["result"]["started"].is_boolean(), "{status}");
+
+    let roster: Value = http
+        .get(call("participants"))
+        .header("token", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut sent: Vec<Value> = roster["result"].as_array().expect("a list").clone();
+    let stream = http
+        .get(call("events"))
+        .header("token", &token)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .unwrap();
+    sent.extend(listed(stream).await);
+    assert!(sent.len() >= 8, "four people, listed twice: {sent:?}");
+
+    let wanted: BTreeSet<&str> = expected
+        .keys()
+        .map(String::as_str)
+        .chain(SCHEMA_ONLY_FIELDS)
+        .collect();
+    for participant in &sent {
+        let fields = participant.as_object().expect("a participant is an object");
+        let keys: BTreeSet<&str> = fields.keys().map(String::as_str).collect();
+        let name = &participant["display_name"];
+        assert_eq!(
+            keys.symmetric_difference(&wanted).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "{name}: fields missing or extra"
+        );
+        for (key, kind) in &expected {
+            assert_eq!(type_of(&fields[key]), *kind, "{name}: {key}");
+        }
+        let protocol = participant["protocol"].as_str().unwrap();
+        assert!(
+            PARTICIPANT_PROTOCOLS.contains(&protocol),
+            "{name}: protocol {protocol}"
+        );
+    }
+    sim.shutdown().await;
 }

@@ -279,6 +279,10 @@ pub struct DispatchConfig {
     /// flip-flop guard holds further ones back.
     #[serde(default = "default_flip_flops")]
     pub flip_flops_per_minute: u32,
+    /// Commands a room may hold waiting to be sent; more are dropped and
+    /// audited as `overflow`.
+    #[serde(default = "default_queue")]
+    pub queue: usize,
 }
 
 impl Default for DispatchConfig {
@@ -288,6 +292,7 @@ impl Default for DispatchConfig {
             burst: default_burst(),
             attempts: default_attempts(),
             flip_flops_per_minute: default_flip_flops(),
+            queue: default_queue(),
         }
     }
 }
@@ -305,6 +310,9 @@ pub struct LimitsConfig {
     /// Consecutive failures before a rule is disabled in a room.
     #[serde(default = "default_failures")]
     pub failures_before_disable: u32,
+    /// Commands one call may ask for; a call asking for more fails.
+    #[serde(default = "default_intents")]
+    pub intents: usize,
 }
 
 impl Default for LimitsConfig {
@@ -313,6 +321,7 @@ impl Default for LimitsConfig {
             operations: default_operations(),
             deadline: default_deadline(),
             failures_before_disable: default_failures(),
+            intents: default_intents(),
         }
     }
 }
@@ -322,6 +331,7 @@ impl Default for LimitsConfig {
 /// as "unlimited") one rule could hold its room for seconds.
 const OPERATIONS_RANGE: std::ops::RangeInclusive<u64> = 1_000..=100_000_000;
 const DEADLINE_RANGE: std::ops::RangeInclusive<f64> = 0.001..=5.0;
+const INTENTS_RANGE: std::ops::RangeInclusive<usize> = 1..=10_000;
 
 impl LimitsConfig {
     /// The engine limits these settings give.
@@ -330,6 +340,7 @@ impl LimitsConfig {
             max_operations: self.operations,
             deadline: self.deadline.0,
             failures_before_disable: self.failures_before_disable,
+            max_intents: self.intents,
             ..Limits::default()
         }
     }
@@ -361,6 +372,12 @@ fn default_operations() -> u64 {
 }
 fn default_deadline() -> Span {
     Span(Limits::default().deadline)
+}
+fn default_intents() -> usize {
+    Limits::default().max_intents
+}
+fn default_queue() -> usize {
+    1_000
 }
 fn default_failures() -> u32 {
     Limits::default().failures_before_disable
@@ -616,11 +633,23 @@ impl Config {
                 "dispatch.rate must be a positive number of commands per second".to_owned(),
             ));
         }
-        if self.dispatch.burst == 0 || self.dispatch.attempts == 0 {
+        if self.dispatch.burst == 0 || self.dispatch.attempts == 0 || self.dispatch.queue == 0 {
             return Err(at.error(
                 "dispatch:",
                 0,
-                "dispatch.burst and dispatch.attempts must be at least 1".to_owned(),
+                "dispatch.burst, dispatch.attempts and dispatch.queue must be at least 1"
+                    .to_owned(),
+            ));
+        }
+        if !INTENTS_RANGE.contains(&self.limits.intents) {
+            return Err(at.error(
+                "intents:",
+                0,
+                format!(
+                    "limits.intents must be between {} and {}: it bounds the commands one rule call may ask for",
+                    INTENTS_RANGE.start(),
+                    INTENTS_RANGE.end()
+                ),
             ));
         }
         if !OPERATIONS_RANGE.contains(&self.limits.operations) {
@@ -1031,6 +1060,8 @@ mod tests {
                 "limits: { failures_before_disable: 0 }",
                 "limits.failures_before_disable",
             ),
+            ("limits: { intents: 0 }", "limits.intents"),
+            ("limits: { intents: 100000 }", "limits.intents"),
         ] {
             let text = format!("{GOOD}{limits}\n");
             let err = Config::load(&write("limits.yaml", &text))

@@ -7,13 +7,15 @@
 //! room, or over HTTP/2 spread across several clients, each with its own
 //! connection carrying at most [`STREAMS_PER_CONNECTION`].
 
+use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+use crate::limits::MAX_RETRY_AFTER;
 use crate::model::Span;
 
 /// How a room's long-lived stream reaches the platform.
@@ -197,7 +199,7 @@ impl<'de> Deserialize<'de> for HttpUrl {
 }
 
 /// A reply body larger than its cap, or one that broke off.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum BodyError {
     /// The body is larger than the cap.
     #[error("the reply is larger than {cap} bytes")]
@@ -205,9 +207,9 @@ pub enum BodyError {
         /// The cap.
         cap: usize,
     },
-    /// The body could not be read to its end.
+    /// The body could not be read to its end (the error carries no URL).
     #[error("the reply broke off: {0}")]
-    Transport(String),
+    Transport(reqwest::Error),
 }
 
 /// Reads a reply body chunk by chunk, giving up as soon as it passes `cap`
@@ -227,7 +229,7 @@ pub async fn read_body_capped(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|err| BodyError::Transport(err.without_url().to_string()))?
+        .map_err(|err| BodyError::Transport(err.without_url()))?
     {
         if body.len() + chunk.len() > cap {
             return Err(BodyError::TooLarge { cap });
@@ -235,4 +237,70 @@ pub async fn read_body_capped(
         body.extend_from_slice(&chunk);
     }
     Ok(body.freeze())
+}
+
+/// The wait a reply's `Retry-After` header asks for, if it has a usable one.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, SystemTime::now())
+}
+
+/// The wait a `Retry-After` value asks for: delay-seconds or an HTTP date
+/// (a date in the past is no wait), capped at [`MAX_RETRY_AFTER`]. `None`
+/// when it is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let delay = match value.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or(Duration::ZERO),
+    };
+    Some(delay.min(MAX_RETRY_AFTER))
+}
+
+/// Describes a reqwest error and its causes, with the URL removed.
+pub fn describe_transport(err: reqwest::Error) -> String {
+    let err = err.without_url();
+    let mut text = if err.is_timeout() {
+        "timed out".to_owned()
+    } else if err.is_connect() {
+        "cannot connect".to_owned()
+    } else {
+        err.to_string()
+    };
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_dates_and_is_capped() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_784_000_000);
+        let secs = |s| Some(Duration::from_secs(s));
+        assert_eq!(parse_retry_after("2", now), secs(2));
+        assert_eq!(parse_retry_after(" 0 ", now), secs(0));
+        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        let later = httpdate::fmt_http_date(now + Duration::from_secs(3));
+        assert_eq!(parse_retry_after(&later, now), secs(3));
+        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
+        assert_eq!(parse_retry_after(&earlier, now), secs(0));
+        let next_year = httpdate::fmt_http_date(now + Duration::from_secs(31_536_000));
+        assert_eq!(parse_retry_after(&next_year, now), Some(MAX_RETRY_AFTER));
+        for junk in ["", "-1", "1.5", "soon", "Wed, 99 Foo 2026"] {
+            assert_eq!(parse_retry_after(junk, now), None, "{junk:?}");
+        }
+    }
 }

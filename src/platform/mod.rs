@@ -220,18 +220,77 @@ pub fn stream_codec(kind: PlatformKind) -> Option<Box<dyn StreamCodec>> {
 pub struct FeedOptions {
     /// The first delay after a failure.
     pub min_backoff: Duration,
-    /// The longest delay between attempts.
+    /// The longest delay between attempts: a platform that comes back
+    /// finds its rooms back within this.
     pub max_backoff: Duration,
+    /// The longest a room listing sent over several frames may stay open
+    /// before the stream is reset and the room listed again.
+    pub sync_bound: Duration,
 }
 
 impl Default for FeedOptions {
     fn default() -> Self {
         FeedOptions {
             min_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(10),
+            sync_bound: Duration::from_secs(30),
         }
     }
 }
+
+/// Exponential backoff with jitter, from `min` and never longer than
+/// `max`, jitter included. (The jitter adds up to the delay again on top:
+/// the delay before it grows to half of `max`, and what the jitter would
+/// add past `max` is cut. A cap of 10 s with the jitter on top used to wait
+/// up to 20 s.)
+#[derive(Debug, Clone, Copy)]
+pub struct CappedBackoff {
+    min: Duration,
+    max: Duration,
+}
+
+impl CappedBackoff {
+    /// Delays from `min` up to `max`.
+    pub fn new(min: Duration, max: Duration) -> Self {
+        CappedBackoff {
+            min,
+            max: max.max(min),
+        }
+    }
+
+    /// A fresh series of delays, endless.
+    pub fn start(&self) -> Delays {
+        let inner = backon::ExponentialBuilder::new()
+            .with_min_delay(self.min)
+            .with_max_delay((self.max / 2).max(self.min))
+            .with_jitter()
+            .without_max_times();
+        Delays {
+            inner: backon::BackoffBuilder::build(inner),
+            max: self.max,
+        }
+    }
+}
+
+/// The delays of one [`CappedBackoff`] series.
+#[derive(Debug)]
+pub struct Delays {
+    inner: backon::ExponentialBackoff,
+    max: Duration,
+}
+
+impl Iterator for Delays {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        Some(self.inner.next().unwrap_or(self.max).min(self.max))
+    }
+}
+
+/// How long a connected room may go without a complete listing, or with
+/// nothing decodable, before its health says it is stalled, for platforms
+/// that do not say.
+pub const DEFAULT_STALL_BOUND: Duration = Duration::from_secs(90);
 
 /// What a platform is built with, beyond its own settings.
 #[derive(Debug, Clone)]
@@ -387,7 +446,9 @@ pub trait Platform: Send + Sync + 'static {
     fn kind(&self) -> PlatformKind;
 
     /// The commands this platform can carry out.
-    fn capabilities(&self) -> Capabilities;
+    fn capabilities(&self) -> Capabilities {
+        self.kind().capabilities()
+    }
 
     /// Connects to a room: opens what the platform needs (a session, a
     /// control token). The link keeps its credentials fresh while it is
@@ -396,6 +457,13 @@ pub trait Platform: Send + Sync + 'static {
         &'a self,
         room: &'a RoomAddress,
     ) -> BoxFuture<'a, Result<Arc<dyn RoomLink>, ConnectError>>;
+
+    /// How long a connected room may go without a complete listing after
+    /// a (re)connect, or receive only what cannot be decoded, before its
+    /// health says it is stalled: the platform's stream idle bound.
+    fn stall_bound(&self) -> Duration {
+        DEFAULT_STALL_BOUND
+    }
 
     /// Handles one webhook callback addressed to this account
     /// (`POST /hooks/<name>`): verifies it, acts on it, and says what to
@@ -434,6 +502,12 @@ pub trait RoomLink: Send + Sync + 'static {
 
     /// Counters for `/status` and `/metrics`.
     fn stats(&self) -> LinkStats;
+
+    /// Whether what the feed receives can be decoded, for health. Links
+    /// that cannot tell report nothing undecodable.
+    fn stream_health(&self) -> StreamHealth {
+        StreamHealth::default()
+    }
 
     /// Leaves the room: ends sessions so no ghost participant stays.
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()>;
@@ -524,6 +598,17 @@ pub struct LinkStats {
     pub renewals: u64,
 }
 
+/// Whether a link's feed can read what its platform sends.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StreamHealth {
+    /// Since when everything received was undecodable (frames skipped,
+    /// streams reset); `None` when the last frame was decoded or nothing
+    /// undecodable came.
+    pub undecodable_since: Option<tokio::time::Instant>,
+    /// Frames or streams that could not be decoded, in all.
+    pub undecodable: u64,
+}
+
 /// The commands a platform can carry out, by verb (see [`Command::verb`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
@@ -549,5 +634,27 @@ impl Capabilities {
     /// The verbs the platform can carry out.
     pub fn verbs(&self) -> &'static [&'static str] {
         self.verbs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_never_waits_past_its_cap_jitter_included() {
+        let (min, max) = (Duration::from_millis(250), Duration::from_secs(10));
+        let delays: Vec<Duration> = CappedBackoff::new(min, max).start().take(200).collect();
+        assert!(delays[0] >= min && delays[0] <= min * 2, "{:?}", delays[0]);
+        assert!(delays.iter().all(|d| *d <= max), "{delays:?}");
+        assert!(
+            delays[20..].iter().all(|d| *d >= max / 2),
+            "it grows to the cap: {delays:?}"
+        );
+        let fixed = CappedBackoff::new(min, min).start().take(5);
+        assert!(
+            fixed.into_iter().all(|d| d == min),
+            "min = max: always that"
+        );
     }
 }

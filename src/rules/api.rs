@@ -67,6 +67,9 @@ pub(crate) struct CallContext {
     pub state: Dynamic,
     pub now: f64,
     pub commands: Vec<Command>,
+    /// How many commands this call may ask for (`limits.intents`): one
+    /// rule asking for thousands would hold its room's queue for minutes.
+    pub command_room: usize,
     pub timers: Vec<TimerRequest>,
     /// The id the next timer started in this room gets.
     pub next_timer_id: i64,
@@ -123,7 +126,17 @@ fn with_room<T>(read: impl FnOnce(&RoomState) -> T) -> ScriptResult<T> {
 }
 
 fn record(command: Command) -> ScriptResult<()> {
-    with_call(|call| call.commands.push(command))
+    with_call(|call| {
+        if call.commands.len() >= call.command_room {
+            return Err(format!(
+                "this call asked for more than {} commands (limits.intents); none of them is sent",
+                call.command_room
+            )
+            .into());
+        }
+        call.commands.push(command);
+        Ok(())
+    })?
 }
 
 /// Resolves `room`, `params`, `state` and the rule's own top-level constants

@@ -35,6 +35,8 @@ pub struct Limits {
     pub deadline: Duration,
     /// Timers one rule may have pending in one room.
     pub max_timers: usize,
+    /// Commands one call may ask for; one more fails the call.
+    pub max_intents: usize,
     /// Consecutive failing calls after which a rule is disabled in a room.
     pub failures_before_disable: u32,
 }
@@ -51,6 +53,7 @@ impl Default for Limits {
             max_map_size: 10_000,
             deadline: Duration::from_millis(50),
             max_timers: 64,
+            max_intents: 100,
             failures_before_disable: 5,
         }
     }

@@ -122,7 +122,9 @@ impl Handler {
             Handler::Layout => "the layout changes (`layout.view`, `layout.participants`)",
             Handler::Message => "a chat message arrives (`msg.text`, `msg.from`, `msg.sender`)",
             Handler::RoomUpdate => "`locked`, `guests_muted` or `started` changes",
-            Handler::Connect => "usher (re)connects and the room is in sync",
+            Handler::Connect => {
+                "usher (re)connects and the room is in sync (people already there get no `on_join`)"
+            }
             Handler::SessionStart => {
                 "a session of the room's schedule (timetable or platform) starts (`s.title`, `s.start`, `s.end`)"
             }

@@ -529,6 +529,7 @@ impl RoomRules {
             state: bound.state.clone(),
             now,
             commands: Vec::new(),
+            command_room: limits.max_intents,
             timers: Vec::new(),
             next_timer_id: self.next_timer_id,
             timer_room: limits
@@ -1042,6 +1043,47 @@ mod tests {
                 "rules/chain.rhai:10:7: in `on_leave`: Array index 3 out of bounds: only 1 element in array",
             ]
         );
+    }
+
+    #[test]
+    fn a_call_asking_for_more_commands_than_the_cap_fails_and_counts_toward_disabling() {
+        let limits = Limits {
+            max_intents: 10,
+            ..Limits::default()
+        };
+        let set = set_with(
+            RuleEngine::new(limits),
+            &[
+                (
+                    "greedy",
+                    "fn on_join(p) {\n    for n in 0..10000 { room.message(`spam ${n}`); }\n}",
+                ),
+                (
+                    "modest",
+                    "fn on_join(p) { for n in 0..10 { room.message(`hi ${n}`); } }",
+                ),
+            ],
+        );
+        let bindings = [RuleBinding::named("greedy"), RuleBinding::named("modest")];
+        let mut rules = RoomRules::new("hall", set, &bindings).unwrap();
+        let mut room = Arc::new(RoomState::new());
+        let said = feed(
+            &mut rules,
+            &mut room,
+            Event::Participant(person("g", "Gus", Role::Guest)),
+        );
+        assert_eq!(said.len(), 10, "the call at the cap runs: {said:?}");
+        assert!(said.iter().all(|line| line.starts_with("modest: ")));
+        let failures = rules.drain_failures();
+        assert_eq!(failures.len(), 1);
+        let message = failures[0].error.to_string();
+        assert!(
+            message.starts_with("rules/greedy.rhai:2:")
+                && message.contains("more than 10 commands (limits.intents)"),
+            "{message}"
+        );
+        let stats: HashMap<&str, RuleStats> = rules.stats().collect();
+        assert_eq!(stats["greedy"].consecutive_errors, 1);
     }
 
     #[test]

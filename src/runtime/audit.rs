@@ -39,6 +39,8 @@ pub enum Outcome {
     /// Not a command: the rule's call failed, so what it asked is dropped;
     /// `error` says where and why.
     RuleFailed,
+    /// Not sent: the room's queue was full (`dispatch.queue`).
+    Overflow,
 }
 
 impl Outcome {
@@ -54,6 +56,7 @@ impl Outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::Unsupported => "unsupported",
             Outcome::RuleFailed => "rule_failed",
+            Outcome::Overflow => "overflow",
         }
     }
 }

@@ -228,6 +228,7 @@ impl Daemon {
                 rate: config.dispatch.rate,
                 burst: config.dispatch.burst,
                 attempts: config.dispatch.attempts,
+                queue: config.dispatch.queue,
             },
             flip_flops_per_minute: config.dispatch.flip_flops_per_minute,
         });

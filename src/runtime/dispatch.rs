@@ -1,9 +1,16 @@
 //! The dispatcher: the one place where commands leave usher.
 //!
-//! Each room has one dispatcher task. It sends the room's commands in the
-//! order they were decided, paced by a token bucket, and records every
-//! outcome in the audit log, the room's status and the activity feed.
+//! Each room has one dispatcher task. It sends the room's commands paced by
+//! a token bucket, and records every outcome in the audit log, the room's
+//! status and the activity feed.
 //!
+//! - The room's queue is bounded ([`Pacing::queue`]). When it is full, the
+//!   rule with the longest backlog loses its newest command to make room for
+//!   another rule's; a command of that rule itself is not queued. Either
+//!   way the room audits what was not queued as `overflow`.
+//! - Each rule has its own queue, and the dispatcher takes from them in
+//!   turn: one rule's backlog never delays another rule's commands by more
+//!   than one command each. Within a rule, commands go in the order decided.
 //! - Retryable failures (5xx, rate limits, timeouts, connection errors) are
 //!   retried with exponential backoff and jitter, up to the configured
 //!   attempts, never sooner than the platform asked.
@@ -14,11 +21,12 @@
 //! - On shutdown the command being sent is finished and the ones still
 //!   queued are recorded as cancelled, never silently lost.
 
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -85,6 +93,8 @@ pub struct Pacing {
     pub burst: u32,
     /// Attempts for transient failures.
     pub attempts: u32,
+    /// Commands a room may hold waiting to be sent.
+    pub queue: usize,
 }
 
 /// Where outcomes are reported.
@@ -114,22 +124,163 @@ impl Reporting {
     }
 }
 
-/// Starts a room's dispatcher. Jobs go in through the returned sender
-/// (boxed: a channel allocates room for 32 items at once, and most rooms are
-/// quiet) and finished ones are reported in the returned [`Finished`]. The task ends when the sender is
-/// dropped and the queue is empty, or when `cancel` fires (the queue is then
-/// recorded as cancelled).
+/// The commands waiting in one room: one queue per rule, taken in turn,
+/// bounded in all.
+#[derive(Debug)]
+struct JobQueue {
+    waiting: Mutex<Waiting>,
+    ready: Notify,
+    bound: usize,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Each rule with commands waiting, the one whose turn it is first.
+    rules: VecDeque<(Arc<str>, VecDeque<Box<Job>>)>,
+    len: usize,
+    closed: bool,
+}
+
+impl JobQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Queues `job`. When the queue is full, the newest command of the
+    /// rule with the longest backlog makes room for it (and is handed
+    /// back), unless that rule is the job's own.
+    fn push(&self, job: Box<Job>) -> Result<Option<Box<Job>>, Refused> {
+        let mut waiting = self.lock();
+        if waiting.closed {
+            return Err(Refused::Stopped(job));
+        }
+        let rule = job.intent.rule.clone();
+        let mut displaced = None;
+        if waiting.len >= self.bound {
+            let own = waiting
+                .rules
+                .iter()
+                .find(|(name, _)| *name == rule)
+                .map_or(0, |(_, jobs)| jobs.len());
+            let longest = waiting
+                .rules
+                .iter_mut()
+                .max_by_key(|(_, jobs)| jobs.len())
+                .filter(|(name, jobs)| *name != rule && jobs.len() > own + 1);
+            let Some((_, jobs)) = longest else {
+                return Err(Refused::Full(job));
+            };
+            displaced = jobs.pop_back();
+            waiting.len -= 1;
+        }
+        waiting.len += 1;
+        match waiting.rules.iter_mut().find(|(name, _)| *name == rule) {
+            Some((_, jobs)) => jobs.push_back(job),
+            None => waiting.rules.push_back((rule, VecDeque::from([job]))),
+        }
+        drop(waiting);
+        self.ready.notify_one();
+        Ok(displaced)
+    }
+
+    /// The next rule's next job, if any; the rule then goes to the back.
+    fn pop(waiting: &mut Waiting) -> Option<Box<Job>> {
+        let (rule, mut jobs) = waiting.rules.pop_front()?;
+        let job = jobs.pop_front()?;
+        if !jobs.is_empty() {
+            waiting.rules.push_back((rule, jobs));
+        }
+        waiting.len -= 1;
+        Some(job)
+    }
+
+    /// Waits for the next job; `None` once the queue is closed and empty.
+    async fn next(&self) -> Option<Box<Job>> {
+        loop {
+            {
+                let mut waiting = self.lock();
+                if let Some(job) = Self::pop(&mut waiting) {
+                    return Some(job);
+                }
+                if waiting.closed {
+                    return None;
+                }
+            }
+            // One consumer: a notification sent since the check is kept.
+            self.ready.notified().await;
+        }
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.ready.notify_one();
+    }
+
+    /// Closes the queue and takes everything still in it.
+    fn drain(&self) -> Vec<Job> {
+        let mut waiting = self.lock();
+        waiting.closed = true;
+        std::iter::from_fn(|| Self::pop(&mut waiting).map(|job| *job)).collect()
+    }
+}
+
+/// Why a job was not queued; the job comes back.
+#[derive(Debug)]
+pub enum Refused {
+    /// The room's queue holds [`Pacing::queue`] commands already.
+    Full(Box<Job>),
+    /// The dispatcher has stopped.
+    Stopped(Box<Job>),
+}
+
+/// Where a room puts the commands to send. Dropping it tells the
+/// dispatcher to finish what is queued and stop.
+#[derive(Debug)]
+pub struct Jobs(Arc<JobQueue>);
+
+impl Jobs {
+    /// Queues a job behind its rule's earlier ones. On a full queue a job
+    /// of the rule with the longest backlog may make room: it is handed
+    /// back, not sent.
+    pub fn send(&self, job: Box<Job>) -> Result<Option<Box<Job>>, Refused> {
+        self.0.push(job)
+    }
+
+    /// How many commands are waiting.
+    pub fn len(&self) -> usize {
+        self.0.lock().len
+    }
+
+    /// True when nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Drop for Jobs {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+/// Starts a room's dispatcher. Jobs go in through the returned [`Jobs`]
+/// and finished ones are reported in the returned [`Finished`]. The task
+/// ends when [`Jobs`] is dropped and the queue is empty, or when `cancel`
+/// fires (what is queued is then recorded as cancelled).
 pub fn spawn(
     link: Arc<dyn RoomLink>,
     pacing: Pacing,
     reporting: Reporting,
     cancel: CancellationToken,
-) -> (
-    mpsc::UnboundedSender<Box<Job>>,
-    Arc<Finished>,
-    tokio::task::JoinHandle<()>,
-) {
-    let (jobs, mut queue) = mpsc::unbounded_channel::<Box<Job>>();
+) -> (Jobs, Arc<Finished>, tokio::task::JoinHandle<()>) {
+    let queue = Arc::new(JobQueue {
+        waiting: Mutex::new(Waiting::default()),
+        ready: Notify::new(),
+        bound: pacing.queue.max(1),
+    });
+    let jobs = Jobs(queue.clone());
     let finished = Arc::new(Finished::default());
     let done = finished.clone();
     let task = tokio::spawn(async move {
@@ -138,7 +289,7 @@ pub fn spawn(
             let job = tokio::select! {
                 biased;
                 _ = cancel.cancelled() => break,
-                job = queue.recv() => match job {
+                job = queue.next() => match job {
                     Some(job) => job,
                     None => return,
                 },
@@ -173,8 +324,14 @@ pub fn spawn(
                 at: Instant::now(),
             });
         }
-        queue.close();
-        while let Ok(job) = queue.try_recv() {
+        let left = queue.drain();
+        if !left.is_empty() {
+            tracing::warn!(
+                count = left.len(),
+                "shutting down with commands still queued; recording them as cancelled"
+            );
+        }
+        for job in left {
             cancelled(&reporting, &job);
         }
     });
@@ -273,6 +430,61 @@ impl TokenBucket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Command, ConferenceCommand, Message};
+    use crate::rules::Trigger;
+
+    fn job(id: u64, rule: &str) -> Box<Job> {
+        Box::new(Job {
+            id,
+            intent: Intent {
+                rule: rule.into(),
+                command: Command::Conference(ConferenceCommand::Message(Message::text(
+                    id.to_string(),
+                ))),
+                trigger: Arc::new(Trigger {
+                    handler: "on_join".into(),
+                    event: "participant_create".into(),
+                    participant: None,
+                }),
+                shadow: false,
+            },
+            decided_at: Instant::now(),
+        })
+    }
+
+    #[tokio::test]
+    async fn rules_take_turns_and_the_queue_is_bounded() {
+        let queue = JobQueue {
+            waiting: Mutex::new(Waiting::default()),
+            ready: Notify::new(),
+            bound: 6,
+        };
+        for id in 0..5 {
+            assert!(queue.push(job(id, "greedy")).unwrap().is_none());
+        }
+        queue.push(job(100, "steady")).unwrap();
+        assert!(
+            matches!(queue.push(job(5, "greedy")), Err(Refused::Full(j)) if j.id == 5),
+            "the longest backlog cannot grow past the bound"
+        );
+        let displaced = queue.push(job(200, "third")).unwrap();
+        assert_eq!(
+            displaced.map(|j| j.id),
+            Some(4),
+            "another rule's command displaces the longest backlog's newest"
+        );
+        let mut order = Vec::new();
+        for _ in 0..3 {
+            order.push(queue.next().await.unwrap().id);
+        }
+        queue.push(job(101, "steady")).unwrap();
+        queue.close();
+        while let Some(job) = queue.next().await {
+            order.push(job.id);
+        }
+        assert_eq!(order, [0, 100, 200, 1, 101, 2, 3]);
+        assert!(matches!(queue.push(job(6, "x")), Err(Refused::Stopped(_))));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn the_bucket_allows_a_burst_then_the_rate() {

@@ -26,7 +26,7 @@ async fn healthz(State(registry): State<Arc<Registry>>) -> Response {
     if down.is_empty() {
         return (StatusCode::OK, "ok\n").into_response();
     }
-    let mut body = String::from("not connected:\n");
+    let mut body = String::from("not moderated (down or stalled):\n");
     for (room, why) in down {
         body.push_str(&format!("  {room}: {why}\n"));
     }

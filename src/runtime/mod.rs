@@ -10,6 +10,7 @@
 //! - [`dispatch`]: sending commands: pacing, retries, outcomes.
 //! - [`audit`]: the JSONL audit log and `usher why`.
 //! - [`status`]: per-room status, `/healthz`, `/status` and `/metrics`.
+//! - `liveness`: whether a connected room is in sync and decoding, for health.
 //! - [`http`]: the local HTTP endpoint serving them.
 //! - [`reload`]: recompiling the rules when they change.
 //! - [`activity`]: what happens, in words, for `usher demo`.
@@ -22,6 +23,7 @@ pub mod discovery;
 pub mod dispatch;
 pub mod guard;
 pub mod http;
+mod liveness;
 pub mod plan;
 pub mod reload;
 pub mod room;

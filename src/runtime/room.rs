@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,13 +32,14 @@ use tracing::Instrument as _;
 use super::activity::{Activity, describe};
 use super::audit::{AuditRecord, Outcome};
 use super::daemon::Shared;
-use super::dispatch::{self, Finished, Job, Reporting};
+use super::dispatch::{self, Finished, Job, Jobs, Refused, Reporting};
 use super::guard::{FlipFlopGuard, InFlight};
+use super::liveness::{Liveness, Verdict};
 use super::plan::{Dropped, plan};
 use super::status::{Phase, RoomStatus};
 use crate::clock::unix_now;
 use crate::model::{Change, Command, ConferenceCommand, Event, RoomState};
-use crate::platform::{ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
+use crate::platform::{CappedBackoff, ConnectError, FeedItem, Platform, RoomAddress, RoomLink};
 use crate::rules::{Intent, RoomRules, RuleBinding, RuleSet};
 use crate::timetable::RoomSchedule;
 
@@ -53,8 +53,10 @@ pub(crate) struct RoomSetup {
     pub schedule: RoomSchedule,
 }
 
-/// How long a room may take to wind down before its queue is cancelled.
-const WIND_DOWN: Duration = Duration::from_secs(10);
+/// How long a room may take to wind down before its queue is cancelled:
+/// short enough that a stop (SIGTERM) ends within the 10 s a service
+/// manager usually grants, whatever is queued.
+const WIND_DOWN: Duration = Duration::from_secs(5);
 
 /// How often a room refreshes its status snapshot at most.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(250);
@@ -84,12 +86,8 @@ pub(crate) async fn supervise(room: RoomSetup, shared: Arc<Shared>, cancel: Canc
 }
 
 async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: CancellationToken) {
-    let builder = ExponentialBuilder::new()
-        .with_min_delay(Duration::from_secs(1))
-        .with_max_delay(MAX_RESTART_DELAY)
-        .with_jitter()
-        .without_max_times();
-    let mut backoff = builder.build();
+    let builder = CappedBackoff::new(Duration::from_secs(1), MAX_RESTART_DELAY);
+    let mut backoff = builder.start();
     let mut state = Arc::new(RoomState::new());
     loop {
         let started = Instant::now();
@@ -101,7 +99,7 @@ async fn supervise_room(room: RoomSetup, shared: Arc<Shared>, cancel: Cancellati
             }
             Err(err) => {
                 if started.elapsed() > HEALTHY_RUN {
-                    backoff = builder.build();
+                    backoff = builder.start();
                 }
                 let delay = backoff.next().unwrap_or(MAX_RESTART_DELAY);
                 // Never sooner than the platform asked (`Retry-After`).
@@ -184,6 +182,7 @@ async fn run(
         reporting,
         last_snapshot: None,
         ended_at: None,
+        liveness: Liveness::new(room.platform.stall_bound()),
     };
     let result = actor.run(&mut feed, cancel).await;
     actor.snapshot(true);
@@ -216,7 +215,7 @@ struct RoomActor<'a> {
     rules_updates: watch::Receiver<Arc<RuleSet>>,
     in_flight: InFlight,
     guard: FlipFlopGuard,
-    jobs: mpsc::UnboundedSender<Box<Job>>,
+    jobs: Jobs,
     /// What the dispatcher has finished since the room last looked.
     finished: Arc<Finished>,
     next_job: u64,
@@ -224,6 +223,8 @@ struct RoomActor<'a> {
     last_snapshot: Option<Instant>,
     /// When usher ended the conference, while that still holds.
     ended_at: Option<Instant>,
+    /// Whether the connected feed is in sync and decoding.
+    liveness: Liveness,
 }
 
 impl RoomActor<'_> {
@@ -262,6 +263,7 @@ impl RoomActor<'_> {
     fn on_feed(&mut self, item: FeedItem) {
         match item {
             FeedItem::Connected => {
+                self.liveness.connected(Instant::now());
                 self.status
                     .update(|status| status.set_phase(Phase::Connected, None));
                 self.tell("connected".to_owned());
@@ -282,6 +284,9 @@ impl RoomActor<'_> {
     }
 
     fn on_event(&mut self, event: Event) {
+        if matches!(event, Event::Roster(_)) {
+            self.liveness.synced();
+        }
         let name = event.kind();
         self.status.update(|status| status.count_event(name));
         let now = unix_now();
@@ -379,6 +384,7 @@ impl RoomActor<'_> {
                 now,
             ));
         }
+        let mut overflowed = Vec::new();
         for intent in plan.send {
             if let Err(rules) = self
                 .guard
@@ -413,15 +419,46 @@ impl RoomActor<'_> {
             }
             let id = self.next_job;
             self.next_job += 1;
-            self.in_flight.add(id, intent.command.clone());
+            let command = intent.command.clone();
             let job = Box::new(Job {
                 id,
                 intent,
                 decided_at: Instant::now(),
             });
-            if self.jobs.send(job).is_err() {
-                tracing::error!("the dispatcher has stopped; a command was not sent");
+            match self.jobs.send(job) {
+                Ok(displaced) => {
+                    self.in_flight.add(id, command);
+                    if let Some(job) = displaced {
+                        self.in_flight.finish(job.id, false, Instant::now());
+                        overflowed.push(*job);
+                    }
+                }
+                Err(Refused::Full(job)) => overflowed.push(*job),
+                Err(Refused::Stopped(_)) => {
+                    tracing::error!("the dispatcher has stopped; a command was not sent");
+                }
             }
+        }
+        self.overflow(overflowed, now);
+    }
+
+    /// Audits the commands the full queue did not take, and says so once.
+    fn overflow(&mut self, jobs: Vec<Job>, now: f64) {
+        let Some(first) = jobs.first() else {
+            return;
+        };
+        let why = format!(
+            "not sent: the room's queue was full ({} commands, dispatch.queue), and this rule had the longest backlog",
+            self.shared.pacing.queue
+        );
+        tracing::warn!(count = jobs.len(), rule = %first.intent.rule, "{why}");
+        self.status
+            .update(|status| status.note_error(format!("{} commands {why}", jobs.len())));
+        for job in jobs {
+            let mut record =
+                AuditRecord::for_intent(self.alias, &job.intent, Outcome::Overflow, now);
+            record.error = Some(why.clone());
+            self.reporting.record(record);
         }
     }
 
@@ -450,7 +487,20 @@ impl RoomActor<'_> {
         let (in_room, waiting) = (counts.in_room, counts.waiting);
         let flags = state.flags();
         let session = self.link.stats();
+        match self
+            .liveness
+            .check(self.link.stream_health(), Instant::now())
+        {
+            Verdict::Same => {}
+            Verdict::Stalled(why) => {
+                tracing::warn!("{why}; /healthz reports the room");
+                self.status.update(|status| status.note_error(why));
+            }
+            Verdict::Recovered => tracing::info!("the room is in sync again"),
+        }
+        let stalled = self.liveness.stalled().map(str::to_owned);
         self.status.update(|status| {
+            status.set_stalled(stalled);
             status.participants = participants;
             status.in_room = in_room;
             status.waiting = waiting;

@@ -31,6 +31,20 @@ pub enum Phase {
     Stopped,
 }
 
+/// Whether a room is moderated: its stream up and telling usher what
+/// happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Health {
+    /// Connected and in sync.
+    Ok,
+    /// Connected, but no complete listing or nothing decodable for longer
+    /// than the platform's bound; `reason` says which.
+    Stalled,
+    /// Not connected; `phase` and `reason` say why.
+    Down,
+}
+
 /// One rule's counters in a room.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RuleStatus {
@@ -55,8 +69,12 @@ pub struct RoomSnapshot {
     pub phase: Phase,
     /// Since when (RFC 3339).
     pub since: String,
-    /// Why it is not connected, when it is not.
+    /// Why it is not connected, or why it is stalled.
     pub reason: Option<String>,
+    /// Whether the room is moderated.
+    pub health: Health,
+    #[serde(skip)]
+    stall: Option<String>,
     /// Listed participants (waiting ones included).
     pub participants: usize,
     /// In the room proper.
@@ -96,6 +114,8 @@ impl RoomSnapshot {
             phase: Phase::Connecting,
             since: format_timestamp(unix_now()),
             reason: None,
+            health: Health::Down,
+            stall: None,
             participants: 0,
             in_room: 0,
             waiting: 0,
@@ -122,6 +142,29 @@ impl RoomSnapshot {
         }
         self.phase = phase;
         self.reason = reason;
+        self.judge();
+    }
+
+    /// Notes why a connected room is stalled (`None`: it is not).
+    pub fn set_stalled(&mut self, why: Option<String>) {
+        if self.stall != why {
+            self.stall = why;
+            self.judge();
+        }
+    }
+
+    fn judge(&mut self) {
+        self.health = match (self.phase, &self.stall) {
+            (Phase::Connected, None) => Health::Ok,
+            (Phase::Connected, Some(why)) => {
+                self.reason = Some(why.clone());
+                Health::Stalled
+            }
+            _ => Health::Down,
+        };
+        if self.health == Health::Ok {
+            self.reason = None;
+        }
     }
 
     /// Notes a problem.
@@ -277,11 +320,11 @@ impl Registry {
             .collect()
     }
 
-    /// Rooms whose event stream is not up, with why.
+    /// Rooms whose event stream is not up or stalled, with why.
     pub fn unhealthy(&self) -> Vec<(String, String)> {
         self.snapshots()
             .into_iter()
-            .filter(|(_, room)| room.phase != Phase::Connected)
+            .filter(|(_, room)| room.health != Health::Ok)
             .map(|(alias, room)| {
                 let why = room
                     .reason
@@ -314,6 +357,7 @@ impl Registry {
         let mut commands: BTreeMap<(&str, &str), u64> = BTreeMap::new();
         let mut latency = CallLatency::default();
         let (mut reconnects, mut refreshes, mut renewals, mut connected) = (0, 0, 0, 0);
+        let mut stalled = 0;
         for room in rooms.values() {
             for (name, count) in &room.events {
                 *events.entry(name).or_default() += count;
@@ -333,6 +377,7 @@ impl Registry {
             refreshes += room.refreshes;
             renewals += room.renewals;
             connected += u64::from(room.phase == Phase::Connected);
+            stalled += u64::from(room.health == Health::Stalled);
         }
         let mut out = String::new();
         let section = |out: &mut String, name: &str, kind: &str, help: &str, lines: String| {
@@ -475,6 +520,12 @@ impl Registry {
                 connected,
             ),
             (
+                "usher_rooms_stalled",
+                "gauge",
+                "Rooms connected but stalled: no complete listing, or nothing decodable, for too long.",
+                stalled,
+            ),
+            (
                 "usher_rule_reloads_total",
                 "counter",
                 "Rule reloads that worked.",
@@ -560,9 +611,23 @@ mod tests {
         registry
             .add_room("down", "default", false)
             .update(|s| s.set_phase(Phase::Reconnecting, Some("HTTP 502".into())));
+        registry.add_room("stuck", "default", false).update(|s| {
+            s.set_phase(Phase::Connected, None);
+            s.set_stalled(Some("stalled: no complete room listing".into()));
+        });
         assert_eq!(
             registry.unhealthy(),
-            [("down".to_owned(), "HTTP 502".to_owned())]
+            [
+                ("down".to_owned(), "HTTP 502".to_owned()),
+                (
+                    "stuck".to_owned(),
+                    "stalled: no complete room listing".to_owned()
+                )
+            ]
         );
+        let report = registry.report();
+        assert_eq!(report.rooms["stuck"].health, Health::Stalled);
+        assert_eq!(report.rooms["up"].health, Health::Ok);
+        assert!(registry.metrics().contains("usher_rooms_stalled 1\n"));
     }
 }

@@ -470,7 +470,7 @@ impl Conference {
             role: joiner.role.clone(),
             muted,
             service_type,
-            protocol: joiner.protocol.clone(),
+            protocol: participant_protocol(&joiner.protocol).to_owned(),
             call_direction: CallDirection::In,
             uri: joiner
                 .uri
@@ -714,6 +714,21 @@ fn address_for(name: &str) -> String {
         local.join(".")
     };
     format!("{local}@{SIM_DOMAIN}")
+}
+
+/// The protocol a participant shows for a call asked for with `requested`.
+/// Participants are only ever `api`, `webrtc`, `sip`, `rtmp`, `h323` or
+/// `mssip`: a phone call reaches the room through a SIP gateway, and `auto`
+/// (or anything else) resolves to SIP.
+fn participant_protocol(requested: &str) -> &'static str {
+    match requested.to_ascii_lowercase().as_str() {
+        "api" => "api",
+        "webrtc" => "webrtc",
+        "rtmp" => "rtmp",
+        "h323" => "h323",
+        "mssip" => "mssip",
+        _ => "sip",
+    }
 }
 
 /// A plausible endpoint vendor string for a protocol.

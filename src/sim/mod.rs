@@ -128,6 +128,59 @@ pub trait PlatformSimulator: Send + Sync {
     fn shutdown(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
+/// Implements [`PlatformSimulator`] for a simulator whose inherent methods
+/// of the same names do the work.
+macro_rules! platform_simulator {
+    ($simulator:ident) => {
+        impl $crate::sim::PlatformSimulator for $simulator {
+            fn base_url(&self) -> url::Url {
+                $simulator::base_url(self)
+            }
+
+            fn add_room(&self, spec: $crate::sim::RoomSpec) {
+                $simulator::add_room(self, spec);
+            }
+
+            fn step(
+                &self,
+                room: &str,
+                step: &$crate::sim::step::Step,
+            ) -> Result<(), $crate::sim::SimError> {
+                $simulator::step(self, room, step)
+            }
+
+            fn fault(
+                &self,
+                room: &str,
+                fault: $crate::sim::scenario::Fault,
+            ) -> Result<(), $crate::sim::SimError> {
+                $simulator::fault(self, room, fault)
+            }
+
+            fn play(&self, scenario: &$crate::sim::Scenario) -> tokio::task::JoinHandle<()> {
+                $simulator::play(self, scenario)
+            }
+
+            fn conference(&self, room: &str) -> Option<$crate::sim::ConferenceSnapshot> {
+                $simulator::conference(self, room)
+            }
+
+            fn calls(&self) -> Vec<$crate::sim::calls::CallRecord> {
+                $simulator::calls(self)
+            }
+
+            fn tally(&self) -> std::collections::BTreeMap<(String, u16), u64> {
+                $simulator::tally(self)
+            }
+
+            fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
+                Box::pin($simulator::shutdown(*self))
+            }
+        }
+    };
+}
+pub(crate) use platform_simulator;
+
 /// What `usher simulate` was asked for.
 pub struct SimulateOptions {
     /// Address to listen on.

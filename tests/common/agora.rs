@@ -206,6 +206,7 @@ pub fn build(
         feed: FeedOptions {
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(500),
+            ..FeedOptions::default()
         },
         discoveries,
         public_url: Some(hooks.public_url()),

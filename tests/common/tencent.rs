@@ -92,6 +92,7 @@ impl Rig {
                 FeedOptions {
                     min_backoff: Duration::from_millis(50),
                     max_backoff: Duration::from_millis(500),
+                    ..FeedOptions::default()
                 },
             )
         };

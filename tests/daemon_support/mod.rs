@@ -1,6 +1,7 @@
 //! What the daemon's end-to-end tests share: a temporary directory per test,
 //! the config they write, the in-process daemon or the real binary, the
-//! simulator they talk to over loopback, and [`eventually`].
+//! simulator they talk to over loopback (directly or through a [`Link`]
+//! that can be cut), and [`eventually`].
 //!
 //! Every test binary uses a different part of this module.
 #![allow(dead_code)]
@@ -197,6 +198,7 @@ pub fn quick_feed() -> FeedOptions {
     FeedOptions {
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(500),
+        ..FeedOptions::default()
     }
 }
 
@@ -220,11 +222,17 @@ impl Usher {
 
     /// Like [`Usher::start`], without waiting for the rooms.
     pub async fn start_only(dir: TestDir, config_text: &str) -> Usher {
+        Usher::start_with(dir, config_text, quick_feed()).await
+    }
+
+    /// Like [`Usher::start_only`], with feeds that reconnect as `feed` says
+    /// (e.g. the production policy, `FeedOptions::default()`).
+    pub async fn start_with(dir: TestDir, config_text: &str, feed: FeedOptions) -> Usher {
         dir.write("hall.pin", &format!("{PIN}\n"));
         let path = dir.write("usher.yaml", config_text);
         let config = Config::load(&path).unwrap_or_else(|err| panic!("the config loads: {err}"));
         let options = StartOptions {
-            feed: quick_feed(),
+            feed,
             follow_activity: false,
         };
         let daemon = match Daemon::start_with(config, &path, options).await {
@@ -460,4 +468,101 @@ pub fn strip_ansi(text: &str) -> String {
         }
     }
     out
+}
+
+/// A loopback TCP relay to a server that can be cut, as an outage cuts
+/// it: every connection through it breaks, and while it is cut each new
+/// one is closed as soon as its request line is read (and noted), while
+/// the server behind it carries on.
+pub struct Link {
+    addr: SocketAddr,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    connections: Arc<Mutex<tokio_util::sync::CancellationToken>>,
+    refused: Arc<Mutex<Vec<(Instant, String)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Link {
+    /// Relays a free loopback port to `target`.
+    pub async fn start(target: SocketAddr) -> Link {
+        let listener = tokio::net::TcpListener::bind(loopback(0))
+            .await
+            .expect("a loopback port is free");
+        let addr = listener.local_addr().expect("the listener has an address");
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let connections = Arc::new(Mutex::new(tokio_util::sync::CancellationToken::new()));
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let (is_down, live, noted) = (down.clone(), connections.clone(), refused.clone());
+        let task = tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if is_down.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::spawn(refuse(inbound, noted.clone()));
+                } else {
+                    let cut = live.lock().unwrap().clone();
+                    tokio::spawn(relay(inbound, target, cut));
+                }
+            }
+        });
+        Link {
+            addr,
+            down,
+            connections,
+            refused,
+            task,
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Breaks every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut live = self.connections.lock().unwrap();
+        live.cancel();
+        *live = tokio_util::sync::CancellationToken::new();
+    }
+
+    /// Relays new connections again.
+    pub fn restore(&self) {
+        self.down.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// When each connection refused while cut came, and its request line.
+    pub fn refused(&self) -> Vec<(Instant, String)> {
+        self.refused.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.connections.lock().unwrap().cancel();
+    }
+}
+
+async fn relay(
+    mut inbound: tokio::net::TcpStream,
+    target: SocketAddr,
+    cut: tokio_util::sync::CancellationToken,
+) {
+    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    tokio::select! {
+        _ = cut.cancelled() => {}
+        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+    }
+}
+
+async fn refuse(mut inbound: tokio::net::TcpStream, noted: Arc<Mutex<Vec<(Instant, String)>>>) {
+    use tokio::io::AsyncReadExt;
+    let at = Instant::now();
+    let mut head = [0u8; 512];
+    let read = inbound.read(&mut head).await.unwrap_or(0);
+    let text = String::from_utf8_lossy(&head[..read]);
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    noted.lock().unwrap().push((at, line));
 }

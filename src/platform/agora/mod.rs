@@ -61,9 +61,9 @@ use self::decode::Roster;
 use self::rest::{CallError, Created, Rest};
 use super::http::HttpClients;
 use super::{
-    BuildContext, BuildError, Capabilities, ConnectError, DiscoveredRoom, Discovery, FeedItem,
-    FeedOptions, LinkStats, Platform, PlatformKind, RoomAddress, RoomLink, Schedule, SendOutcome,
-    WebhookReply, WebhookRequest,
+    BuildContext, BuildError, Capabilities, CappedBackoff, ConnectError, DiscoveredRoom, Discovery,
+    FeedItem, FeedOptions, LinkStats, Platform, PlatformKind, RoomAddress, RoomLink, Schedule,
+    SendOutcome, WebhookReply, WebhookRequest,
 };
 use crate::clock::unix_now;
 use crate::model::{Command, ConferenceCommand, Event, ParticipantCommand};
@@ -319,10 +319,6 @@ impl Platform for Agora {
         PlatformKind::Agora
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn booker(&self) -> Option<&dyn super::booking::Booker> {
         Some(&*self.account)
     }
@@ -545,12 +541,8 @@ impl AgoraLink {
             tracing::error!("an Agora room link was followed twice");
             return Ok(());
         };
-        let builder = ExponentialBuilder::new()
-            .with_min_delay(self.feed.min_backoff)
-            .with_max_delay(self.feed.max_backoff)
-            .with_jitter()
-            .without_max_times();
-        let mut backoff = builder.build();
+        let builder = CappedBackoff::new(self.feed.min_backoff, self.feed.max_backoff);
+        let mut backoff = builder.start();
         // The first sync: the room is "connected" once it is listed.
         let mut state = self.first_state;
         loop {
@@ -577,7 +569,7 @@ impl AgoraLink {
                 }
             }
         }
-        backoff = builder.build();
+        backoff = builder.start();
         let mut sequencer = Sequencer::new(self.gap_hold);
         let mut next_reconcile = Instant::now() + self.reconcile;
         loop {
@@ -612,7 +604,7 @@ impl AgoraLink {
             if resync {
                 match self.reconcile_events(None, false).await {
                     Ok(events) => {
-                        backoff = builder.build();
+                        backoff = builder.start();
                         next_reconcile = Instant::now() + self.reconcile;
                         Self::emit(&feed, events).await?;
                     }

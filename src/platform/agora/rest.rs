@@ -18,7 +18,6 @@
 //! percent-encoded, since room ids may hold spaces and punctuation. No
 //! error message carries a URL (the App ID is in it) or the token.
 
-use std::error::Error as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,9 +30,8 @@ use super::auth::Token;
 use super::inferred::{self, RoomInfo, User, UserPage};
 use super::wire::{self, AUTHORIZATION_PREFIX, CreateRoom, Reply};
 use crate::clock::unix_now;
-use crate::limits::MAX_RETRY_AFTER;
 use crate::model::Secret;
-use crate::platform::http::{HttpClients, read_body_capped};
+use crate::platform::http::{HttpClients, describe_transport, read_body_capped, retry_after};
 
 /// The most pages of users read in one listing, so a server that never
 /// ends its paging cannot hold a room forever (100 a page: 100,000 users).
@@ -393,35 +391,6 @@ fn classify(call: &'static str, status: u16, reply: &Reply) -> Result<(), CallEr
 
 fn describe(status: u16, reply: &Reply) -> String {
     format!("HTTP {status}, code {}: {}", reply.code, reply.msg)
-}
-
-/// The wait `Retry-After` asks for, in delay-seconds, at most a minute.
-fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    let seconds: u64 = value.trim().parse().ok()?;
-    Some(Duration::from_secs(seconds).min(MAX_RETRY_AFTER))
-}
-
-/// A transport failure described without its URL (which holds the App ID).
-fn describe_transport(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = if err.is_timeout() {
-        "timed out".to_owned()
-    } else if err.is_connect() {
-        "cannot connect".to_owned()
-    } else {
-        err.to_string()
-    };
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

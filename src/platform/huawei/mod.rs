@@ -178,10 +178,6 @@ impl Platform for Huawei {
         PlatformKind::Huawei
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn booker(&self) -> Option<&dyn super::booking::Booker> {
         Some(&*self.access)
     }

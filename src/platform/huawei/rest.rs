@@ -18,8 +18,7 @@ use super::inferred;
 use super::wire::{self, ControlCall, ErrorReply};
 use crate::limits::MAX_REPLY_BODY;
 use crate::model::Secret;
-use crate::platform::http::read_body_capped;
-use crate::platform::vmr::error::describe_transport;
+use crate::platform::http::{describe_transport, parse_retry_after, read_body_capped};
 
 /// Why a call failed, shaped for the decision the caller makes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -230,16 +229,10 @@ fn failure(
     }
 }
 
-/// `Retry-After` in seconds; the date form is not used by this platform.
+/// The wait `Retry-After` asks for: seconds or an HTTP date, capped.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(inferred::RETRY_AFTER_HEADER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    let value = headers.get(inferred::RETRY_AFTER_HEADER)?.to_str().ok()?;
+    parse_retry_after(value, std::time::SystemTime::now())
 }
 
 #[cfg(test)]

@@ -21,7 +21,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
@@ -39,7 +38,7 @@ use super::wire::{self, ClientFrame, RealTimeInfo};
 use crate::clock::unix_now;
 use crate::limits::MAX_STREAM_EVENT;
 use crate::model::{Event, Secret};
-use crate::platform::{FeedItem, FeedOptions};
+use crate::platform::{CappedBackoff, FeedItem, FeedOptions};
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -74,16 +73,12 @@ pub async fn run_feed(
     cancel: CancellationToken,
     options: FeedOptions,
 ) {
-    let backoff_builder = ExponentialBuilder::new()
-        .with_min_delay(options.min_backoff)
-        .with_max_delay(options.max_backoff)
-        .with_jitter()
-        .without_max_times();
-    let mut backoff = backoff_builder.build();
+    let backoff_builder = CappedBackoff::new(options.min_backoff, options.max_backoff);
+    let mut backoff = backoff_builder.start();
     loop {
         let reason = match open(&context).await {
             Ok(socket) => {
-                backoff = backoff_builder.build();
+                backoff = backoff_builder.start();
                 match follow(&context, socket, &sink, &cancel).await {
                     End::Stopped => return,
                     End::Lost(reason) => reason,

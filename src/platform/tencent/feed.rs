@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -30,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use super::TencentLink;
 use super::rest::RestError;
 use crate::clock::unix_now;
-use crate::platform::FeedItem;
+use crate::platform::{CappedBackoff, FeedItem};
 
 /// How long after a doubt the room is listed: doubts in a burst share one
 /// listing.
@@ -52,12 +51,8 @@ pub(crate) async fn run(
         return;
     };
     let options = link.feed_options();
-    let builder = ExponentialBuilder::new()
-        .with_min_delay(options.min_backoff)
-        .with_max_delay(options.max_backoff)
-        .with_jitter()
-        .without_max_times();
-    let mut backoff = builder.build();
+    let builder = CappedBackoff::new(options.min_backoff, options.max_backoff);
+    let mut backoff = builder.start();
     let every = link.reconcile_every();
     let mut in_sync = false;
     let mut due = Instant::now();
@@ -73,7 +68,7 @@ pub(crate) async fn run(
                     let events = link
                         .tracker()
                         .reconcile(&listing, started, unix_now(), !in_sync);
-                    backoff = builder.build();
+                    backoff = builder.start();
                     due = Instant::now() + every;
                     let mut items = Vec::with_capacity(events.len() + 1);
                     if !in_sync {

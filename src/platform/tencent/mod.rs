@@ -174,10 +174,6 @@ impl Platform for Tencent {
         PlatformKind::Tencent
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
-    }
-
     fn connect<'a>(
         &'a self,
         room: &'a RoomAddress,

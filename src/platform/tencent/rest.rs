@@ -37,7 +37,7 @@ use super::wire::{
 };
 use crate::limits::MAX_REPLY_BODY;
 use crate::model::Secret;
-use crate::platform::http::{BodyError, read_body_capped};
+use crate::platform::http::{BodyError, describe_transport, read_body_capped};
 
 /// The UserSig expired.
 pub const SIG_EXPIRED: i64 = 70001;
@@ -257,7 +257,10 @@ impl Rest {
             Ok(response) => response,
             // The URL holds the UserSig: never let it into an error.
             Err(err) => {
-                return transient(format!("cannot reach the platform: {}", describe(err)));
+                return transient(format!(
+                    "cannot reach the platform: {}",
+                    describe_transport(err)
+                ));
             }
         };
         let status = response.status();
@@ -272,8 +275,8 @@ impl Rest {
         }
         let bytes = match read_body_capped(response, MAX_REPLY_BODY).await {
             Ok(bytes) => bytes,
-            Err(BodyError::Transport(reason)) => {
-                return transient(format!("the answer broke off: {reason}"));
+            Err(BodyError::Transport(err)) => {
+                return transient(format!("the answer broke off: {}", describe_transport(err)));
             }
             Err(err) => {
                 return Attempt::Failed(RestError::Protocol {
@@ -290,20 +293,6 @@ impl Rest {
             }),
         }
     }
-}
-
-/// A transport error and its causes, without its URL (which holds the
-/// UserSig).
-fn describe(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = err.to_string();
-    let mut cause = std::error::Error::source(&err);
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 /// What an answer's `ErrorCode` means (see the module's table).

@@ -7,9 +7,10 @@
 use url::Url;
 
 use super::client::read_body;
-use super::error::{ClientError, retry_after};
+use super::error::ClientError;
 use super::wire::{CHECK_JOIN_PATH, CheckJoinReply, CheckJoinRequest, CheckJoinResult};
 use crate::model::Secret;
+use crate::platform::http::retry_after;
 
 /// Looks up the conference `account` on the API server and returns what it
 /// says, including the node to use.

@@ -16,7 +16,7 @@ use serde_json::Value;
 use url::Url;
 
 use super::codec;
-use super::error::{ClientError, retry_after};
+use super::error::ClientError;
 use super::events::EventStream;
 use super::wire::{
     self, INVALID_TOKEN, NewSessionRequest, PIN_HEADER, Reply, ServiceStatus, SessionGrant,
@@ -24,7 +24,8 @@ use super::wire::{
 };
 use crate::limits::MAX_REPLY_BODY;
 use crate::model::{Command, Participant, Secret};
-use crate::platform::http::HttpClients;
+use crate::platform::http::retry_after;
+use crate::platform::http::{BodyError, HttpClients, read_body_capped};
 
 /// The calls of one room on one node.
 #[derive(Debug, Clone)]
@@ -202,32 +203,21 @@ impl RoomClient {
     }
 }
 
-/// Reads a reply's body chunk by chunk, refusing one larger than
-/// [`MAX_REPLY_BODY`] as soon as it says so or grows past it.
+/// Reads a reply's body, refusing one larger than [`MAX_REPLY_BODY`] as
+/// soon as it says so or grows past it.
 pub(crate) async fn read_body(
     call: &'static str,
-    mut response: reqwest::Response,
-) -> Result<Vec<u8>, ClientError> {
-    let too_large = || ClientError::Protocol {
-        call,
-        reason: format!("the reply is larger than {MAX_REPLY_BODY} bytes"),
-    };
-    let declared = response.content_length().unwrap_or(0);
-    if declared > MAX_REPLY_BODY as u64 {
-        return Err(too_large());
-    }
-    let mut body = Vec::with_capacity(declared as usize);
-    while let Some(chunk) = response
-        .chunk()
+    response: reqwest::Response,
+) -> Result<bytes::Bytes, ClientError> {
+    read_body_capped(response, MAX_REPLY_BODY)
         .await
-        .map_err(|err| ClientError::transport(call, err))?
-    {
-        if body.len() + chunk.len() > MAX_REPLY_BODY {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|err| match err {
+            BodyError::TooLarge { .. } => ClientError::Protocol {
+                call,
+                reason: err.to_string(),
+            },
+            BodyError::Transport(err) => ClientError::transport(call, err),
+        })
 }
 
 /// Turns a reply (its status, `Retry-After` and body) into the

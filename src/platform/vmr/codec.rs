@@ -177,9 +177,64 @@ fn encode(event: &Event) -> Vec<(&'static str, String)> {
     }
 }
 
-/// A participant as the seed's payloads carry it.
+/// A participant as real servers send it: the fields usher reads, and
+/// every other field a real participant object carries (capabilities,
+/// media mixes, recording flags), so that whatever reads what the simulator
+/// or an encoder writes (usher, or a vendor's own client library) meets
+/// the same object as from a real server.
 pub fn participant_json(participant: &Participant) -> Value {
-    json_value(ParticipantWire::serialize(participant, Json))
+    let mut value = json_value(ParticipantWire::serialize(participant, Json));
+    if let Value::Object(fields) = &mut value {
+        fields.extend(server_fields(participant));
+    }
+    value
+}
+
+/// The fields of a real participant object usher does not model, as a
+/// server sends them for an ordinary call (`tests/fixtures/pexip-payloads`,
+/// and the vendor schema for the last three).
+fn server_fields(p: &Participant) -> [(String, Value); 30] {
+    let yes_no = |yes: bool| Value::from(if yes { "YES" } else { "NO" });
+    let api = p.protocol == "api";
+    [
+        ("api_url", Value::from(format!("/participants/{}", p.uuid))),
+        ("encryption", Value::from("On")),
+        ("overlay_text", Value::from(p.display_name.clone())),
+        ("presentation_supported", yes_no(!api && p.video_call)),
+        ("fecc_supported", yes_no(false)),
+        ("external_node_uuid", Value::from("")),
+        ("transfer_supported", yes_no(true)),
+        ("disconnect_supported", yes_no(true)),
+        ("mute_supported", yes_no(true)),
+        ("call_tag", Value::from("")),
+        ("is_video_silent", Value::from(false)),
+        ("is_main_video_dropped_out", Value::from(false)),
+        ("needs_presentation_in_mix", Value::from(false)),
+        ("show_live_captions", Value::from(false)),
+        ("is_idp_authenticated", Value::from(false)),
+        ("is_tx_muted", Value::from(false)),
+        ("is_on_hold", Value::from(false)),
+        ("is_public_streaming", Value::from(false)),
+        ("is_recording", Value::from(false)),
+        ("is_transcribing", Value::from(false)),
+        ("is_ai_enabled", Value::from(false)),
+        ("is_conjoined", Value::from(false)),
+        ("is_transferring", Value::from(false)),
+        ("layout_group", Value::Null),
+        ("receive_from_audio_mix", Value::from("main")),
+        (
+            "send_to_audio_mixes",
+            serde_json::json!([{ "mix_name": "main", "prominent": false }]),
+        ),
+        ("studiosound_enabled", Value::Null),
+        (
+            "supports_direct_chat",
+            Value::from(api || p.protocol == "webrtc"),
+        ),
+        ("can_receive_personal_mix", Value::from(false)),
+        ("receive_from_video_mix", Value::from("main")),
+    ]
+    .map(|(key, value)| (key.to_owned(), value))
 }
 
 /// Reads a participant from a seed payload (a `participants` entry or an

@@ -5,10 +5,9 @@
 //! Messages never contain a URL (the events URL carries the token) or any
 //! credential.
 
-use std::error::Error as _;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use crate::limits::MAX_RETRY_AFTER;
+use crate::platform::http::describe_transport;
 
 /// Why a call to the platform failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -115,49 +114,6 @@ impl ClientError {
     }
 }
 
-/// The wait a reply's `Retry-After` header asks for, if it has a usable one.
-pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    parse_retry_after(value, SystemTime::now())
-}
-
-/// The wait a `Retry-After` value asks for: delay-seconds or an HTTP date
-/// (a date in the past is no wait), capped at [`MAX_RETRY_AFTER`]. `None`
-/// when it is neither.
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    let delay = match value.parse::<u64>() {
-        Ok(seconds) => Duration::from_secs(seconds),
-        Err(_) => httpdate::parse_http_date(value)
-            .ok()?
-            .duration_since(now)
-            .unwrap_or(Duration::ZERO),
-    };
-    Some(delay.min(MAX_RETRY_AFTER))
-}
-
-/// Describes a reqwest error and its causes, with the URL removed.
-pub(crate) fn describe_transport(err: reqwest::Error) -> String {
-    let err = err.without_url();
-    let mut text = if err.is_timeout() {
-        "timed out".to_owned()
-    } else if err.is_connect() {
-        "cannot connect".to_owned()
-    } else {
-        err.to_string()
-    };
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,23 +134,5 @@ mod tests {
         };
         assert_eq!(err.to_string(), "lock: rejected: false");
         assert_eq!(err.kind(), "rejected");
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates_and_is_capped() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_784_000_000);
-        let secs = |s| Some(Duration::from_secs(s));
-        assert_eq!(parse_retry_after("2", now), secs(2));
-        assert_eq!(parse_retry_after(" 0 ", now), secs(0));
-        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(3));
-        assert_eq!(parse_retry_after(&later, now), secs(3));
-        let earlier = httpdate::fmt_http_date(now - Duration::from_secs(30));
-        assert_eq!(parse_retry_after(&earlier, now), secs(0));
-        let next_year = httpdate::fmt_http_date(now + Duration::from_secs(31_536_000));
-        assert_eq!(parse_retry_after(&next_year, now), Some(MAX_RETRY_AFTER));
-        for junk in ["", "-1", "1.5", "soon", "Wed, 99 Foo 2026"] {
-            assert_eq!(parse_retry_after(junk, now), None, "{junk:?}");
-        }
     }
 }

@@ -18,8 +18,8 @@ use std::collections::VecDeque;
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 
-use super::error::describe_transport;
 use super::sse::{Frame, SseDecoder, SseError};
+use crate::platform::http::describe_transport;
 
 const EVENT_STREAM: &str = "text/event-stream";
 

@@ -13,18 +13,19 @@
 //!   `participant_sync_end` bracket, which the feed collects and reports as
 //!   one [`Event::Roster`]. The bracket does not carry the room's flags, so
 //!   right after it the feed asks for `service_status` and reports it. A
-//!   bracket that does not close within [`SYNC_BOUND`] is abandoned: the
-//!   stream is reset and the next subscribe lists the room again.
+//!   bracket that does not close within [`FeedOptions::sync_bound`] is
+//!   abandoned: the stream is reset and the next subscribe lists the room
+//!   again.
 //! - usher's own participants (its sessions, current and past) are left out
 //!   of everything reported, chat included.
 //! - A frame whose data cannot be read is logged with its event name and
-//!   skipped; the stream goes on. `refresh_token` triggers a token refresh.
+//!   skipped; the stream goes on. The [`FeedMeter`] notes since when nothing
+//!   decodable came, for health. `refresh_token` triggers a token refresh.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -33,10 +34,37 @@ use super::codec::{self, Frame};
 use super::events::{StreamEnd, StreamItem};
 use super::session::Session;
 use crate::model::{Event, FlagsUpdate, Participant, Secret};
-use crate::platform::{FeedItem, FeedOptions, FrameError, StreamCodec, WireFrame};
+use crate::platform::{
+    CappedBackoff, FeedItem, FeedOptions, FrameError, StreamCodec, StreamHealth, WireFrame,
+};
 
-/// The longest a sync bracket may stay open before the stream is reset.
-pub const SYNC_BOUND: Duration = Duration::from_secs(30);
+/// Whether the feed can read what the server sends: since when it could
+/// not, for health.
+#[derive(Debug, Default)]
+pub struct FeedMeter(Mutex<StreamHealth>);
+
+impl FeedMeter {
+    fn decoded(&self) {
+        self.lock().undecodable_since = None;
+    }
+
+    fn undecodable(&self) {
+        let mut health = self.lock();
+        health.undecodable += 1;
+        health.undecodable_since.get_or_insert_with(Instant::now);
+    }
+
+    /// What the feed has read so far.
+    pub fn health(&self) -> StreamHealth {
+        *self.lock()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StreamHealth> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
 
 /// How many of our own session uuids are remembered (sessions are renewed).
 const OWN_UUIDS_KEPT: usize = 16;
@@ -49,15 +77,15 @@ pub async fn run_feed(
     cancel: CancellationToken,
     options: FeedOptions,
 ) {
-    let backoff_builder = ExponentialBuilder::new()
-        .with_min_delay(options.min_backoff)
-        .with_max_delay(options.max_backoff)
-        .with_jitter()
-        .without_max_times();
-    let mut backoff = backoff_builder.build();
+    let backoff_builder = CappedBackoff::new(options.min_backoff, options.max_backoff);
+    let mut backoff = backoff_builder.start();
     // Set by a renewal after a 403, cleared when a stream opens.
     let mut renewed_since_open = false;
-    let mut stream_state = StreamState::default();
+    let mut stream_state = StreamState {
+        sync_bound: options.sync_bound,
+        ..StreamState::default()
+    };
+    let meter = session.feed_meter();
     loop {
         let current = session.current();
         let mut stream = session.client().events(&current.token);
@@ -68,13 +96,13 @@ pub async fn run_feed(
                 _ = cancel.cancelled() => return,
                 item = stream.next() => item,
                 _ = sleep_until(bracket_due), if bracket_due.is_some() => {
-                    tracing::warn!(bound = ?SYNC_BOUND, "the server opened a participant listing and never closed it; resetting the stream");
+                    tracing::warn!(bound = ?options.sync_bound, "the server opened a participant listing and never closed it; resetting the stream");
                     break StreamEnd::Protocol("participant_sync_begin without participant_sync_end".to_owned());
                 }
             };
             let frame = match item {
                 Ok(StreamItem::Opened) => {
-                    backoff = backoff_builder.build();
+                    backoff = backoff_builder.start();
                     renewed_since_open = false;
                     stream_state.own.add(&current.participant_uuid);
                     tracing::info!("event stream connected");
@@ -84,13 +112,22 @@ pub async fn run_feed(
                     continue;
                 }
                 Ok(StreamItem::Frame { name, data }) => match codec::decode(&name, &data) {
-                    Ok(frame) => frame,
+                    Ok(frame) => {
+                        meter.decoded();
+                        frame
+                    }
                     Err(err) => {
+                        meter.undecodable();
                         tracing::warn!(event = %name, error = %err.reason, "skipping a malformed event");
                         continue;
                     }
                 },
-                Err(end) => break end,
+                Err(end) => {
+                    if matches!(end, StreamEnd::Undecodable(_)) {
+                        meter.undecodable();
+                    }
+                    break end;
+                }
             };
             if frame == Frame::RefreshToken {
                 session.request_refresh();
@@ -159,6 +196,8 @@ async fn sleep_until(due: Option<Instant>) {
 #[derive(Default)]
 struct StreamState {
     bracket: Option<Bracket>,
+    /// How long a bracket may stay open.
+    sync_bound: Duration,
     own: OwnParticipants,
     unknown_events: HashSet<String>,
 }
@@ -176,7 +215,7 @@ impl StreamState {
             Frame::SyncBegin => {
                 self.bracket = Some(Bracket {
                     listing: Vec::new(),
-                    due: Instant::now() + SYNC_BOUND,
+                    due: Instant::now() + self.sync_bound,
                 });
                 None
             }

@@ -28,6 +28,7 @@ mod stage_json;
 pub mod wire;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -45,7 +46,7 @@ pub use session::{Credentials, Session};
 use super::http::HttpClients;
 use super::{
     BuildContext, BuildError, Capabilities, ConnectError, FeedItem, FeedOptions, LinkStats,
-    Platform, PlatformKind, RoomAddress, RoomLink, SendOutcome,
+    Platform, PlatformKind, RoomAddress, RoomLink, SendOutcome, StreamHealth,
 };
 use crate::model::{Command, command::VERBS};
 
@@ -103,8 +104,8 @@ impl Platform for Vmr {
         PlatformKind::Vmr
     }
 
-    fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+    fn stall_bound(&self) -> Duration {
+        self.config.timeouts.stream_idle.0
     }
 
     fn connect<'a>(
@@ -171,6 +172,10 @@ impl RoomLink for VmrLink {
 
     fn stats(&self) -> LinkStats {
         self.session.stats()
+    }
+
+    fn stream_health(&self) -> StreamHealth {
+        self.session.feed_meter().health()
     }
 
     fn close(self: Arc<Self>) -> BoxFuture<'static, ()> {

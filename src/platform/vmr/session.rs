@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::client::RoomClient;
 use super::error::ClientError;
+use super::feed::FeedMeter;
 use super::wire::{NewSessionRequest, SessionGrant};
 use crate::limits::{MAX_TOKEN_LIFETIME, UNKNOWN_TOKEN_LIFETIME};
 use crate::model::{Command, Secret};
@@ -76,6 +77,8 @@ pub struct Session {
     refreshes: AtomicU64,
     late_refreshes: AtomicU64,
     renewals: AtomicU64,
+    /// What the room's feed could read, for health.
+    feed_meter: FeedMeter,
 }
 
 /// Never refresh more often than this, whatever `expires` says.
@@ -104,7 +107,13 @@ impl Session {
             refreshes: AtomicU64::new(0),
             late_refreshes: AtomicU64::new(0),
             renewals: AtomicU64::new(0),
+            feed_meter: FeedMeter::default(),
         }))
+    }
+
+    /// What the room's feed could read.
+    pub fn feed_meter(&self) -> &FeedMeter {
+        &self.feed_meter
     }
 
     /// The room's client.

@@ -154,6 +154,14 @@ pub struct ServiceStatus {
     /// The conference is locked.
     #[serde(default, deserialize_with = "lenient::flag")]
     pub locked: bool,
+    /// The conference has started (hosts present or started by the API);
+    /// not every server says.
+    #[serde(
+        default,
+        deserialize_with = "lenient::optional_flag",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started: Option<bool>,
 }
 
 /// The body of `checkJoin`.

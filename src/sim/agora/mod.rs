@@ -47,7 +47,7 @@ use super::conference::SimError;
 use super::player::{self, Drive};
 use super::scenario::{Fault, Scenario};
 use super::step::Step;
-use super::{ConferenceSnapshot, PlatformSimulator, RoomSpec};
+use super::{ConferenceSnapshot, RoomSpec};
 use crate::clock::unix_now;
 use crate::model::Secret;
 use crate::platform::agora::inferred::{self, ExitBody, StreamsBody, UserPage};
@@ -322,43 +322,7 @@ impl Drop for AgoraSimulator {
     }
 }
 
-impl PlatformSimulator for AgoraSimulator {
-    fn base_url(&self) -> url::Url {
-        AgoraSimulator::base_url(self)
-    }
-
-    fn add_room(&self, spec: RoomSpec) {
-        AgoraSimulator::add_room(self, spec);
-    }
-
-    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
-        AgoraSimulator::step(self, room, step)
-    }
-
-    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
-        AgoraSimulator::fault(self, room, fault)
-    }
-
-    fn play(&self, scenario: &Scenario) -> JoinHandle<()> {
-        AgoraSimulator::play(self, scenario)
-    }
-
-    fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
-        AgoraSimulator::conference(self, room)
-    }
-
-    fn calls(&self) -> Vec<CallRecord> {
-        AgoraSimulator::calls(self)
-    }
-
-    fn tally(&self) -> BTreeMap<(String, u16), u64> {
-        AgoraSimulator::tally(self)
-    }
-
-    fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(AgoraSimulator::shutdown(*self))
-    }
-}
+super::platform_simulator!(AgoraSimulator);
 
 /// State shared by the handlers, the clock, the player and the handle.
 struct Shared {

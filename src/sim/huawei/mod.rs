@@ -43,7 +43,7 @@ use super::conference::{Actor, Conference, SimError};
 use super::player::{self, Drive};
 use super::scenario::{Fault, Scenario};
 use super::step::Step;
-use super::{ConferenceSnapshot, PlatformSimulator, RoomSpec};
+use super::{ConferenceSnapshot, RoomSpec};
 use crate::clock::unix_now;
 use crate::model::{Command, ConferenceCommand, Event, ParticipantCommand, Role, Secret};
 use crate::platform::huawei::wire::ControlCall;
@@ -361,43 +361,7 @@ impl HuaweiSimulator {
     }
 }
 
-impl PlatformSimulator for HuaweiSimulator {
-    fn base_url(&self) -> url::Url {
-        HuaweiSimulator::base_url(self)
-    }
-
-    fn add_room(&self, spec: RoomSpec) {
-        HuaweiSimulator::add_room(self, spec);
-    }
-
-    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
-        HuaweiSimulator::step(self, room, step)
-    }
-
-    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
-        HuaweiSimulator::fault(self, room, fault)
-    }
-
-    fn play(&self, scenario: &Scenario) -> JoinHandle<()> {
-        HuaweiSimulator::play(self, scenario)
-    }
-
-    fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
-        HuaweiSimulator::conference(self, room)
-    }
-
-    fn calls(&self) -> Vec<CallRecord> {
-        HuaweiSimulator::calls(self)
-    }
-
-    fn tally(&self) -> BTreeMap<(String, u16), u64> {
-        HuaweiSimulator::tally(self)
-    }
-
-    fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(HuaweiSimulator::shutdown(*self))
-    }
-}
+super::platform_simulator!(HuaweiSimulator);
 
 impl Drop for HuaweiSimulator {
     fn drop(&mut self) {

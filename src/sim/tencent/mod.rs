@@ -54,7 +54,7 @@ use super::conference::SimError;
 use super::player::{self, Drive};
 use super::scenario::{Fault, Scenario};
 use super::step::Step;
-use super::{ConferenceSnapshot, PlatformSimulator, RoomSpec};
+use super::{ConferenceSnapshot, RoomSpec};
 use crate::clock::unix_now;
 use crate::model::{Role, Secret};
 use crate::platform::tencent::auth::{self, UserSigError};
@@ -357,43 +357,7 @@ impl Drop for TencentSimulator {
     }
 }
 
-impl PlatformSimulator for TencentSimulator {
-    fn base_url(&self) -> url::Url {
-        TencentSimulator::base_url(self)
-    }
-
-    fn add_room(&self, spec: RoomSpec) {
-        TencentSimulator::add_room(self, spec);
-    }
-
-    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
-        TencentSimulator::step(self, room, step)
-    }
-
-    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
-        TencentSimulator::fault(self, room, fault)
-    }
-
-    fn play(&self, scenario: &Scenario) -> JoinHandle<()> {
-        TencentSimulator::play(self, scenario)
-    }
-
-    fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
-        TencentSimulator::conference(self, room)
-    }
-
-    fn calls(&self) -> Vec<CallRecord> {
-        TencentSimulator::calls(self)
-    }
-
-    fn tally(&self) -> BTreeMap<(String, u16), u64> {
-        TencentSimulator::tally(self)
-    }
-
-    fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(TencentSimulator::shutdown(*self))
-    }
-}
+super::platform_simulator!(TencentSimulator);
 
 /// A room as `add_room` makes it: named after its id, running, with the
 /// seed sample's 16 seats taken as people arrive, owned by its first host

@@ -38,7 +38,7 @@ use super::conference::{Actor, Conference, SimError};
 use super::player::{self, Drive};
 use super::scenario::{Fault, Scenario};
 use super::step::Step;
-use super::{ConferenceSnapshot, PlatformSimulator, RoomSpec};
+use super::{ConferenceSnapshot, RoomSpec};
 use crate::model::{Command, Event, Secret};
 use crate::platform::vmr::codec::{Encoder, participant_json};
 use crate::platform::vmr::wire::{
@@ -223,43 +223,7 @@ impl Simulator {
     }
 }
 
-impl PlatformSimulator for Simulator {
-    fn base_url(&self) -> url::Url {
-        Simulator::base_url(self)
-    }
-
-    fn add_room(&self, spec: RoomSpec) {
-        Simulator::add_room(self, spec);
-    }
-
-    fn step(&self, room: &str, step: &Step) -> Result<(), SimError> {
-        Simulator::step(self, room, step)
-    }
-
-    fn fault(&self, room: &str, fault: Fault) -> Result<(), SimError> {
-        Simulator::fault(self, room, fault)
-    }
-
-    fn play(&self, scenario: &Scenario) -> JoinHandle<()> {
-        Simulator::play(self, scenario)
-    }
-
-    fn conference(&self, room: &str) -> Option<ConferenceSnapshot> {
-        Simulator::conference(self, room)
-    }
-
-    fn calls(&self) -> Vec<CallRecord> {
-        Simulator::calls(self)
-    }
-
-    fn tally(&self) -> BTreeMap<(String, u16), u64> {
-        Simulator::tally(self)
-    }
-
-    fn shutdown(self: Box<Self>) -> futures_util::future::BoxFuture<'static, ()> {
-        Box::pin(Simulator::shutdown(*self))
-    }
-}
+super::platform_simulator!(Simulator);
 
 impl Drop for Simulator {
     fn drop(&mut self) {
@@ -741,7 +705,7 @@ async fn new_session(
         StatusCode::OK,
         Reply::success(json!({
             "token": token,
-            "expires": seconds_number(expiry),
+            "expires": seconds_text(expiry),
             "participant_uuid": uuid,
             "display_name": name,
             "stun": [{ "url": "stun:stun.sim.usher.test" }],
@@ -807,6 +771,7 @@ async fn service_status(
             let status = ServiceStatus {
                 guests_muted: flags.guests_muted,
                 locked: flags.locked,
+                started: Some(flags.started),
             };
             reply(StatusCode::OK, Reply::success(json!(status)))
         },
@@ -1106,16 +1071,8 @@ fn unix_now() -> f64 {
         .map_or(0.0, |since| since.as_secs_f64())
 }
 
-/// Seconds as a JSON number: `120`, or `1.5` when fractional.
-fn seconds_number(duration: Duration) -> Value {
-    if duration.subsec_nanos() == 0 {
-        json!(duration.as_secs())
-    } else {
-        json!(duration.as_secs_f64())
-    }
-}
-
-/// Seconds as text, the way `refresh_session` answers: `"120"`.
+/// Seconds as text, the way real servers answer `new_session` and
+/// `refresh_session`: `"120"`.
 fn seconds_text(duration: Duration) -> String {
     duration.as_secs_f64().to_string()
 }
@@ -1191,9 +1148,7 @@ mod tests {
     }
 
     #[test]
-    fn expiry_is_a_number_then_text() {
-        assert_eq!(seconds_number(Duration::from_secs(120)), json!(120));
-        assert_eq!(seconds_number(Duration::from_millis(1500)), json!(1.5));
+    fn expiry_is_text() {
         assert_eq!(seconds_text(Duration::from_secs(120)), "120");
         assert_eq!(seconds_text(Duration::from_millis(1500)), "1.5");
     }
