@@ -52,7 +52,7 @@ use serde::Deserialize;
 
 use crate::clock::Zone;
 use crate::model::{Secret, Span};
-use crate::platform::{Capabilities, PlatformConfig};
+use crate::platform::{Capabilities, PlatformConfig, PlatformKind};
 use crate::rules::{Limits, RuleBinding, RuleSet};
 use crate::timetable::{ScheduleSettings, TimetableConfig};
 use crate::yaml::{self, YamlError};
@@ -625,6 +625,22 @@ impl Config {
                     ),
                 ));
             }
+            let kind = self
+                .platforms
+                .get(room.platform_name())
+                .map(PlatformConfig::kind);
+            if room.book_ahead.is_some()
+                && !matches!(kind, Some(PlatformKind::Huawei | PlatformKind::Agora))
+            {
+                return Err(at.error_after(
+                    &room.alias,
+                    "book_ahead:",
+                    format!(
+                        "rooms[{index}]: `book_ahead` needs a platform that can book meetings (huawei or agora); `{}` cannot",
+                        room.platform_name()
+                    ),
+                ));
+            }
         }
         if !(self.dispatch.rate > 0.0 && self.dispatch.rate.is_finite()) {
             return Err(at.error(
@@ -899,6 +915,25 @@ mod tests {
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("typo.yaml:9:1:"), "{err}");
         assert!(err.contains("unknown field `audit_lgo`"), "{err}");
+    }
+
+    #[test]
+    fn book_ahead_needs_a_timetable_and_a_platform_that_books() {
+        let without = GOOD.replace("    rules:\n", "    book_ahead: 7d\n    rules:\n");
+        let err = Config::load(&write("book1.yaml", &without))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("book1.yaml:6:"), "{err}");
+        assert!(err.contains("give the room a `timetable`"), "{err}");
+        let on_vmr = GOOD.replace(
+            "    rules:\n",
+            "    timetable: t.ics\n    book_ahead: 7d\n    rules:\n",
+        );
+        let err = Config::load(&write("book2.yaml", &on_vmr))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("book2.yaml:7:"), "{err}");
+        assert!(err.contains("cannot"), "{err}");
     }
 
     #[test]

@@ -251,16 +251,22 @@ impl BookingKeeper {
             return;
         };
         let horizon = now + self.horizon.as_secs_f64();
-        let wanted: BTreeMap<String, &Session> = sessions
-            .iter()
-            .filter(|s| s.start > now && s.start <= horizon)
-            .map(|s| (session_key(&self.room, s), s))
-            .collect();
         let all: BTreeMap<String, &Session> = sessions
             .iter()
             .map(|s| (session_key(&self.room, s), s))
             .collect();
-        for (key, session) in &wanted {
+        // Sessions to book, and booked ones still to come wherever they
+        // moved (beyond the horizon too).
+        let wanted: Vec<(&String, &&Session)> = {
+            let ledger = self.ledger();
+            all.iter()
+                .filter(|(key, s)| {
+                    (s.start > now && s.start <= horizon)
+                        || (s.end > now && ledger.get(key).is_some())
+                })
+                .collect()
+        };
+        for (key, session) in wanted {
             if retry_at.get(key).is_some_and(|at| *at > now) {
                 continue;
             }
