@@ -143,3 +143,97 @@ http: {{ listen: 127.0.0.1:0 }}
     usher.stop().await;
     sim.shutdown().await;
 }
+
+/// A room created with a schedule, found through `discover:`, is ended at
+/// its scheduled end by `lecture_schedule` given no times of its own: the
+/// platform's schedule is the room's session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovered_room_ends_at_its_scheduled_end() {
+    let sim = TencentSimulator::start(
+        loopback(0),
+        Vec::new(),
+        TencentSimOptions {
+            callback_token: Some(Secret::new(TOKEN)),
+            ..TencentSimOptions::default()
+        },
+    )
+    .await
+    .expect("the simulator starts");
+    let dir = TestDir::new("tencent_scheduled_end");
+    dir.shipped_rules();
+    dir.write("tx.key", DEMO_SECRET_KEY);
+    dir.write("tx.token", TOKEN);
+    let config = format!(
+        r#"platforms:
+  tx:
+    kind: tencent
+    url: {url}
+    sdk_app_id: {app}
+    admin: administrator
+    secret_key_file: tx.key
+    callback_token_file: tx.token
+    reconcile: 1s
+webhooks: {{ listen: 127.0.0.1:0 }}
+rules_dir: rules
+profiles:
+  lecture:
+    - lecture_schedule: {{ warn: [], grace: 0 }}
+discover:
+  - {{ platform: tx, match: "Lecture *", profile: lecture }}
+audit_log: audit.jsonl
+http: {{ listen: 127.0.0.1:0 }}
+"#,
+        url = sim.base_url(),
+        app = sim.sdk_app_id(),
+    );
+    let usher = Usher::start_only(dir, &config).await;
+    let hooks = usher
+        .daemon
+        .webhooks_addr()
+        .expect("the webhook listener runs");
+    sim.set_webhook_to(Some(
+        url::Url::parse(&format!("http://{hooks}/hooks/tx")).unwrap(),
+    ));
+    let now = unix_now() as i64;
+    sim.create_room(
+        RoomSpec {
+            participants: vec![Joiner::host("Prof. Ng")],
+            ..RoomSpec::new("lecture-7")
+        },
+        RoomSetup {
+            name: "Lecture 7: Optics".into(),
+            owner: "prof_ng".into(),
+            seats: 4,
+            schedule: Some((now - 5, now + 6)),
+        },
+    );
+    // The booked lecture is running when the room is found: it starts.
+    usher.audited(Outcome::Unsupported, "start").await;
+    assert!(
+        !sim.rest_calls()
+            .iter()
+            .any(|call| call.api.ends_with("destroy_room")),
+        "not before its scheduled end"
+    );
+    eventually(
+        Duration::from_secs(15),
+        "the room destroyed at its end",
+        async || {
+            sim.rest_calls()
+                .iter()
+                .any(|call| call.api.ends_with("destroy_room") && call.code == Some(0))
+        },
+    )
+    .await;
+    let ended = usher.audited(Outcome::Ok, "end").await;
+    assert_eq!(ended.rule, "lecture_schedule");
+    let ended_at = usher::clock::parse_timestamp(&ended.time).expect("an RFC 3339 time");
+    assert!(
+        ended_at >= (now + 6) as f64 - 0.5,
+        "ended at {} before the scheduled end {}",
+        ended.time,
+        now + 6
+    );
+    usher.stop().await;
+    sim.shutdown().await;
+}

@@ -57,7 +57,7 @@ use serde::Deserialize;
 
 use crate::clock::Zone;
 use crate::model::{Secret, Span};
-use crate::platform::{Capabilities, PlatformConfig};
+use crate::platform::{Capabilities, PlatformConfig, PlatformKind};
 use crate::rules::{Limits, RuleBinding, RuleSet};
 use crate::timetable::{ScheduleSettings, TimetableConfig};
 use crate::yaml::{self, YamlError};
@@ -153,6 +153,11 @@ pub struct RoomConfig {
     /// The room's time zone (the profile's, else the machine's).
     #[serde(default)]
     pub zone: Option<Zone>,
+    /// Book a meeting for each timetable session this far ahead (`7d`),
+    /// on platforms that can book; the room's alias then names the series,
+    /// and each booked meeting is watched with the room's rules.
+    #[serde(default)]
+    pub book_ahead: Option<crate::model::Span>,
 }
 
 /// A named set of rules: written as the list itself, or as a map with
@@ -659,6 +664,31 @@ impl Config {
                     format!("rooms[{index}]: give either `pin` or `pin_file`, not both"),
                 ));
             }
+            if room.book_ahead.is_some() && room.timetable.is_none() {
+                return Err(at.error_after(
+                    &room.alias,
+                    "book_ahead:",
+                    format!(
+                        "rooms[{index}]: `book_ahead` books the sessions of the room's timetable; give the room a `timetable`"
+                    ),
+                ));
+            }
+            let kind = self
+                .platforms
+                .get(room.platform_name())
+                .map(PlatformConfig::kind);
+            if room.book_ahead.is_some()
+                && !matches!(kind, Some(PlatformKind::Huawei | PlatformKind::Agora))
+            {
+                return Err(at.error_after(
+                    &room.alias,
+                    "book_ahead:",
+                    format!(
+                        "rooms[{index}]: `book_ahead` needs a platform that can book meetings (huawei or agora); `{}` cannot",
+                        room.platform_name()
+                    ),
+                ));
+            }
         }
         if !(self.dispatch.rate > 0.0 && self.dispatch.rate.is_finite()) {
             return Err(at.error(
@@ -738,6 +768,13 @@ impl Config {
                 "discover:",
                 0,
                 "discover: is not shared between the instances of a cluster yet; with `cluster:`, list the rooms under `rooms:`".to_owned(),
+            ));
+        }
+        if self.rooms.iter().any(|room| room.book_ahead.is_some()) {
+            return Err(at.error(
+                "book_ahead:",
+                0,
+                "book_ahead is not shared between the instances of a cluster yet (each would book); run the booking rooms on an instance without `cluster:`".to_owned(),
             ));
         }
         Ok(())
@@ -1012,6 +1049,25 @@ mod tests {
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("typo.yaml:9:1:"), "{err}");
         assert!(err.contains("unknown field `audit_lgo`"), "{err}");
+    }
+
+    #[test]
+    fn book_ahead_needs_a_timetable_and_a_platform_that_books() {
+        let without = GOOD.replace("    rules:\n", "    book_ahead: 7d\n    rules:\n");
+        let err = Config::load(&write("book1.yaml", &without))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("book1.yaml:6:"), "{err}");
+        assert!(err.contains("give the room a `timetable`"), "{err}");
+        let on_vmr = GOOD.replace(
+            "    rules:\n",
+            "    timetable: t.ics\n    book_ahead: 7d\n    rules:\n",
+        );
+        let err = Config::load(&write("book2.yaml", &on_vmr))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("book2.yaml:7:"), "{err}");
+        assert!(err.contains("cannot"), "{err}");
     }
 
     #[test]

@@ -260,6 +260,7 @@ mod tests {
             description: String::new(),
             location: String::new(),
             uid: "optics".into(),
+            occurrence: 1_795_338_000.0,
         };
         let state = crate::model::RoomState::new();
         status.timetable(&state, &zone, None, Some(&optics), optics.start);

@@ -22,6 +22,7 @@
 //! [`lenient`] (tolerant payload parsing).
 
 pub mod agora;
+pub mod booking;
 pub mod http;
 pub mod huawei;
 pub mod lenient;
@@ -477,6 +478,11 @@ pub trait Platform: Send + Sync + 'static {
                 body: "this platform takes no webhooks\n".to_owned(),
             }
         })
+    }
+
+    /// The platform's booking calls, where it can book meetings ahead.
+    fn booker(&self) -> Option<&dyn booking::Booker> {
+        None
     }
 }
 

@@ -43,7 +43,7 @@ fn documented(name: &str, doc: &str) -> FuncRegistration {
 }
 
 /// A property registered with a doc comment.
-fn documented_getter(name: &str, doc: &str) -> FuncRegistration {
+pub(crate) fn documented_getter(name: &str, doc: &str) -> FuncRegistration {
     FuncRegistration::new_getter(name).with_comments([doc_comment(doc)])
 }
 

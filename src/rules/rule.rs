@@ -126,9 +126,9 @@ impl Handler {
                 "usher (re)connects and the room is in sync (people already there get no `on_join`)"
             }
             Handler::SessionStart => {
-                "a session of the room's timetable starts (`s.title`, `s.start`, `s.end`)"
+                "a session of the room's schedule (timetable or platform) starts (`s.title`, `s.start`, `s.end`)"
             }
-            Handler::SessionEnd => "a session of the room's timetable ends",
+            Handler::SessionEnd => "a session of the room's schedule ends",
         }
     }
 

@@ -972,6 +972,34 @@ mod tests {
     }
 
     #[test]
+    fn the_platforms_booked_times_are_readable() {
+        let rule = (
+            "booked",
+            "fn on_join(p) {\n  room.message(`${room.scheduled_start} ${room.scheduled_end ?? \"none\"}`);\n}",
+        );
+        let schedule = RoomSchedule::new(crate::clock::Zone::utc());
+        let mut rules = room_rules(&[rule]);
+        rules.set_schedule(schedule.clone(), 1000.0);
+        let mut room = Arc::new(RoomState::new());
+        let join = |uuid: &str| Event::Participant(person(uuid, uuid, Role::Guest));
+        assert_eq!(
+            feed(&mut rules, &mut room, join("a")),
+            [r#"booked: message " none""#]
+        );
+        schedule.schedule.set_platform(
+            crate::timetable::PlatformTimes {
+                start: 900.0,
+                end: Some(4500.0),
+            },
+            "booked",
+        );
+        assert_eq!(
+            feed(&mut rules, &mut room, join("b")),
+            [r#"booked: message "900.0 4500.0""#]
+        );
+    }
+
+    #[test]
     fn participant_fields_and_lookups_are_readable() {
         let mut rules = room_rules(&[(
             "probe",

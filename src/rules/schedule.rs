@@ -2,7 +2,8 @@
 //!
 //! Scripts read `room.session` (the session running now, or `()`),
 //! `room.next_session()`, `room.previous_session()` (the last to have
-//! ended) and `room.zone`, use `time_of_day(t)` in the
+//! ended), `room.scheduled_start` / `room.scheduled_end` (when the room's
+//! platform has it booked) and `room.zone`, use `time_of_day(t)` in the
 //! room's zone and `timestamp("2027-03-29T09:00", zone)` for a wall-clock
 //! time in a zone, and handle `on_session_start(s)` / `on_session_end(s)`.
 //! A session is a map: `title`, `start`, `end` (UNIX seconds),
@@ -22,9 +23,9 @@ use std::sync::Arc;
 
 use rhai::{Dynamic, Engine, EvalAltResult, ImmutableString, Map};
 
-use super::api::{RoomView, with_call};
+use super::api::{RoomView, documented_getter, with_call};
 use crate::clock::{self, Zone};
-use crate::timetable::{Boundary, RoomSchedule, Session};
+use crate::timetable::{Boundary, PlatformTimes, RoomSchedule, Session};
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
 
@@ -138,6 +139,30 @@ pub(crate) fn register(engine: &mut Engine) {
                 .unwrap_or(Dynamic::UNIT)
         })
     });
+    type Read = fn(PlatformTimes) -> Option<f64>;
+    let times: [(&str, &str, Read); 2] = [
+        (
+            "scheduled_start",
+            "When the room's platform has it booked to start (UNIX seconds), or () when it does not say.",
+            |times| Some(times.start),
+        ),
+        (
+            "scheduled_end",
+            "When the room's platform has it booked to end (UNIX seconds), or () when it does not say.",
+            |times| times.end,
+        ),
+    ];
+    for (name, doc, read) in times {
+        documented_getter(name, doc).register_into_engine(engine, move |_: &mut RoomView| {
+            with_call(|call| {
+                call.schedule
+                    .as_ref()
+                    .and_then(|room| room.schedule.get().platform_times())
+                    .and_then(read)
+                    .map_or(Dynamic::UNIT, Dynamic::from)
+            })
+        });
+    }
     engine.register_get(
         "zone",
         |_: &mut RoomView| -> ScriptResult<ImmutableString> { Ok(room_zone()?.name().into()) },
@@ -174,6 +199,7 @@ mod tests {
             description: String::new(),
             location: String::new(),
             uid: title.into(),
+            occurrence: start,
         }
     }
 

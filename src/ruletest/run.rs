@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::spec::{Action, TestCase, TestFile};
+use super::spec::{Action, Scheduled, TestCase, TestFile};
 use crate::clock::{Zone, parse_timestamp};
 use crate::model::{Event, FlagsUpdate, RoomState};
 use crate::platform::{Capabilities, PlatformKind};
@@ -21,7 +21,7 @@ use crate::rules::{Intent, RoomRules, RuleEngine, RuleSet};
 use crate::runtime::plan::plan;
 use crate::sim::conference::{Actor, Conference};
 use crate::sim::step::Step;
-use crate::timetable::{self, RoomSchedule};
+use crate::timetable::{self, PlatformTimes, RoomSchedule};
 use crate::yaml;
 
 /// How many events one step may cause before it is called a loop.
@@ -256,10 +256,25 @@ fn room_schedule(
     file: &Path,
     zone: Option<&Zone>,
     timetable: Option<&PathBuf>,
+    scheduled: Option<&Scheduled>,
     start: f64,
 ) -> Result<RoomSchedule, String> {
     let zone = zone.cloned().unwrap_or_else(Zone::utc);
     let schedule = RoomSchedule::new(zone.clone());
+    if let Some(scheduled) = scheduled {
+        let time = |name: &str, text: &str| {
+            parse_timestamp(text).map_err(|err| format!("scheduled.{name}: {err}"))
+        };
+        let times = PlatformTimes {
+            start: time("start", &scheduled.start)?,
+            end: scheduled
+                .end
+                .as_deref()
+                .map(|end| time("end", end))
+                .transpose()?,
+        };
+        schedule.schedule.set_platform(times, "booked meeting");
+    }
     if let Some(timetable) = timetable {
         let path = file.parent().unwrap_or(Path::new("")).join(timetable);
         let source = path.display().to_string();
@@ -301,7 +316,11 @@ impl Harness {
             RoomRules::new(&spec.room, set.clone(), bindings).map_err(|err| err.to_string())?;
         let zone = case.zone.as_ref().or(spec.zone.as_ref());
         let timetable = case.timetable.as_ref().or(spec.timetable.as_ref());
-        rules.set_schedule(room_schedule(file, zone, timetable, clock)?, clock);
+        let scheduled = case.scheduled.as_ref().or(spec.scheduled.as_ref());
+        rules.set_schedule(
+            room_schedule(file, zone, timetable, scheduled, clock)?,
+            clock,
+        );
         rules.capture_logs();
         let mut conference = Conference::new(&spec.room);
         let present = case.participants.as_ref().unwrap_or(&spec.participants);

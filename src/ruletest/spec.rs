@@ -10,6 +10,9 @@
 //! zone: Asia/Shanghai                     # the room's zone (optional; UTC)
 //! timetable: timetables/lectures.ics      # the room's timetable (optional),
 //!                                         # relative to this file
+//! scheduled: { start: 2026-11-23T09:00:00+08:00, end: 2026-11-23T10:30:00+08:00 }
+//!                                         # when the platform has the room
+//!                                         # booked (optional; `end` too)
 //! tests:
 //!   - name: locks when full and says so
 //!     steps:
@@ -25,7 +28,7 @@
 //!
 //! Steps are the simulator's vocabulary ([`Step`]) plus `reconnect`. A step
 //! without `expect` is not checked. A test may override `rules`,
-//! `participants`, `waiting`, `start`, `zone` and `timetable`, and check
+//! `participants`, `waiting`, `start`, `zone`, `timetable` and `scheduled`, and check
 //! what usher sends when it connects with `connect`.
 
 use std::fmt;
@@ -64,8 +67,23 @@ pub struct TestFile {
     /// The room's timetable, an `.ics` file relative to the test file.
     #[serde(default)]
     pub timetable: Option<PathBuf>,
+    /// When the room's platform has it booked.
+    #[serde(default)]
+    pub scheduled: Option<Scheduled>,
     /// The tests.
     pub tests: Vec<TestCase>,
+}
+
+/// When a test room's platform has it booked (RFC 3339), as a booked
+/// meeting's or a created room's schedule would say.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scheduled {
+    /// The scheduled start.
+    pub start: String,
+    /// The scheduled end, if the platform says.
+    #[serde(default)]
+    pub end: Option<String>,
 }
 
 fn default_room() -> String {
@@ -101,6 +119,9 @@ pub struct TestCase {
     /// The room's timetable for this test instead of the file's.
     #[serde(default)]
     pub timetable: Option<PathBuf>,
+    /// When the room's platform has it booked, for this test.
+    #[serde(default)]
+    pub scheduled: Option<Scheduled>,
     /// Commands expected when usher connects (not checked if absent).
     #[serde(default)]
     pub connect: Option<Vec<String>>,

@@ -6,7 +6,9 @@
 //! opened and the HTTP port bound. Any of these failing is a
 //! [`StartError::Config`]; the CLI exits with status 2. Then it starts one
 //! supervised task per room, a timetable keeper per room with a timetable,
-//! discovery (rooms the platforms report, watched as `discover:` says), the
+//! discovery (rooms the platforms report, watched as `discover:` says), a
+//! booker per room with `book_ahead` (instead of a room task: the room
+//! names a series of booked meetings, each watched when it is due), the
 //! rules watcher, the HTTP endpoint and, with `webhooks:`, the listener for
 //! platforms' callbacks. With `cluster:`, it first joins the cluster (etcd
 //! unreachable is a [`StartError::Config`] too), and rooms start as this
@@ -28,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::activity::Activity;
 use super::audit::AuditSink;
+use super::booking::{BookingKeeper, Ledger};
 use super::discovery::{self, Discoverer};
 use super::dispatch::Pacing;
 use super::persist::StateStore;
@@ -94,6 +97,14 @@ pub struct Daemon {
     reports: Option<Arc<ReportBook>>,
 }
 
+/// Where the bookings are kept: `bookings.json` beside the audit log, or
+/// beside the config when there is none.
+fn bookings_path(audit_log: Option<&Path>, config_path: &Path) -> std::path::PathBuf {
+    audit_log
+        .unwrap_or(config_path)
+        .with_file_name("bookings.json")
+}
+
 impl Daemon {
     /// Checks the configuration and starts everything. `config_path` is used
     /// to point at mistakes in the file.
@@ -157,6 +168,24 @@ impl Daemon {
                 (address, (name, platform), Arc::from(room.rules.as_slice()))
             })
             .collect();
+        for room in config.rooms.iter().filter(|room| room.book_ahead.is_some()) {
+            let platform = &platforms[room.platform_name()];
+            if platform.booker().is_none() {
+                return Err(StartError::Config(format!(
+                    "room `{}`: book_ahead: platform `{}` ({}) cannot book meetings; Huawei and Agora accounts can",
+                    room.alias,
+                    room.platform_name(),
+                    platform.kind()
+                )));
+            }
+        }
+        let ledger = if config.rooms.iter().any(|room| room.book_ahead.is_some()) {
+            let path = bookings_path(config.audit_log.as_deref(), config_path);
+            let ledger = Ledger::open(&path).map_err(|err| StartError::Config(err.to_string()))?;
+            Some(Arc::new(std::sync::Mutex::new(ledger)))
+        } else {
+            None
+        };
         let timetable_cache = default_cache_dir();
         let mut schedules = Vec::new();
         for room in &config.rooms {
@@ -260,11 +289,38 @@ impl Daemon {
             )
             .collect();
         let mut keepers = Vec::new();
+        let known_schedules = config
+            .rooms
+            .iter()
+            .zip(&schedules)
+            .map(|(room, (schedule, _))| (room.alias.clone(), schedule.schedule.clone()))
+            .collect();
         let mut room_tasks: Vec<JoinHandle<()>> = Vec::new();
         let mut templates = BTreeMap::new();
-        for ((address, (name, platform), bindings), (schedule, keeper)) in
-            rooms.into_iter().zip(schedules)
+        for (((address, (name, platform), bindings), (schedule, keeper)), book_ahead) in rooms
+            .into_iter()
+            .zip(schedules)
+            .zip(config.rooms.iter().map(|room| room.book_ahead))
         {
+            if let (Some(horizon), Some(ledger)) = (book_ahead, &ledger) {
+                if let Some(keeper) = keeper {
+                    let note = |err: &TimetableError| tracing::warn!("{err}");
+                    keepers.push(tokio::spawn(keeper.run(note, cancel.clone())));
+                }
+                let booker = BookingKeeper {
+                    room: address.alias,
+                    platform_name: name,
+                    platform,
+                    horizon: horizon.0,
+                    schedule,
+                    bindings,
+                    ledger: ledger.clone(),
+                    shared: shared.clone(),
+                    registry: registry.clone(),
+                };
+                room_tasks.push(tokio::spawn(booker.run(cancel.clone())));
+                continue;
+            }
             if cluster.is_some() {
                 // Rooms start when this instance takes them (cluster::rooms).
                 if let Some(keeper) = keeper {
@@ -322,6 +378,7 @@ impl Daemon {
             platforms: platforms.clone(),
             registry: registry.clone(),
             shared: shared.clone(),
+            schedules: known_schedules,
         };
         room_tasks.push(tokio::spawn(discovery::run(
             discoverer,

@@ -6,6 +6,11 @@
 //! platform reports it ended or usher stops. A room that is already watched
 //! (listed in the config, or discovered before) is left alone, so a platform
 //! that reports a room twice never gets two watchers.
+//!
+//! A discovery also says when the platform has the room booked: that goes
+//! into the room's schedule as its `platform` source, for discovered rooms
+//! and for listed ones alike (a listed Agora room is announced when it is
+//! connected, a listed Huawei meeting when the webhook says it started).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +24,7 @@ use super::room::{RoomSetup, supervise};
 use super::status::Registry;
 use crate::config::{DiscoverConfig, Profile};
 use crate::platform::{DiscoveredRoom, Discovery, Platform, RoomAddress};
-use crate::timetable::RoomSchedule;
+use crate::timetable::{PlatformTimes, RoomSchedule, SharedSchedule};
 
 /// What discovery needs from the config and the daemon.
 pub(crate) struct Discoverer {
@@ -28,6 +33,9 @@ pub(crate) struct Discoverer {
     pub platforms: std::collections::BTreeMap<String, Arc<dyn Platform>>,
     pub registry: Arc<Registry>,
     pub shared: Arc<Shared>,
+    /// Every watched room's schedule, by alias: the listed rooms' from the
+    /// start, the discovered ones' as they are found.
+    pub schedules: HashMap<String, Arc<SharedSchedule>>,
 }
 
 /// A discovered room being watched.
@@ -39,7 +47,7 @@ struct Watched {
 /// Acts on discoveries until `cancel` fires, then stops every discovered
 /// room and waits for them.
 pub(crate) async fn run(
-    discoverer: Discoverer,
+    mut discoverer: Discoverer,
     mut discoveries: mpsc::UnboundedReceiver<Discovery>,
     cancel: CancellationToken,
 ) {
@@ -58,6 +66,7 @@ pub(crate) async fn run(
                 if let Some(started) = discoverer.watch(&room, &cancel) {
                     watched.insert(room.alias.clone(), started);
                 }
+                discoverer.note_schedule(&room);
             }
             Discovery::Ended { platform, alias } => {
                 if let Some(room) = watched.remove(&alias) {
@@ -65,6 +74,7 @@ pub(crate) async fn run(
                     room.stop.cancel();
                     let _ = room.task.await;
                     discoverer.registry.remove_room(&alias);
+                    discoverer.schedules.remove(&alias);
                 }
             }
         }
@@ -76,9 +86,26 @@ pub(crate) async fn run(
 }
 
 impl Discoverer {
+    /// Hands the platform's times for a watched room to its schedule.
+    fn note_schedule(&self, room: &DiscoveredRoom) {
+        let (Some(times), Some(schedule)) = (room.schedule, self.schedules.get(&room.alias)) else {
+            return;
+        };
+        let times = PlatformTimes {
+            start: times.start,
+            end: times.end,
+        };
+        let title = if room.title.is_empty() {
+            &room.alias
+        } else {
+            &room.title
+        };
+        schedule.set_platform(times, title);
+    }
+
     /// Starts watching a discovered room if an entry matches it and it is
     /// not watched already.
-    fn watch(&self, room: &DiscoveredRoom, cancel: &CancellationToken) -> Option<Watched> {
+    fn watch(&mut self, room: &DiscoveredRoom, cancel: &CancellationToken) -> Option<Watched> {
         let entry = self
             .entries
             .iter()
@@ -102,6 +129,8 @@ impl Discoverer {
             .cloned()
             .unwrap_or_default();
         let schedule = RoomSchedule::new(profile.schedule.zone());
+        self.schedules
+            .insert(room.alias.clone(), schedule.schedule.clone());
         tracing::info!(platform = %room.platform, room = %room.alias, title = %room.title, profile = %entry.profile, "watching a discovered room");
         let setup = RoomSetup {
             address: RoomAddress {

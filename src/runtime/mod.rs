@@ -3,6 +3,7 @@
 //! - [`daemon`]: starts and stops everything ([`Daemon`]).
 //! - [`room`]: one supervised task per room: connection, feed, state, rules.
 //! - [`discovery`]: rooms the platforms report, watched as `discover:` says.
+//! - [`booking`]: meetings booked ahead for timetable sessions, and watched.
 //! - [`webhooks`]: the one listener for every platform's callbacks.
 //! - [`persist`]: rooms' rule state kept between runs (a directory, or etcd).
 //! - [`plan`]: which of an event's intents are worth sending (no I/O).
@@ -17,6 +18,7 @@
 
 pub mod activity;
 pub mod audit;
+pub mod booking;
 pub mod daemon;
 pub mod discovery;
 pub mod dispatch;

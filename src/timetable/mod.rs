@@ -23,7 +23,9 @@ mod zones;
 pub use config::{ScheduleSettings, Source, TimetableConfig};
 pub use keeper::{Keeper, Refreshed, TimetableError};
 pub use parse::{Calendar, CalendarError, Problem, parse};
-pub use schedule::{Boundary, RoomSchedule, Schedule, Session, SharedSchedule, TIMETABLE};
+pub use schedule::{
+    Boundary, PLATFORM, PlatformTimes, RoomSchedule, Schedule, Session, SharedSchedule, TIMETABLE,
+};
 pub use sessions::sessions;
 
 #[cfg(test)]

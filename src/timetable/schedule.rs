@@ -1,8 +1,11 @@
 //! A room's schedule: its sessions from every source, merged.
 //!
 //! A [`Schedule`] holds sessions by source — `timetable` for the room's
-//! iCalendar, and in future the room's platform (a booked meeting's start
-//! and length) — and keeps them merged in time order. A [`SharedSchedule`]
+//! iCalendar, `platform` for the time the room's platform has it booked
+//! (a booked meeting's start and length, a created room's schedule) — and
+//! keeps them merged in time order. The timetable wins: a platform session
+//! that overlaps a timetable session is left out, so a meeting booked for
+//! a lecture is not a second session. A [`SharedSchedule`]
 //! is the copy a room's rules read while the timetable keeper replaces a
 //! source's sessions after each refresh; its version tells readers cheaply
 //! that something changed. A [`RoomSchedule`] is what a room's rules get:
@@ -27,8 +30,12 @@ pub struct Session {
     pub description: String,
     /// `LOCATION`, or "".
     pub location: String,
-    /// The series it belongs to (`UID`); with `start`, it names the session.
+    /// The series it belongs to (`UID`).
     pub uid: String,
+    /// Which occurrence of the series it is: its `RECURRENCE-ID` when it
+    /// was moved, else its start. With `uid` it names the session, also
+    /// after a move.
+    pub occurrence: f64,
 }
 
 impl Session {
@@ -49,11 +56,24 @@ impl Session {
 /// Where a session comes from.
 pub const TIMETABLE: &str = "timetable";
 
+/// Where the session the room's platform has booked comes from.
+pub const PLATFORM: &str = "platform";
+
+/// When the room's platform has the room booked (UNIX seconds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlatformTimes {
+    /// The scheduled start.
+    pub start: f64,
+    /// The scheduled end, when the platform says.
+    pub end: Option<f64>,
+}
+
 /// A room's sessions, from every source, in time order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Schedule {
     sources: BTreeMap<String, Vec<Session>>,
     merged: Vec<Session>,
+    platform: Option<PlatformTimes>,
 }
 
 impl Schedule {
@@ -61,14 +81,50 @@ impl Schedule {
     pub fn with_source(&self, source: &str, sessions: Vec<Session>) -> Schedule {
         let mut sources = self.sources.clone();
         sources.insert(source.to_owned(), sessions);
-        let mut merged: Vec<Session> = sources.values().flatten().cloned().collect();
-        merged.sort_by(|a, b| {
-            a.start
-                .total_cmp(&b.start)
-                .then(a.end.total_cmp(&b.end))
-                .then_with(|| a.title.cmp(&b.title))
-        });
-        Schedule { sources, merged }
+        Schedule {
+            merged: merge(&sources),
+            sources,
+            platform: self.platform,
+        }
+    }
+
+    /// The schedule with the platform's times for the room: `titled` is
+    /// the session they make when the end is known. An end the platform
+    /// leaves out keeps the one known for the same start (one call may
+    /// give both, a later push only the start).
+    pub fn with_platform(&self, times: PlatformTimes, titled: &str) -> Schedule {
+        let end = times.end.or(self
+            .platform
+            .filter(|known| known.start == times.start)
+            .and_then(|known| known.end));
+        let times = PlatformTimes { end, ..times };
+        let sessions = end
+            .filter(|end| *end > times.start)
+            .map(|end| Session {
+                title: titled.to_owned(),
+                start: times.start,
+                end,
+                description: String::new(),
+                location: String::new(),
+                uid: PLATFORM.to_owned(),
+                occurrence: times.start,
+            })
+            .into_iter()
+            .collect();
+        Schedule {
+            platform: Some(times),
+            ..self.with_source(PLATFORM, sessions)
+        }
+    }
+
+    /// `source`'s sessions, if it has given any yet.
+    pub fn source(&self, source: &str) -> Option<&[Session]> {
+        self.sources.get(source).map(Vec::as_slice)
+    }
+
+    /// When the room's platform has it booked, if it says.
+    pub fn platform_times(&self) -> Option<PlatformTimes> {
+        self.platform
     }
 
     /// Every session, in order of start.
@@ -129,6 +185,30 @@ impl Schedule {
     }
 }
 
+/// Every source's sessions in order of start, the platform's only where
+/// no other source has a session at that time.
+fn merge(sources: &BTreeMap<String, Vec<Session>>) -> Vec<Session> {
+    let own: Vec<&Session> = sources
+        .iter()
+        .filter(|(source, _)| *source != PLATFORM)
+        .flat_map(|(_, sessions)| sessions)
+        .collect();
+    let overlaps = |s: &Session| own.iter().any(|o| o.start < s.end && s.start < o.end);
+    let platform = sources
+        .get(PLATFORM)
+        .into_iter()
+        .flatten()
+        .filter(|s| !overlaps(s));
+    let mut merged: Vec<Session> = own.iter().copied().chain(platform).cloned().collect();
+    merged.sort_by(|a, b| {
+        a.start
+            .total_cmp(&b.start)
+            .then(a.end.total_cmp(&b.end))
+            .then_with(|| a.title.cmp(&b.title))
+    });
+    merged
+}
+
 /// A session starting or ending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Boundary {
@@ -166,8 +246,18 @@ impl SharedSchedule {
 
     /// Replaces `source`'s sessions.
     pub fn set_source(&self, source: &str, sessions: Vec<Session>) {
+        self.update(|schedule| schedule.with_source(source, sessions));
+    }
+
+    /// Takes the platform's times for the room (see
+    /// [`Schedule::with_platform`]).
+    pub fn set_platform(&self, times: PlatformTimes, titled: &str) {
+        self.update(|schedule| schedule.with_platform(times, titled));
+    }
+
+    fn update(&self, change: impl FnOnce(&Schedule) -> Schedule) {
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
-        let updated = current.with_source(source, sessions);
+        let updated = change(&current);
         if updated != **current {
             *current = Arc::new(updated);
             self.version.fetch_add(1, Ordering::AcqRel);
@@ -206,6 +296,7 @@ mod tests {
             description: String::new(),
             location: String::new(),
             uid: title.into(),
+            occurrence: start,
         }
     }
 
@@ -258,6 +349,36 @@ mod tests {
                 (Boundary::Start, "b".to_owned())
             ]
         );
+    }
+
+    #[test]
+    fn the_timetable_wins_over_the_platform_where_they_overlap() {
+        let times = |start, end| PlatformTimes { start, end };
+        let schedule = Schedule::default().with_platform(times(100.0, Some(200.0)), "booked");
+        assert_eq!(schedule.sessions().len(), 1);
+        assert_eq!(schedule.sessions()[0].title, "booked");
+        let with_lecture = schedule.with_source(TIMETABLE, vec![session("lecture", 150.0, 250.0)]);
+        let titles: Vec<&str> = with_lecture
+            .sessions()
+            .iter()
+            .map(|s| s.title.as_str())
+            .collect();
+        assert_eq!(titles, ["lecture"]);
+        let apart = schedule.with_source(TIMETABLE, vec![session("lecture", 200.0, 250.0)]);
+        assert_eq!(apart.sessions().len(), 2, "touching is not overlapping");
+    }
+
+    #[test]
+    fn a_platform_start_alone_keeps_the_end_known_for_it() {
+        let times = |start, end| PlatformTimes { start, end };
+        let schedule = Schedule::default()
+            .with_platform(times(100.0, Some(200.0)), "booked")
+            .with_platform(times(100.0, None), "booked");
+        assert_eq!(schedule.platform_times(), Some(times(100.0, Some(200.0))));
+        assert_eq!(schedule.sessions().len(), 1);
+        let moved = schedule.with_platform(times(300.0, None), "booked");
+        assert_eq!(moved.platform_times(), Some(times(300.0, None)));
+        assert!(moved.sessions().is_empty(), "no end, no session");
     }
 
     #[test]

@@ -167,7 +167,13 @@ fn length_of(event: &Event, start: Timestamp, floating: &Zone) -> Result<Length,
     }
 }
 
-fn session(event: &Event, master: Option<&Event>, start: Timestamp, end: Timestamp) -> Session {
+fn session(
+    event: &Event,
+    master: Option<&Event>,
+    floating: &Zone,
+    start: Timestamp,
+    end: Timestamp,
+) -> Session {
     let text = |field: fn(&Event) -> &Option<String>| {
         field(event)
             .clone()
@@ -181,6 +187,11 @@ fn session(event: &Event, master: Option<&Event>, start: Timestamp, end: Timesta
         start: from_timestamp(start),
         end: from_timestamp(end),
         uid: event.uid.clone(),
+        occurrence: event
+            .recurrence_id
+            .as_ref()
+            .and_then(|id| instant(id, floating))
+            .map_or_else(|| from_timestamp(start), from_timestamp),
     }
 }
 
@@ -202,7 +213,7 @@ fn occurrence_override(
     let zone = wall_start(event, floating).map_or_else(Zone::utc, |(_, zone)| zone);
     let end = length.end(start, &zone).unwrap_or(start);
     if window.overlaps(start, end) {
-        found.push(session(event, master, start, end));
+        found.push(session(event, master, floating, start, end));
     }
     Ok(())
 }
@@ -274,7 +285,7 @@ fn expand(
         }
         .unwrap_or(at);
         if window.overlaps(at, end) {
-            found.push(session(event, None, at, end));
+            found.push(session(event, None, floating, at, end));
         }
     }
     Ok(())

@@ -87,7 +87,7 @@ pub struct AgoraConfig {
 }
 
 /// A room usher creates.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConfig {
     /// The meeting's title (at most 64 characters).

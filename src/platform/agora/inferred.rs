@@ -54,6 +54,13 @@ pub const USERS_PAGE: usize = 100;
 /// as online.
 pub const USER_ONLINE: i64 = 1;
 
+/// Where a room's properties are changed: `PUT …/rooms/{roomUuid}/properties`
+/// with `{properties: {…}, cause: {…}}` (see [`PropertiesBody`]). §3.3 "room
+/// / user properties": FC's call under the conference prefix [I]; that a
+/// room's `schedule` is among the properties it changes (how usher moves a
+/// booked room) is our reading of seed 004's `roomProperties` [I].
+pub const PROPERTIES_SEGMENT: &str = "properties";
+
 /// HTTP status of the create call when the room already exists: FC says
 /// "200 means the room is created, 409 means it has already been created"
 /// (§3.3) [I]. Its business code is unknown [?]; usher keys on the status.
@@ -367,6 +374,26 @@ impl RoomInfo {
             .or(self.room_properties.state)
             .map(|state| state as i64)
     }
+}
+
+/// The body of the properties call: the properties to set, and why
+/// (FC's `cause`, passed on to the room's clients) [I].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PropertiesBody {
+    /// The properties to set; usher sets only `schedule`.
+    #[serde(default)]
+    pub properties: PropertiesSet,
+    /// Why, as FC's `cause` (`{cmd, data}`); usher sends `{}`.
+    #[serde(default)]
+    pub cause: serde_json::Value,
+}
+
+/// `properties` of [`PropertiesBody`].
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct PropertiesSet {
+    /// The room's new schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleWire>,
 }
 
 /// The body of the exit call: `{dirty: {state, duration}}`; a dirty user

@@ -8,6 +8,7 @@
 //! - [`auth`]: the API token (read again when refused) and the callback
 //!   signature.
 //! - [`rest`]: the REST calls and what their answers mean.
+//! - [`booking`]: rooms created ahead for timetable sessions (`book_ahead`).
 //! - [`callbacks`]: the webhook entry (verify, read, route) and the
 //!   per-room [`callbacks::Sequencer`].
 //! - [`decode`]: callbacks and listings to neutral events.
@@ -30,6 +31,7 @@
 //! undocumented for Agora conference rooms and planned as unsupported.
 
 pub mod auth;
+pub mod booking;
 pub mod callbacks;
 pub mod config;
 pub mod decode;
@@ -315,6 +317,10 @@ pub fn create_body(create: &CreateConfig, hook: &Url, now: f64) -> wire::CreateR
 impl Platform for Agora {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Agora
+    }
+
+    fn booker(&self) -> Option<&dyn super::booking::Booker> {
+        Some(&*self.account)
     }
 
     fn connect<'a>(

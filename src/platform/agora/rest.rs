@@ -202,6 +202,17 @@ impl Rest {
         })
     }
 
+    /// Sets the room's properties (see `inferred::PROPERTIES_SEGMENT`).
+    pub async fn set_properties(
+        &self,
+        room: &str,
+        body: &inferred::PropertiesBody,
+    ) -> Result<Answer<()>, CallError> {
+        let url = self.room_url(room, &[inferred::PROPERTIES_SEGMENT]);
+        self.ok("set room properties", Method::PUT, url, Some(body))
+            .await
+    }
+
     /// Sets the room's state (see `inferred::state`).
     pub async fn set_state(&self, room: &str, state: i64) -> Result<Answer<()>, CallError> {
         let url = self.room_url(room, &[inferred::STATES_SEGMENT, &state.to_string()]);

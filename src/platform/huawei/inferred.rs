@@ -171,6 +171,19 @@ pub const RETRY_AFTER_HEADER: &str = "retry-after";
 /// usher then renews the token concerned once and retries.
 pub const EXPIRED_STATUS: u16 = 401;
 
+/// [I §1.5] Booking: the create call answers a JSON list of the booked
+/// meetings' `ConferenceInfo` (one for a single booking), as the Go SDK's
+/// `CreateMeetingResponse` holds; usher reads the first `conferenceID`. A
+/// booking is moved with `PUT` and cancelled with `DELETE` on the same
+/// path with `?conferenceID=`, the body of a move being the create body.
+/// If the real calls differ, moving or cancelling is refused and audited
+/// as failed; nothing is booked twice (usher keeps its own ledger).
+pub type BookingReply = Vec<super::wire::ConferenceInfo>;
+
+/// [? §1.5] The media of a booked meeting: video with data sharing, as a
+/// lecture needs.
+pub const BOOKING_MEDIA: &str = "Voice,HDVideo,Data";
+
 #[cfg(test)]
 mod tests {
     use super::*;

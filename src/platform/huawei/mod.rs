@@ -11,6 +11,7 @@
 //! - [`decode`]: pushes to neutral events (merging incremental participant
 //!   pushes into whole participants).
 //! - [`webhook`]: the enterprise webhook, for discovery.
+//! - [`booking`]: meetings booked ahead for timetable sessions (`book_ahead`).
 //!
 //! [`Huawei`] and [`HuaweiLink`] put them behind the platform boundary.
 //!
@@ -27,6 +28,7 @@
 //! participants ("0") and the audience ("2") are guests.
 
 pub mod auth;
+pub mod booking;
 pub mod config;
 pub mod decode;
 pub mod inferred;
@@ -174,6 +176,10 @@ fn schedule(details: &ConferenceInfo) -> Option<Schedule> {
 impl Platform for Huawei {
     fn kind(&self) -> PlatformKind {
         PlatformKind::Huawei
+    }
+
+    fn booker(&self) -> Option<&dyn super::booking::Booker> {
+        Some(&*self.access)
     }
 
     fn connect<'a>(

@@ -29,6 +29,9 @@ pub const WS_TOKEN_PATH: &str = "/v1/mmc/control/conferences/wsToken";
 pub const REAL_TIME_INFO_PATH: &str = "/v1/mmc/control/conferences/realTimeInfo";
 /// A meeting's details, passwords included, over the management API (§1.1).
 pub const CONF_DETAIL_PATH: &str = "/v1/mmc/management/conferences/confDetail";
+/// Booking meetings (§1.5): `POST` books one; moving (`PUT`) and
+/// cancelling (`DELETE`) name it with `?conferenceID=` (see `inferred`).
+pub const CONFERENCES_PATH: &str = "/v1/mmc/management/conferences";
 /// Where every control command lives (§1.3).
 pub const CONTROL_PREFIX: &str = "/v1/mmc/control/conferences/";
 /// The meeting WebSocket, below the host `wsURL` names (§1.2.a).
@@ -285,6 +288,29 @@ pub struct ConfDetailReply {
     #[serde(default)]
     pub conference_data: ConferenceInfo,
 }
+
+/// The body that books or moves a meeting (§1.5, the REST counterpart of
+/// seed 000's BookConf): `startTime` a UTC `yyyy-MM-dd HH:mm`, `length`
+/// in minutes (15–1440).
+#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleConference {
+    /// The title.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub subject: String,
+    /// `yyyy-MM-dd HH:mm`, UTC.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub start_time: String,
+    /// Minutes.
+    #[serde(default, deserialize_with = "lenient::integer")]
+    pub length: i64,
+    /// `Voice`, `Video`, `HDVideo`, `Data`, comma-separated.
+    #[serde(default, deserialize_with = "lenient::text")]
+    pub media_types: String,
+}
+
+/// The shortest and longest meeting `length` the booking call takes.
+pub const BOOKING_MINUTES: std::ops::RangeInclusive<i64> = 15..=1440;
 
 /// A meeting's details (Go SDK `ConferenceInfo`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -262,7 +262,14 @@ impl AgoraSimulator {
         })
     }
 
-    /// The room's state (see `inferred::state`), or `None` for an unknown room.
+    /// A room's schedule, if the room exists.
+    pub fn room_schedule(&self, room: &str) -> Option<ScheduleWire> {
+        self.shared
+            .room(room)
+            .map(|room| room.lock().room.schedule())
+    }
+
+    /// A room's state (see `inferred::state`), if the room exists.
     pub fn room_state(&self, room: &str) -> Option<i64> {
         Some(self.shared.room(room)?.lock().room.state())
     }
@@ -575,6 +582,10 @@ fn router(shared: Arc<Shared>) -> Router {
             get(list_users),
         )
         .route(
+            &format!("{rooms}/{}", inferred::PROPERTIES_SEGMENT),
+            put(set_properties),
+        )
+        .route(
             &format!(
                 "{rooms}/{}/{{user}}/{}",
                 inferred::USERS_SEGMENT,
@@ -805,6 +816,38 @@ async fn set_state(
                 }
                 Err(Conflict(400)) => reply(400, 400, "no such state", None),
                 Err(Conflict(code)) => reply(409, code, "the room cannot move to that state", None),
+            }
+        },
+    )
+    .await
+}
+
+async fn set_properties(
+    State(shared): State<Arc<Shared>>,
+    Path(path): Path<RoomPath>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let below = inferred::PROPERTIES_SEGMENT.to_owned();
+    let parsed = serde_json::from_slice::<inferred::PropertiesBody>(&body);
+    room_call(
+        &shared,
+        Method::PUT,
+        &path,
+        below,
+        &headers,
+        true,
+        |_, state| {
+            let properties = match parsed {
+                Ok(body) => body.properties,
+                Err(err) => return reply(400, 400, &format!("bad request body: {err}"), None),
+            };
+            let Some(schedule) = properties.schedule else {
+                return success(None);
+            };
+            match state.room.reschedule(schedule) {
+                Ok(()) => success(None),
+                Err(Conflict(code)) => reply(409, code, "the room has ended", None),
             }
         },
     )

@@ -177,6 +177,20 @@ impl AgoraRoom {
         out
     }
 
+    /// The room's schedule.
+    pub fn schedule(&self) -> ScheduleWire {
+        self.schedule
+    }
+
+    /// The properties call: a new schedule, for a room that has not ended.
+    pub fn reschedule(&mut self, schedule: ScheduleWire) -> Result<(), Conflict> {
+        if self.state >= state::ENDED {
+            return Err(Conflict(inferred::code::ALREADY_ENDED));
+        }
+        self.schedule = schedule;
+        Ok(())
+    }
+
     /// The states call: 1 starts, 2 ends, 3 closes.
     pub fn set_state(&mut self, wanted: i64, now: f64) -> Result<Vec<Callback>, Conflict> {
         match wanted {

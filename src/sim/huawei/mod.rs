@@ -246,6 +246,30 @@ impl HuaweiSimulator {
         self.shared.add_room(&spec, MeetingState::Schedule);
     }
 
+    /// The meetings booked and not yet started: id, title, scheduled start
+    /// (UNIX seconds) and length in minutes, by start.
+    pub fn booked(&self) -> Vec<(String, String, f64, i64)> {
+        let mut booked: Vec<_> = self
+            .shared
+            .all_rooms()
+            .iter()
+            .filter_map(|room| {
+                let meeting = room.lock();
+                (meeting.state == MeetingState::Schedule).then(|| {
+                    let details = &meeting.details;
+                    (
+                        details.alias.clone(),
+                        details.title.clone(),
+                        details.scheduled_ms as f64 / 1000.0,
+                        details.minutes,
+                    )
+                })
+            })
+            .collect();
+        booked.sort_by(|a, b| a.2.total_cmp(&b.2).then_with(|| a.0.cmp(&b.0)));
+        booked
+    }
+
     /// Starts a booked meeting (and sends `meeting.started`).
     pub fn start_meeting(&self, room: &str) -> Result<(), SimError> {
         self.shared.set_state(room, MeetingState::Created)
@@ -396,6 +420,67 @@ impl Shared {
         if state == MeetingState::Created {
             self.notify(webhook::Notice::Started(spec.alias.clone()));
         }
+    }
+
+    /// Books a meeting (the management API's create call): a new meeting
+    /// in `Schedule` with its own nine-digit id and a chair password.
+    fn book(&self, title: &str, scheduled_ms: i64, minutes: i64) -> String {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        let alias = loop {
+            let id = format!("{}", fastrand::u64(900_000_000..1_000_000_000));
+            if !rooms.contains_key(&id) {
+                break id;
+            }
+        };
+        let spec = RoomSpec {
+            pin: Some(Secret::new(format!(
+                "{}",
+                fastrand::u32(100_000..1_000_000)
+            ))),
+            ..RoomSpec::new(&alias)
+        };
+        let mut meeting = Meeting::new(&spec, MeetingState::Schedule);
+        meeting.details.title = title.to_owned();
+        meeting.details.scheduled_ms = scheduled_ms;
+        meeting.details.minutes = minutes;
+        rooms.insert(
+            alias.clone(),
+            Arc::new(Room {
+                state: Mutex::new(meeting),
+            }),
+        );
+        info!(room = %alias, title, "meeting booked");
+        alias
+    }
+
+    /// Moves a booked meeting; `false` if it is not booked (unknown, or
+    /// running or over).
+    fn rebook(&self, alias: &str, title: &str, scheduled_ms: i64, minutes: i64) -> bool {
+        let Some(room) = self.room(alias) else {
+            return false;
+        };
+        let mut meeting = room.lock();
+        if meeting.state != MeetingState::Schedule {
+            return false;
+        }
+        meeting.details.title = title.to_owned();
+        meeting.details.scheduled_ms = scheduled_ms;
+        meeting.details.minutes = minutes;
+        info!(room = %alias, "meeting moved");
+        true
+    }
+
+    /// Cancels a booked meeting; `false` if it is not booked.
+    fn cancel_booking(&self, alias: &str) -> bool {
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        let booked = rooms
+            .get(alias)
+            .is_some_and(|room| room.lock().state == MeetingState::Schedule);
+        if booked {
+            rooms.remove(alias);
+            info!(room = %alias, "meeting cancelled");
+        }
+        booked
     }
 
     fn set_state(&self, alias: &str, state: MeetingState) -> Result<(), SimError> {
@@ -562,6 +647,8 @@ struct Details {
     owner: String,
     started_ms: i64,
     scheduled_ms: i64,
+    /// The booked length.
+    minutes: i64,
     chair_password: Option<Secret>,
 }
 
@@ -644,6 +731,7 @@ impl Meeting {
                 owner: "usher-sim".to_owned(),
                 started_ms: (now * 1000.0) as i64,
                 scheduled_ms: (now * 1000.0) as i64,
+                minutes: 60,
                 chair_password: spec.pin.clone(),
             },
             control_lifetime: spec.token_expiry,

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use crate::platform::huawei::wire::{BOOKING_MINUTES, ScheduleConference};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -41,6 +42,10 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
         .route(wire::WS_TOKEN_PATH, get(ws_token))
         .route(wire::REAL_TIME_INFO_PATH, get(real_time_info))
         .route(wire::CONF_DETAIL_PATH, get(conf_detail))
+        .route(
+            wire::CONFERENCES_PATH,
+            post(book).put(rebook).delete(cancel_booking),
+        )
         .route(wire::SOCKET_PATH, get(socket::upgrade))
         .route(
             &format!("{}{{*command}}", wire::CONTROL_PREFIX),
@@ -329,12 +334,86 @@ async fn conf_detail(
             conference_id: details.alias.clone(),
             subject: details.title.clone(),
             start_time: minutes(details.scheduled_ms),
-            end_time: minutes(details.scheduled_ms + 3_600_000),
+            end_time: minutes(details.scheduled_ms + details.minutes * 60_000),
             conference_state: meeting.state.as_str().to_owned(),
             password_entry,
         },
     })
     .into_response()
+}
+
+/// A booking body's start (UNIX ms) and length, or why it is refused.
+fn booking(body: &Bytes) -> Result<(ScheduleConference, i64), &'static str> {
+    let Ok(body) = serde_json::from_slice::<ScheduleConference>(body) else {
+        return Err("the body is not a booking");
+    };
+    let minute = format!("{}:00Z", body.start_time.replacen(' ', "T", 1));
+    let Ok(start) = crate::clock::parse_timestamp(&minute) else {
+        return Err("startTime must be yyyy-MM-dd HH:mm (UTC)");
+    };
+    if !BOOKING_MINUTES.contains(&body.length) {
+        return Err("length must be 15 to 1440 minutes");
+    }
+    Ok((body, (start * 1000.0) as i64))
+}
+
+async fn book(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !shared.access_valid(header(&headers, wire::ACCESS_TOKEN_HEADER)) {
+        return expired();
+    }
+    let (body, start_ms) = match booking(&body) {
+        Ok(booking) => booking,
+        Err(why) => return error(400, "MMC.111000400", why),
+    };
+    let alias = shared.book(&body.subject, start_ms, body.length);
+    let room = shared.room(&alias).expect("just booked");
+    let meeting = room.lock();
+    let minutes =
+        |ms: i64| crate::clock::format_timestamp(ms as f64 / 1000.0)[..16].replacen('T', " ", 1);
+    axum::Json(vec![ConferenceInfo {
+        conference_id: alias.clone(),
+        subject: body.subject.clone(),
+        start_time: minutes(start_ms),
+        end_time: minutes(start_ms + body.length * 60_000),
+        conference_state: meeting.state.as_str().to_owned(),
+        password_entry: Vec::new(),
+    }])
+    .into_response()
+}
+
+async fn rebook(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Params,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !shared.access_valid(header(&headers, wire::ACCESS_TOKEN_HEADER)) {
+        return expired();
+    }
+    let (body, start_ms) = match booking(&body) {
+        Ok(booking) => booking,
+        Err(why) => return error(400, "MMC.111000400", why),
+    };
+    if shared.rebook(conference_id(&params), &body.subject, start_ms, body.length) {
+        StatusCode::OK.into_response()
+    } else {
+        error(404, "MMC.111070004", "no such booked conference")
+    }
+}
+
+async fn cancel_booking(
+    State(shared): State<Arc<Shared>>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Response {
+    if !shared.access_valid(header(&headers, wire::ACCESS_TOKEN_HEADER)) {
+        return expired();
+    }
+    if shared.cancel_booking(conference_id(&params)) {
+        StatusCode::OK.into_response()
+    } else {
+        error(404, "MMC.111070004", "no such booked conference")
+    }
 }
 
 async fn control(
