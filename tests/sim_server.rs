@@ -901,12 +901,16 @@ async fn busy_rooms_deliver_every_event_in_order_to_every_stream() {
         .map(|(index, mut stream)| {
             tokio::spawn(async move {
                 stream.until_frames(3 + expected(index)).await;
-                stream.frames()
+                stream
             })
         })
         .collect();
+    // The streams stay open (held here) until the count below.
+    let mut held = Vec::new();
     for (index, reader) in readers.into_iter().enumerate() {
-        let frames = reader.await.unwrap();
+        let stream = reader.await.unwrap();
+        let frames = stream.frames();
+        held.push(stream);
         assert_eq!(frames.len() - 3, expected(index), "stream {index}");
         assert!(
             frames.windows(2).all(|pair| pair[0].1 < pair[1].1),
