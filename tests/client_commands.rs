@@ -71,6 +71,9 @@ fn variant(command: &Command) -> &'static str {
             ParticipantCommand::VideoUnmute => "VideoUnmute",
             ParticipantCommand::CancelDelay => "CancelDelay",
             ParticipantCommand::ResumeDelay => "ResumeDelay",
+            ParticipantCommand::Ban { .. } => {
+                unreachable!("seed 001 has no ban call: the vmr link answers it as unsupported")
+            }
         },
     }
 }

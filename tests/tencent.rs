@@ -648,9 +648,9 @@ async fn a_ban_removes_a_member_and_keeps_them_out_until_it_ends() {
     let rig = Rig::start(lecture(0), RigOptions::default()).await;
     let (mut room, _) = Watched::start(&rig, HALL).await;
     let banned_at = Instant::now();
+    let ban = ParticipantCommand::Ban { seconds: 2 };
     assert_eq!(
-        room.link
-            .ban("bob_smith", Duration::from_secs(2), "spam")
+        room.send(Command::participant("bob_smith", "Bob Smith", ban))
             .await,
         SendOutcome::Done
     );

@@ -97,6 +97,11 @@ pub enum ParticipantCommand {
     CancelDelay,
     /// Resume their delay.
     ResumeDelay,
+    /// Remove them and keep them out for this long (seconds, at least 1).
+    Ban {
+        /// How long they are kept out, in seconds.
+        seconds: u64,
+    },
 }
 
 /// The body of `dial`.
@@ -259,6 +264,7 @@ pub const VERBS: &[&str] = &[
     "video_unmute",
     "cancel_delay",
     "resume_delay",
+    "ban",
 ];
 
 impl ConferenceCommand {
@@ -300,6 +306,7 @@ impl ParticipantCommand {
             ParticipantCommand::VideoUnmute => "video_unmute",
             ParticipantCommand::CancelDelay => "cancel_delay",
             ParticipantCommand::ResumeDelay => "resume_delay",
+            ParticipantCommand::Ban { .. } => "ban",
         }
     }
 }

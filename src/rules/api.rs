@@ -11,7 +11,9 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use rhai::{Array, Dynamic, Engine, EvalAltResult, FuncRegistration, ImmutableString, Map};
+use rhai::{
+    Array, Dynamic, Engine, EvalAltResult, FLOAT, FuncRegistration, INT, ImmutableString, Map,
+};
 
 use super::binding::Params;
 use super::rule::Rule;
@@ -332,6 +334,12 @@ fn register_participant(engine: &mut Engine) {
             record(participant_command(p, action()))
         });
     }
+    let ban_doc = "Remove them and keep them out for this many minutes.";
+    documented("ban", ban_doc).register_into_engine(engine, |p: &mut Person, minutes: INT| {
+        ban(p, minutes as FLOAT)
+    });
+    documented("ban", ban_doc)
+        .register_into_engine(engine, |p: &mut Person, minutes: FLOAT| ban(p, minutes));
     documented("dtmf", "Send them DTMF tones.").register_into_engine(
         engine,
         |p: &mut Person, digits: ImmutableString| {
@@ -367,6 +375,15 @@ fn describe(p: &Participant) -> String {
         Role::Other(other) => other,
     };
     format!("{} ({role})", p.display_name)
+}
+
+/// `p.ban(minutes)`: at least a second, at most a year.
+fn ban(p: &mut Person, minutes: FLOAT) -> ScriptResult<()> {
+    if !minutes.is_finite() || minutes <= 0.0 {
+        return Err(format!("ban takes a positive number of minutes, not {minutes}").into());
+    }
+    let seconds = (minutes * 60.0).clamp(1.0, 365.0 * 86_400.0).round() as u64;
+    record(participant_command(p, ParticipantCommand::Ban { seconds }))
 }
 
 fn participant_command(p: &Person, action: ParticipantCommand) -> Command {

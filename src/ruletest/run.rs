@@ -348,7 +348,7 @@ impl Harness {
                 name: "usher".to_owned(),
             },
             clock,
-            capabilities: PlatformKind::Vmr.capabilities(),
+            capabilities: spec.platform.unwrap_or(PlatformKind::Vmr).capabilities(),
         })
     }
 
@@ -528,6 +528,37 @@ mod tests {
         assert!(
             !report.contains("saw Bob"),
             "only the failing step's lines: {report}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_test_room_is_on_the_platform_it_names() {
+        let dir = std::env::temp_dir().join(format!("usher-test-platform-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tests")).unwrap();
+        std::fs::write(
+            dir.join("ban_spam.rhai"),
+            "fn on_message(msg) {\n    let p = room.find(msg.from);\n    if msg.text == \"spam\" && p != () && p.is_guest { p.ban(10); }\n}\n",
+        )
+        .unwrap();
+        let run = |platform: &str, expect: &str| {
+            let test = dir.join(format!("tests/{platform}.yaml"));
+            std::fs::write(
+                &test,
+                format!("rules: [ban_spam]\nplatform: {platform}\nparticipants: [Bob]\ntests:\n  - name: spam\n    steps:\n      - chat: {{ from: Bob, text: spam }}\n        expect: {expect}\n"),
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            let summary = run_paths(&[test], None, &mut out).unwrap();
+            (summary.failed, String::from_utf8(out).unwrap())
+        };
+        let (failed, report) = run("tencent", "[ban Bob]");
+        assert_eq!(failed, 0, "Tencent bans: {report}");
+        let (failed, report) = run("vmr", "[]");
+        assert_eq!(
+            failed, 0,
+            "seed 001 cannot ban, so nothing is sent: {report}"
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -70,6 +70,11 @@ pub struct TestFile {
     /// When the room's platform has it booked.
     #[serde(default)]
     pub scheduled: Option<Scheduled>,
+    /// The platform the room is on: what it cannot do is dropped as
+    /// unsupported, as the daemon does (vmr, which can do nearly all, by
+    /// default).
+    #[serde(default)]
+    pub platform: Option<crate::platform::PlatformKind>,
     /// The tests.
     pub tests: Vec<TestCase>,
 }

@@ -357,7 +357,9 @@ impl Conference {
         now: f64,
     ) -> Result<CommandReply, SimError> {
         let events = match action {
-            ParticipantCommand::Disconnect | ParticipantCommand::Transfer(_) => self.leave(uuid),
+            ParticipantCommand::Disconnect
+            | ParticipantCommand::Transfer(_)
+            | ParticipantCommand::Ban { .. } => self.leave(uuid),
             ParticipantCommand::Mute => self.update(uuid, |p| p.muted = true),
             ParticipantCommand::Unmute => self.update(uuid, |p| p.muted = false),
             ParticipantCommand::AllowRxPresentation => self.update(uuid, |p| {

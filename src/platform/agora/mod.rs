@@ -26,6 +26,7 @@
 //! | `end` | `PUT …/rooms/{room}/states/3` (closed: everyone ejected) |
 //! | `disconnect` | `POST …/rooms/{room}/users/{user}/exit` `{dirty: {state: 1, duration: rejoin_ban}}` |
 //! | `mute` | `PUT …/rooms/{room}/streams` `{streams: [{streamUuid, audioState: 0}]}` |
+//! | `ban` | the same exit, barred for the ban's duration |
 //!
 //! Everything else (lock, mute all, admit, spotlight, roles, chat, …) is
 //! undocumented for Agora conference rooms and planned as unsupported.
@@ -69,7 +70,7 @@ use crate::clock::unix_now;
 use crate::model::{Command, ConferenceCommand, Event, ParticipantCommand};
 
 /// What Agora conference rooms can be asked to do.
-pub const CAPABILITIES: Capabilities = Capabilities::new(&["end", "disconnect", "mute"]);
+pub const CAPABILITIES: Capabilities = Capabilities::new(&["end", "disconnect", "mute", "ban"]);
 
 /// One Agora conference account.
 pub struct Agora {
@@ -656,6 +657,14 @@ impl RoomLink for AgoraLink {
                 } => self
                     .rest
                     .exit(&self.room, &target.uuid, self.rejoin_ban)
+                    .await
+                    .map(|answer| self.note_renewal(&answer)),
+                Command::Participant {
+                    target,
+                    action: ParticipantCommand::Ban { seconds },
+                } => self
+                    .rest
+                    .exit(&self.room, &target.uuid, Duration::from_secs(*seconds))
                     .await
                     .map(|answer| self.note_renewal(&answer)),
                 Command::Participant {

@@ -23,10 +23,10 @@
 //! | `disconnect` | `kick_user_out` with a reason |
 //! | `make_host` / `make_guest` | `update_room_member_info` `Role` `Admin` / `Member` |
 //! | `mute` / `unmute` | `lock_seat` `ForbidAudio` on the member's seat; `unsupported` for a member without one |
+//! | `ban` | `ban_room_member` with the duration ([`TencentLink::ban`]) |
 //!
 //! Everything else (lock, admit, spotlight, layout, chat, dial, …) has no
-//! room-engine call and is planned as unsupported. Banning for a duration
-//! (`ban_room_member`) is [`TencentLink::ban`], waiting for a neutral verb.
+//! room-engine call and is planned as unsupported.
 
 pub mod auth;
 pub mod callbacks;
@@ -73,6 +73,7 @@ pub const CAPABILITIES: Capabilities = Capabilities::new(&[
     "make_guest",
     "mute",
     "unmute",
+    "ban",
 ]);
 
 /// The reason `kick_user_out` is given (the platform requires one).
@@ -244,8 +245,7 @@ impl TencentLink {
     }
 
     /// Bans `account` from the room for `duration` (`ban_room_member`):
-    /// removes them if present and keeps them out until it ends. No rule
-    /// verb reaches it yet.
+    /// removes them if present and keeps them out until it ends.
     pub async fn ban(&self, account: &str, duration: Duration, reason: &str) -> SendOutcome {
         let body = json!({
             "RoomId": self.room,
@@ -281,6 +281,13 @@ impl TencentLink {
                     )
                     .await,
             ),
+            Command::Participant {
+                target,
+                action: ParticipantCommand::Ban { seconds },
+            } => {
+                self.ban(&target.uuid, Duration::from_secs(*seconds), KICK_REASON)
+                    .await
+            }
             Command::Participant {
                 target,
                 action: ParticipantCommand::SetRole(role @ (Role::Chair | Role::Guest)),

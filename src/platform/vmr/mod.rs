@@ -48,10 +48,38 @@ use super::{
     BuildContext, BuildError, Capabilities, ConnectError, FeedItem, FeedOptions, LinkStats,
     Platform, PlatformKind, RoomAddress, RoomLink, SendOutcome, StreamHealth,
 };
-use crate::model::{Command, command::VERBS};
+use crate::model::Command;
 
-/// The seed-001 API can carry out every command usher knows.
-pub const CAPABILITIES: Capabilities = Capabilities::new(VERBS);
+/// Every verb but `ban`: seed 001 can disconnect someone, not keep them out.
+pub const CAPABILITIES: Capabilities = Capabilities::new(&[
+    "dial",
+    "lock",
+    "unlock",
+    "start",
+    "mute_guests",
+    "unmute_guests",
+    "end",
+    "message",
+    "layout",
+    "disconnect",
+    "mute",
+    "unmute",
+    "allow_presentation",
+    "deny_presentation",
+    "spotlight",
+    "unspotlight",
+    "admit",
+    "dtmf",
+    "make_host",
+    "make_guest",
+    "set_role",
+    "transfer",
+    "add_call",
+    "video_mute",
+    "video_unmute",
+    "cancel_delay",
+    "resume_delay",
+]);
 
 /// One seed-001 platform account.
 pub struct Vmr {
@@ -158,6 +186,12 @@ impl RoomLink for VmrLink {
 
     fn send<'a>(&'a self, command: &'a Command) -> BoxFuture<'a, SendOutcome> {
         async move {
+            if !CAPABILITIES.supports(command) {
+                return SendOutcome::Unsupported(format!(
+                    "seed 001 has no `{}` call",
+                    command.verb()
+                ));
+            }
             match self.session.send(command).await {
                 Ok(_) => SendOutcome::Done,
                 Err(err @ ClientError::Transient { .. }) => SendOutcome::Retryable {

@@ -372,6 +372,8 @@ pub fn participant_command_name(command: &ParticipantCommand) -> &'static str {
         ParticipantCommand::VideoUnmute => "hard_uvmute",
         ParticipantCommand::CancelDelay => "cancel_delay",
         ParticipantCommand::ResumeDelay => "resume_delay",
+        // Never sent: seed 001 cannot ban (see `CAPABILITIES`).
+        ParticipantCommand::Ban { .. } => "ban",
     }
 }
 
