@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::agora::{Account, NAME, WEBHOOK_SECRET, create};
-use common::{Feed, describe, eventually};
+use common::{Feed, PATIENCE, describe, eventually};
 use usher::model::{
     Change, Command, ConferenceCommand, Event, ParticipantCommand, Role, RoomState, Secret,
 };
@@ -607,7 +607,7 @@ async fn a_room_closing_on_schedule_ejects_everyone_into_the_feed() {
     let started = next_changes(&mut feed, &mut state, "the start").await;
     assert!(started[0].starts_with("room "), "{started:?}");
     assert!(state.flags().started);
-    eventually("the room to close", || {
+    eventually(PATIENCE, "the room to close", async || {
         account.sim.room_state(ROOM) == Some(state::CLOSED)
     })
     .await;

@@ -331,7 +331,7 @@ fn conference(command: ConferenceCommand) -> Command {
 
 #[tokio::test]
 async fn every_command_is_answered_and_observed_as_the_events_it_causes() {
-    let sim = simulator(room(audience())).await;
+    let sim = simulator(vec![room(audience())]).await;
     sim.step(ROOM, &Step::WaitingRoom(Joiner::guest("Wanda")))
         .expect("Wanda waits");
     let session = open_session(&sim, true).await;
@@ -598,7 +598,7 @@ enum Expected {
 #[tokio::test]
 async fn failed_commands_come_back_as_typed_errors_that_never_show_the_token() {
     const TIMEOUT: Duration = Duration::from_millis(400);
-    let sim = simulator(room(audience())).await;
+    let sim = simulator(vec![room(audience())]).await;
     let clients = clients_with(HttpOptions {
         request_timeout: TIMEOUT,
         ..HttpOptions::default()

@@ -18,8 +18,8 @@ use axum::routing::{get, post};
 use serde_json::json;
 
 use common::{
-    Feed, ROOM, apply_all, calls_to, clients, credentials, describe, eventually, open_session,
-    room, roster, sim_roster, simulator,
+    Feed, PATIENCE, ROOM, apply_all, calls_to, clients, credentials, describe, eventually,
+    open_session, room, roster, sim_roster, simulator,
 };
 use usher::model::{Event, Participant, Role, RoomState};
 use usher::platform::vmr::codec::{participant_from, participant_json};
@@ -32,9 +32,9 @@ use usher::sim::step::{Joiner, Step};
 async fn a_dropped_stream_resyncs_with_no_false_joins_or_leaves() {
     const BACKOFF: Duration = Duration::from_millis(400);
     let people = ["Bob", "Cat", "Dan"].map(Joiner::guest);
-    let sim = simulator(room(
+    let sim = simulator(vec![room(
         [Joiner::host("Ada")].into_iter().chain(people).collect(),
-    ))
+    )])
     .await;
     let session = open_session(&sim, true).await;
     let options = FeedOptions {
@@ -264,9 +264,11 @@ async fn malformed_and_unknown_frames_are_skipped_and_the_stream_goes_on() {
         "the stream ended: {end:?}"
     );
 
-    eventually("the refresh the refresh_token event asked for", || {
-        session.stats().refreshes == 1
-    })
+    eventually(
+        PATIENCE,
+        "the refresh the refresh_token event asked for",
+        async || session.stats().refreshes == 1,
+    )
     .await;
     let (refreshes, subscriptions) = {
         let seen = seen.lock().expect("not poisoned");

@@ -37,7 +37,7 @@ fn lecture() -> Vec<Joiner> {
 
 #[tokio::test]
 async fn a_hidden_session_follows_the_room_through_its_sync_bracket() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     sim.step(ROOM, &Step::WaitingRoom(Joiner::guest("Wanda")))
         .expect("Wanda waits");
     sim.step(ROOM, &Step::RaiseHand("Bob".into()))
@@ -102,7 +102,7 @@ async fn a_hidden_session_follows_the_room_through_its_sync_bracket() {
 
 #[tokio::test]
 async fn a_visible_session_is_in_the_platform_roster_but_never_in_the_room_state() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     let session = open_session(&sim, false).await;
     let own = session.participant_uuid();
     let listed = sim_roster(&sim);
@@ -146,7 +146,7 @@ async fn the_token_is_refreshed_across_several_expiries_and_commands_keep_workin
         token_expiry: EXPIRY,
         ..room(lecture())
     };
-    let sim = simulator(spec).await;
+    let sim = simulator(vec![spec]).await;
     let session = open_session(&sim, true).await;
     let keeper_stop = CancellationToken::new();
     let keeper = tokio::spawn(session.clone().keep_fresh(keeper_stop.clone()));
@@ -231,7 +231,7 @@ async fn the_token_is_refreshed_across_several_expiries_and_commands_keep_workin
 
 #[tokio::test]
 async fn a_refused_token_renews_the_session_and_the_feed_resyncs_with_a_new_uuid() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     let session = open_session(&sim, true).await;
     let mut feed = Feed::start(session.clone());
     feed.connected().await;
@@ -293,7 +293,7 @@ async fn a_refused_token_renews_the_session_and_the_feed_resyncs_with_a_new_uuid
 
 #[tokio::test]
 async fn a_wrong_pin_is_refused_with_a_clear_error_that_hides_the_pin() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     let wrong_pin = "97531";
     for pin in [Some(Secret::new(wrong_pin)), None] {
         let credentials = Credentials {
@@ -327,7 +327,7 @@ async fn a_wrong_pin_is_refused_with_a_clear_error_that_hides_the_pin() {
 
 #[tokio::test]
 async fn an_unknown_room_is_not_found() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     let client = RoomClient::new(&clients(), &sim.base_url(), "nowhere@usher.example");
     let err = match Session::open(client, credentials(true)).await {
         Ok(_) => panic!("a session opened in a room that does not exist"),
@@ -343,7 +343,7 @@ async fn an_unknown_room_is_not_found() {
 
 #[tokio::test]
 async fn check_join_finds_a_node_that_serves_the_room() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     let clients = clients();
     let api_server = sim.base_url();
     let joined = check_join(
@@ -410,7 +410,7 @@ async fn check_join_finds_a_node_that_serves_the_room() {
 
 #[tokio::test]
 async fn event_streams_also_travel_over_http2() {
-    let sim = simulator(room(lecture())).await;
+    let sim = simulator(vec![room(lecture())]).await;
     let clients = clients_with(HttpOptions {
         stream_protocol: StreamProtocol::Http2,
         rooms: 200,

@@ -5,14 +5,14 @@
 //! restart leaves no room unmoderated for long. Each test starts its own
 //! etcd and is skipped, saying so, only when `etcd` is not installed.
 
-mod daemon_support;
+mod common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use daemon_support::etcd::{Etcd, available, start};
-use daemon_support::*;
+use common::daemon::*;
+use common::etcd::{Etcd, available, start};
 use serde_json::Value;
 use usher::model::Secret;
 use usher::sim::step::{Joiner, Step};

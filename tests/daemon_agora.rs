@@ -5,9 +5,9 @@
 //! Agora can do reaches the simulator; what it cannot is audited as
 //! unsupported and never sent.
 
-mod daemon_support;
+mod common;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::model::Secret;
 use usher::platform::agora::auth::signature_headers;
 use usher::platform::agora::inferred::state;

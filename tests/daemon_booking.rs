@@ -4,11 +4,11 @@
 //! moves and cancels it when the session is cancelled, audits every action
 //! and sends nothing in dry-run mode.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::clock::{format_timestamp, unix_now};
 use usher::model::Secret;
 use usher::runtime::audit::{AuditRecord, Outcome};

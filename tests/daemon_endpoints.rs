@@ -4,11 +4,11 @@
 //! every room's counts and rules. The real daemon, in process, moderates
 //! rooms of the real simulator over loopback.
 
-mod daemon_support;
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use daemon_support::*;
+use common::daemon::*;
 use serde_json::Value;
 use usher::model::Secret;
 use usher::runtime::audit::Outcome;

@@ -5,11 +5,11 @@
 //! process, against the real simulator over loopback; the simulator's
 //! record of calls is the evidence.
 
-mod daemon_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::runtime::audit::Outcome;
 use usher::sim::Simulator;
 use usher::sim::step::{Joiner, Step};

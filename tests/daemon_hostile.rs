@@ -4,14 +4,13 @@
 //! to end.
 
 mod common;
-mod daemon_support;
 
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 
+use common::daemon::{PATIENCE, ROOM, TestDir, Usher, eventually};
 use common::raw::{EVENT_STREAM_HEAD, RawServer, Reply, script};
-use daemon_support::{PATIENCE, ROOM, TestDir, Usher, eventually};
 use usher::runtime::audit::Outcome;
 
 /// A room with nobody in it, then Bob (a guest) joining.

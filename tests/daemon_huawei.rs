@@ -6,11 +6,11 @@
 //! socket and token expiry. Meetings are also found through the enterprise
 //! webhook, arriving at the daemon's real listener.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::platform::huawei::wire::ControlCall;
 use usher::runtime::audit::Outcome;
 use usher::sim::huawei::{

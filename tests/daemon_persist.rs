@@ -3,11 +3,11 @@
 //! config, carries on with the same queue and the same guest holding the
 //! floor, and counts nobody who stayed as a new arrival.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::sim::step::{Joiner, Step};
 
 fn muted_guest(name: &str) -> Joiner {

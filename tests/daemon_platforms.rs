@@ -6,11 +6,11 @@
 //! never reaches it; `/status` lists the four rooms with their platforms;
 //! the two webhook platforms post through the daemon's one listener.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use serde_json::Value;
 use usher::model::Secret;
 use usher::platform::huawei::wire::ControlCall;

@@ -4,11 +4,11 @@
 //! no PIN or token ever reaches stderr, the audit log, `/status` or
 //! `/metrics`.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::runtime::audit::Outcome;
 use usher::sim::Fault;
 use usher::sim::step::{Joiner, Step};

@@ -4,11 +4,11 @@
 //! against the real simulator over loopback; every fault is the simulator's
 //! own, and the simulator's record of calls is the evidence.
 
-mod daemon_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::platform::FeedOptions;
 use usher::runtime::audit::Outcome;
 use usher::sim::step::{Joiner, Step};

@@ -4,11 +4,11 @@
 //! run, shadow mode and the flip-flop guard hold back must never reach the
 //! simulator; and a broken edit to a rule must leave the old one running.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::runtime::audit::{AuditRecord, Outcome};
 use usher::sim::step::{Chat, Joiner, Step};
 

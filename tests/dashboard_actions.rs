@@ -3,12 +3,12 @@
 //! and while paused nothing the rules ask for is sent. The real daemon, the
 //! real simulator, over loopback.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::browser::Browser;
-use daemon_support::*;
+use common::browser::Browser;
+use common::daemon::*;
 use fantoccini::Locator;
 use usher::runtime::audit::Outcome;
 use usher::sim::step::{Joiner, Step};

@@ -2,12 +2,12 @@
 //! Chromium, driven over WebDriver, against the real daemon moderating rooms
 //! of the real simulator over loopback.
 
-mod daemon_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use daemon_support::browser::Browser;
-use daemon_support::*;
+use common::browser::Browser;
+use common::daemon::*;
 use usher::model::{Event, FlagsUpdate, Participant, Presentation, Role, ServiceType};
 use usher::recording::Line;
 use usher::runtime::audit::Outcome;

@@ -3,11 +3,11 @@
 //! real daemon and simulator over loopback, the event stream read as a
 //! browser's EventSource reads it.
 
-mod daemon_support;
+mod common;
 
 use std::time::{Duration, Instant};
 
-use daemon_support::*;
+use common::daemon::*;
 use futures_util::StreamExt as _;
 use usher::sim::step::{Joiner, Step};
 

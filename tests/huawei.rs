@@ -493,18 +493,22 @@ async fn tokens_are_kept_alive_and_refreshed_ahead_of_expiry() {
     let link = huawei.connect(&address(Some(CHAIR))).await.unwrap();
     let mut feed = Feed::follow(link.clone());
     feed.connected().await;
-    eventually("a control-token keep-alive and an access refresh", || {
-        let calls = sim.calls();
-        let refreshed = calls
-            .iter()
-            .any(|c| c.path == wire::TOKEN_PATH && c.method == "PUT" && c.status == 200);
-        let kept_alive = calls
-            .iter()
-            .filter(|c| c.path == "token" && c.status == 200)
-            .count()
-            >= 3;
-        refreshed && kept_alive
-    })
+    eventually(
+        PATIENCE,
+        "a control-token keep-alive and an access refresh",
+        async || {
+            let calls = sim.calls();
+            let refreshed = calls
+                .iter()
+                .any(|c| c.path == wire::TOKEN_PATH && c.method == "PUT" && c.status == 200);
+            let kept_alive = calls
+                .iter()
+                .filter(|c| c.path == "token" && c.status == 200)
+                .count()
+                >= 3;
+            refreshed && kept_alive
+        },
+    )
     .await;
     assert!(link.stats().refreshes >= 2, "{:?}", link.stats());
     let pid = sim

@@ -396,7 +396,7 @@ async fn the_simulator_sends_participants_as_real_servers_do() {
         }
     }
 
-    let sim = common::simulator(common::room(vec![
+    let sim = common::simulator(vec![common::room(vec![
         Joiner::host("Ada"),
         Joiner {
             protocol: "sip".into(),
@@ -408,7 +408,7 @@ async fn the_simulator_sends_participants_as_real_servers_do() {
             uri: Some("tel:+4722225555".into()),
             ..Joiner::guest("Cat")
         },
-    ]))
+    ])])
     .await;
     let base = sim.base_url();
     let call = |path: &str| {

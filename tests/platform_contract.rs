@@ -16,11 +16,11 @@
 //! A platform joins the contract with an arm in [`account`] and [`outage`]
 //! and a line in the `contract!` list at the bottom.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::{PATIENCE, PIN, ROOM, TestDir, Usher, eventually, loopback};
+use common::daemon::{PATIENCE, PIN, ROOM, TestDir, Usher, eventually, loopback, quick_feed};
 use usher::platform::PlatformKind;
 use usher::runtime::audit::Outcome;
 use usher::sim::step::{Joiner, Step};
@@ -93,28 +93,47 @@ struct Stage {
 }
 
 impl Stage {
+    /// The webhook listener's port is picked before the simulator starts
+    /// (both must know it) and bound after, so another test may take it in
+    /// between; then the daemon cannot listen, and the stage is set up
+    /// again on another port.
     async fn new(test: &str, kind: PlatformKind, present: &[&str]) -> Stage {
-        let hooks = free_port();
-        let webhook_to =
-            url::Url::parse(&format!("http://127.0.0.1:{hooks}/hooks/contract")).expect("a URL");
-        let spec = RoomSpec {
-            pin: Some(usher::model::Secret::new(PIN)),
-            participants: std::iter::once(Joiner::host("Host"))
-                .chain(present.iter().map(|name| Joiner::guest(*name)))
-                .collect(),
-            ..RoomSpec::new(ROOM)
-        };
-        let sim = usher::sim::start(kind, loopback(0), vec![spec], Some(webhook_to))
-            .await
-            .expect("the simulator starts");
-        let dir = TestDir::new(&format!("contract-{kind}-{test}"));
-        dir.rule("contract", CONTRACT_RULE);
-        let config = format!(
-            "platforms:\n  contract: {account}\nrules_dir: rules\nrooms:\n  - alias: {ROOM}\n    platform: contract\n    pin_file: hall.pin\n    rules: [contract]\naudit_log: audit.jsonl\nhttp: {{ listen: 127.0.0.1:0 }}\nwebhooks: {{ listen: 127.0.0.1:{hooks} }}\n",
-            account = account(kind, &sim.base_url()),
-        );
-        let usher = Usher::start(dir, &config).await;
-        Stage { sim, usher }
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let hooks = free_port();
+            let webhook_to = url::Url::parse(&format!("http://127.0.0.1:{hooks}/hooks/contract"))
+                .expect("a URL");
+            let spec = RoomSpec {
+                pin: Some(usher::model::Secret::new(PIN)),
+                participants: std::iter::once(Joiner::host("Host"))
+                    .chain(present.iter().map(|name| Joiner::guest(*name)))
+                    .collect(),
+                ..RoomSpec::new(ROOM)
+            };
+            let sim = usher::sim::start(kind, loopback(0), vec![spec], Some(webhook_to))
+                .await
+                .expect("the simulator starts");
+            let dir = TestDir::new(&format!("contract-{kind}-{test}"));
+            dir.rule("contract", CONTRACT_RULE);
+            let config = format!(
+                "platforms:\n  contract: {account}\nrules_dir: rules\nrooms:\n  - alias: {ROOM}\n    platform: contract\n    pin_file: hall.pin\n    rules: [contract]\naudit_log: audit.jsonl\nhttp: {{ listen: 127.0.0.1:0 }}\nwebhooks: {{ listen: 127.0.0.1:{hooks} }}\n",
+                account = account(kind, &sim.base_url()),
+            );
+            match Usher::try_start_with(dir, &config, quick_feed()).await {
+                Ok(usher) => {
+                    usher.connected().await;
+                    return Stage { sim, usher };
+                }
+                Err((dir, err))
+                    if attempts < 5 && err.to_string().starts_with("webhooks.listen:") =>
+                {
+                    drop(dir);
+                    sim.shutdown().await;
+                }
+                Err((_, err)) => panic!("the daemon starts: {err}"),
+            }
+        }
     }
 
     fn step(&self, step: Step) {

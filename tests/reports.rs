@@ -3,12 +3,12 @@
 //! built the same offline by `usher report` from a recording and the audit
 //! log.
 
-mod daemon_support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use usher::runtime::audit::Outcome;

@@ -343,8 +343,9 @@ async fn an_18_digit_account_stays_exact_through_seats_and_commands() {
         .await;
     assert_eq!(rig.sim.seats(HALL)[2].0.as_deref(), Some(WEN));
     eventually(
+        PATIENCE,
         "Wen's seat, from the bare number in the seat callback",
-        || room.link.seat_of(WEN).is_some_and(|seat| seat.index == 2),
+        async || room.link.seat_of(WEN).is_some_and(|seat| seat.index == 2),
     )
     .await;
     assert_eq!(

@@ -3,11 +3,11 @@
 //! shipped rules run unchanged; what Tencent cannot do is audited as
 //! unsupported, and what it can do shows in the simulated room.
 
-mod daemon_support;
+mod common;
 
 use std::time::Duration;
 
-use daemon_support::*;
+use common::daemon::*;
 use usher::clock::{format_timestamp, unix_now};
 use usher::model::Secret;
 use usher::runtime::audit::Outcome;

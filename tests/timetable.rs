@@ -3,7 +3,7 @@
 //! the daemon starting and ending a lecture when its timetable says, on the
 //! simulator.
 
-mod daemon_support;
+mod common;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,7 +17,7 @@ use axum::routing::get;
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
-use daemon_support::{ROOM, TestDir, Usher, config, room, simulator};
+use common::daemon::{ROOM, TestDir, Usher, config, room, simulator};
 use usher::clock::Zone;
 use usher::runtime::audit::Outcome;
 use usher::runtime::{Daemon, StartError, StartOptions};

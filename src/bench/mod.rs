@@ -35,7 +35,13 @@ use crate::shipped;
 /// The shipped rules, compiled from the copies built into the binary, each
 /// bound with its default parameters.
 pub fn shipped_rules() -> Result<(Arc<RuleSet>, Vec<RuleBinding>), RuleError> {
-    let engine = Arc::new(RuleEngine::default());
+    shipped_rules_on(Arc::new(RuleEngine::default()))
+}
+
+/// [`shipped_rules`] on `engine`, e.g. one whose limits suit a test.
+pub fn shipped_rules_on(
+    engine: Arc<RuleEngine>,
+) -> Result<(Arc<RuleSet>, Vec<RuleBinding>), RuleError> {
     let mut rules = Vec::new();
     for (name, source) in shipped::RULES {
         let path = Path::new("rules").join(format!("{name}.rhai"));

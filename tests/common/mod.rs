@@ -1,6 +1,9 @@
-//! Helpers shared by the client's loopback tests: a simulated room, sessions
-//! against it, a feed whose items can be awaited with a deadline, and
-//! `eventually` for conditions that have no event to wait on.
+//! The one support module of the integration tests: a simulated room,
+//! sessions against it, a feed whose items can be awaited with a deadline,
+//! and `eventually` for conditions that have no event to wait on. The
+//! daemon's end-to-end helpers are in [`daemon`], a real browser in
+//! [`browser`], a real etcd in [`etcd`], hostile servers in [`raw`], and
+//! each platform's fixtures in [`agora`] and [`tencent`].
 //!
 //! Nothing here sleeps for a fixed time: every wait is for a condition or an
 //! item, bounded by [`PATIENCE`], and a timeout panics saying what was awaited
@@ -10,9 +13,13 @@
 #![allow(dead_code)]
 
 pub mod agora;
+pub mod browser;
+pub mod daemon;
+pub mod etcd;
 pub mod raw;
 pub mod tencent;
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,15 +35,15 @@ use usher::platform::{FeedItem, FeedOptions, RoomLink};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
 
-/// The simulated room.
-pub const ROOM: &str = "lecture@usher.example";
-/// Its host PIN.
-pub const PIN: &str = "2468";
+/// The simulated room every test moderates.
+pub const ROOM: &str = "hall@usher.test";
+/// Its host PIN. Tests search for it wherever secrets must not be.
+pub const PIN: &str = "864213579";
 /// The display name usher's sessions use.
 pub const USHER: &str = "usher";
 /// How long a test waits for something that should happen promptly. Generous,
 /// so a loaded CI machine does not fail a test that would pass.
-pub const PATIENCE: Duration = Duration::from_secs(5);
+pub const PATIENCE: Duration = Duration::from_secs(10);
 
 /// The room with a PIN, 120 s tokens and these people in it.
 pub fn room(participants: Vec<Joiner>) -> RoomSpec {
@@ -47,11 +54,16 @@ pub fn room(participants: Vec<Joiner>) -> RoomSpec {
     }
 }
 
-/// A simulator on a free loopback port serving `spec`.
-pub async fn simulator(spec: RoomSpec) -> Simulator {
-    Simulator::start("127.0.0.1:0".parse().expect("a socket address"), vec![spec])
+/// A simulator on a free loopback port serving `rooms`.
+pub async fn simulator(rooms: Vec<RoomSpec>) -> Simulator {
+    Simulator::start(loopback(0), rooms)
         .await
         .expect("the simulator starts on loopback")
+}
+
+/// `127.0.0.1:port`.
+pub fn loopback(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
 /// HTTP clients with the default timeouts.
@@ -85,14 +97,18 @@ pub async fn open_session(sim: &Simulator, hidden: bool) -> Arc<Session> {
         .expect("a session opens with the right PIN")
 }
 
-/// Waits until `condition` holds, checking every 20 ms, for at most
-/// [`PATIENCE`]. For states that announce themselves with no event.
-pub async fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + PATIENCE;
-    while !condition() {
+/// Waits until `condition` holds, checking every 20 ms, and panics naming
+/// `what` if it still does not after `timeout` (usually [`PATIENCE`]). For
+/// states that announce themselves with no event.
+pub async fn eventually(timeout: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if condition().await {
+            return;
+        }
         assert!(
             Instant::now() < deadline,
-            "timed out after {PATIENCE:?} waiting for {what}"
+            "timed out after {timeout:?} waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

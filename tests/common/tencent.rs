@@ -122,9 +122,11 @@ impl Rig {
 
     /// Waits until the simulator has sent (or dropped) every callback.
     pub async fn callbacks_delivered(&self) {
-        super::eventually("the simulator's callbacks to be delivered", || {
-            self.sim.callbacks_pending() == 0
-        })
+        super::eventually(
+            super::PATIENCE,
+            "the simulator's callbacks to be delivered",
+            async || self.sim.callbacks_pending() == 0,
+        )
         .await;
     }
 

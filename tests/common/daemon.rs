@@ -1,13 +1,16 @@
 //! What the daemon's end-to-end tests share: a temporary directory per test,
 //! the config they write, the in-process daemon or the real binary, the
 //! simulator they talk to over loopback (directly or through a [`Link`]
-//! that can be cut), and [`eventually`].
+//! that can be cut). The room, its simulator, [`PATIENCE`] and
+//! [`eventually`] are the parent module's, re-exported here so that
+//! `use common::daemon::*;` brings all a daemon test needs.
 //!
 //! Every test binary uses a different part of this module.
 #![allow(dead_code)]
 
-pub mod browser;
-pub mod etcd;
+// Each test binary uses only some of them.
+#[allow(unused_imports)]
+pub use super::{PATIENCE, PIN, ROOM, eventually, loopback, room, simulator};
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -19,35 +22,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use usher::config::Config;
-use usher::model::Secret;
 use usher::platform::FeedOptions;
 use usher::runtime::audit::{AuditRecord, Outcome, read_log};
-use usher::runtime::{Daemon, StartOptions};
+use usher::runtime::{Daemon, StartError, StartOptions};
 use usher::sim::step::Joiner;
 use usher::sim::{CallRecord, RoomSpec, Simulator};
-
-/// The room every test moderates.
-pub const ROOM: &str = "hall@usher.test";
-/// Its host PIN. Tests search for it wherever secrets must not be.
-pub const PIN: &str = "864213579";
-/// The longest a test waits for something that should happen soon.
-pub const PATIENCE: Duration = Duration::from_secs(10);
-
-/// Waits until `condition` holds, checking every 20 ms, and panics naming
-/// `what` if it still does not after `timeout`.
-pub async fn eventually(timeout: Duration, what: &str, mut condition: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition().await {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 /// A directory of its own for one test, removed when dropped.
 pub struct TestDir {
@@ -163,28 +142,6 @@ pub fn room_named(alias: &str, participants: Vec<Joiner>) -> RoomSpec {
     }
 }
 
-/// [`ROOM`] with its PIN and these people in it from the start.
-pub fn room(participants: Vec<Joiner>) -> RoomSpec {
-    RoomSpec {
-        alias: ROOM.to_owned(),
-        pin: Some(Secret::new(PIN)),
-        token_expiry: Duration::from_secs(120),
-        participants,
-    }
-}
-
-/// A simulator on a free loopback port serving `rooms`.
-pub async fn simulator(rooms: Vec<RoomSpec>) -> Simulator {
-    Simulator::start(loopback(0), rooms)
-        .await
-        .expect("the simulator starts")
-}
-
-/// `127.0.0.1:port`.
-pub fn loopback(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
-
 /// The uuid the simulator gave `name` in [`ROOM`].
 pub fn uuid_of(sim: &Simulator, name: &str) -> String {
     sim.conference(ROOM)
@@ -263,6 +220,18 @@ impl Usher {
     /// Like [`Usher::start_only`], with feeds that reconnect as `feed` says
     /// (e.g. the production policy, `FeedOptions::default()`).
     pub async fn start_with(dir: TestDir, config_text: &str, feed: FeedOptions) -> Usher {
+        Usher::try_start_with(dir, config_text, feed)
+            .await
+            .unwrap_or_else(|(_, err)| panic!("the daemon starts: {err}"))
+    }
+
+    /// Like [`Usher::start_with`], giving back the directory with the error
+    /// when the daemon does not start, for a test that can try again.
+    pub async fn try_start_with(
+        dir: TestDir,
+        config_text: &str,
+        feed: FeedOptions,
+    ) -> Result<Usher, (TestDir, StartError)> {
         dir.write("hall.pin", &format!("{PIN}\n"));
         let path = dir.write("usher.yaml", config_text);
         let config = Config::load(&path).unwrap_or_else(|err| panic!("the config loads: {err}"));
@@ -270,15 +239,14 @@ impl Usher {
             feed,
             follow_activity: false,
         };
-        let daemon = match Daemon::start_with(config, &path, options).await {
-            Ok(daemon) => daemon,
-            Err(err) => panic!("the daemon starts: {err}"),
-        };
-        Usher {
-            http: daemon.http_addr(),
-            daemon,
-            client: reqwest::Client::new(),
-            dir,
+        match Daemon::start_with(config, &path, options).await {
+            Ok(daemon) => Ok(Usher {
+                http: daemon.http_addr(),
+                daemon,
+                client: reqwest::Client::new(),
+                dir,
+            }),
+            Err(err) => Err((dir, err)),
         }
     }
 
