@@ -205,7 +205,28 @@ struct StreamState {
 /// A sync bracket being collected.
 struct Bracket {
     listing: Vec<Participant>,
+    /// The uuids in `listing`, so that a listing of hundreds is collected
+    /// in linear time: only a uuid listed twice (or deleted) is searched for.
+    listed: HashSet<String>,
     due: Instant,
+}
+
+impl Bracket {
+    /// Lists `participant`, replacing an earlier entry for the same uuid.
+    fn list(&mut self, participant: Participant) {
+        if !self.listed.insert(participant.uuid.clone()) {
+            self.listing
+                .retain(|listed| listed.uuid != participant.uuid);
+        }
+        self.listing.push(participant);
+    }
+
+    /// Takes `uuid` off the listing.
+    fn unlist(&mut self, uuid: &str) {
+        if self.listed.remove(uuid) {
+            self.listing.retain(|listed| listed.uuid != uuid);
+        }
+    }
 }
 
 impl StreamState {
@@ -215,6 +236,7 @@ impl StreamState {
             Frame::SyncBegin => {
                 self.bracket = Some(Bracket {
                     listing: Vec::new(),
+                    listed: HashSet::new(),
                     due: Instant::now() + self.sync_bound,
                 });
                 None
@@ -250,15 +272,14 @@ impl StreamState {
             Event::Message(ref m) if self.own.contains(&m.uuid) => None,
             Event::Participant(p) => match &mut self.bracket {
                 Some(bracket) => {
-                    bracket.listing.retain(|listed| listed.uuid != p.uuid);
-                    bracket.listing.push(p);
+                    bracket.list(p);
                     None
                 }
                 None => Some(Event::Participant(p)),
             },
             Event::ParticipantLeft { uuid } => match &mut self.bracket {
                 Some(bracket) => {
-                    bracket.listing.retain(|listed| listed.uuid != uuid);
+                    bracket.unlist(&uuid);
                     None
                 }
                 None => Some(Event::ParticipantLeft { uuid }),
@@ -331,5 +352,49 @@ async fn room_flags(session: &Session, token: &Secret) -> Option<Event> {
             tracing::warn!(error = %err, "could not read the room's flags after a resync");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(name: &str, data: &str) -> WireFrame {
+        WireFrame {
+            name: name.to_owned(),
+            data: data.to_owned(),
+        }
+    }
+
+    fn listed(uuid: &str, name: &str) -> WireFrame {
+        frame(
+            "participant_create",
+            &format!(r#"{{"uuid":"{uuid}","display_name":"{name}"}}"#),
+        )
+    }
+
+    #[test]
+    fn a_bracket_keeps_the_later_entry_and_drops_the_deleted() {
+        let mut codec = VmrCodec::default();
+        let frames = [
+            frame("participant_sync_begin", "null"),
+            listed("a", "Ann"),
+            listed("b", "Ben"),
+            listed("c", "Cat"),
+            listed("a", "Ann again"),
+            frame("participant_delete", r#"{"uuid":"b"}"#),
+            frame("participant_delete", r#"{"uuid":"nobody"}"#),
+        ];
+        for wire in &frames {
+            assert_eq!(codec.decode(wire).unwrap(), None, "{}", wire.name);
+        }
+        let Some(Event::Roster(roster)) = codec
+            .decode(&frame("participant_sync_end", "null"))
+            .unwrap()
+        else {
+            panic!("the bracket closes with a roster");
+        };
+        let names: Vec<&str> = roster.iter().map(|p| p.display_name.as_str()).collect();
+        assert_eq!(names, ["Cat", "Ann again"]);
     }
 }
