@@ -241,7 +241,7 @@ async fn what_agora_cannot_do_is_unsupported_and_never_sent() {
     assert_eq!(account.sim.calls().len(), before, "nothing was sent");
     assert_eq!(
         account.platform.capabilities().verbs(),
-        ["end", "disconnect", "mute"]
+        ["end", "disconnect", "mute", "ban"]
     );
 }
 
