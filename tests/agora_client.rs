@@ -240,7 +240,7 @@ async fn what_agora_cannot_do_is_unsupported_and_never_sent() {
     }
     assert_eq!(account.sim.calls().len(), before, "nothing was sent");
     assert_eq!(
-        account.platform.capabilities().verbs(),
+        account.platform.capabilities().verbs().collect::<Vec<_>>(),
         ["end", "disconnect", "mute", "ban"]
     );
 }

@@ -620,12 +620,21 @@ pub struct StreamHealth {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
     verbs: &'static [&'static str],
+    except: &'static [&'static str],
 }
 
 impl Capabilities {
     /// A platform that can carry out these verbs.
     pub const fn new(verbs: &'static [&'static str]) -> Self {
-        Capabilities { verbs }
+        Capabilities { verbs, except: &[] }
+    }
+
+    /// A platform that can carry out every verb usher knows but these.
+    pub const fn all_but(except: &'static [&'static str]) -> Self {
+        Capabilities {
+            verbs: crate::model::command::VERBS,
+            except,
+        }
     }
 
     /// True when the platform can carry out this command.
@@ -635,12 +644,15 @@ impl Capabilities {
 
     /// True when the platform can carry out commands with this verb.
     pub fn supports_verb(&self, verb: &str) -> bool {
-        self.verbs.contains(&verb)
+        self.verbs.contains(&verb) && !self.except.contains(&verb)
     }
 
     /// The verbs the platform can carry out.
-    pub fn verbs(&self) -> &'static [&'static str] {
+    pub fn verbs(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.verbs
+            .iter()
+            .copied()
+            .filter(|verb| !self.except.contains(verb))
     }
 }
 

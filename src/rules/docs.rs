@@ -165,7 +165,7 @@ mod tests {
         for kind in &kinds[1..] {
             for verb in kind.capabilities().verbs() {
                 assert!(
-                    named.contains(verb),
+                    named.contains(&verb),
                     "{} can `{verb}`, which has no row in the README's Platforms table",
                     kind.as_str()
                 );

@@ -443,7 +443,7 @@ mod tests {
     #[test]
     fn capabilities_are_known_verbs_and_leave_out_what_huawei_cannot_do() {
         for verb in CAPABILITIES.verbs() {
-            assert!(VERBS.contains(verb), "{verb}");
+            assert!(VERBS.contains(&verb), "{verb}");
         }
         for missing in ["message", "layout", "dtmf", "transfer", "dial"] {
             assert!(!CAPABILITIES.supports_verb(missing), "{missing}");

@@ -51,35 +51,7 @@ use super::{
 use crate::model::Command;
 
 /// Every verb but `ban`: seed 001 can disconnect someone, not keep them out.
-pub const CAPABILITIES: Capabilities = Capabilities::new(&[
-    "dial",
-    "lock",
-    "unlock",
-    "start",
-    "mute_guests",
-    "unmute_guests",
-    "end",
-    "message",
-    "layout",
-    "disconnect",
-    "mute",
-    "unmute",
-    "allow_presentation",
-    "deny_presentation",
-    "spotlight",
-    "unspotlight",
-    "admit",
-    "dtmf",
-    "make_host",
-    "make_guest",
-    "set_role",
-    "transfer",
-    "add_call",
-    "video_mute",
-    "video_unmute",
-    "cancel_delay",
-    "resume_delay",
-]);
+pub const CAPABILITIES: Capabilities = Capabilities::all_but(&["ban"]);
 
 /// One seed-001 platform account.
 pub struct Vmr {
